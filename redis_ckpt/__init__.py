@@ -1,0 +1,25 @@
+"""redis-ckpt: durable LangGraph checkpoints on Redis."""
+
+from redis_ckpt.aio import AsyncRedisSaver
+from redis_ckpt.config import RetryConfig
+from redis_ckpt.errors import (
+    ConfigurationError,
+    IncompatibleClientError,
+    RedisCheckpointError,
+    SerializationError,
+    StoreUnavailableError,
+)
+from redis_ckpt.sync import RedisSaver
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncRedisSaver",
+    "ConfigurationError",
+    "IncompatibleClientError",
+    "RedisCheckpointError",
+    "RedisSaver",
+    "RetryConfig",
+    "SerializationError",
+    "StoreUnavailableError",
+]

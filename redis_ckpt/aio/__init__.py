@@ -1,0 +1,3 @@
+from redis_ckpt.aio.saver import AsyncRedisSaver
+
+__all__ = ["AsyncRedisSaver"]

@@ -1,0 +1,112 @@
+"""AsyncRedisSaver: the sync saver's methods, run on a saver-owned thread pool.
+
+It binds to no event loop: the pool is plain threads, so one instance works across
+`asyncio.run` calls, in Jupyter, and next to sync code (its sync methods are RedisSaver's).
+Each async method is one line of delegation, so the two faces cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from typing_extensions import Self
+
+from redis_ckpt.connection import DEFAULT_MAX_CONNECTIONS
+from redis_ckpt.sync.saver import RedisSaver
+
+T = TypeVar("T")
+_DONE = object()
+
+
+class AsyncRedisSaver(RedisSaver):
+    """RedisSaver with native async methods for async graphs (`ainvoke`, `astream`)."""
+
+    def __init__(self, *args: Any, max_workers: int = DEFAULT_MAX_CONNECTIONS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # As many workers as pooled connections: a worker never waits for a connection, and the
+        # pool, not the executor, bounds the load on Redis.
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="redis-ckpt")
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(cls, redis_url: str, **kwargs: Any) -> AsyncIterator[Self]:  # type: ignore[override]
+        """A saver on its own connection pool and threads, closed when the block exits."""
+        saver = cls(redis_url, **kwargs)
+        try:
+            yield saver
+        finally:
+            await saver.aclose()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        super().close()
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    async def asetup(self) -> None:
+        return await self._run(self.setup)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._run(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        items: Iterator[CheckpointTuple] = self.list(config, filter=filter, before=before, limit=limit)
+        while (item := await self._run(next, items, _DONE)) is not _DONE:
+            yield item  # type: ignore[misc]
+
+    async def aput(
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+    ) -> RunnableConfig:
+        return await self._run(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        return await self._run(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        return await self._run(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        return await self._run(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        return await self._run(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep_last: int = 1) -> None:
+        return await self._run(self.prune, thread_ids, strategy=strategy, keep_last=keep_last)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return await self._run(self.get_delta_channel_history, config=config, channels=channels)
+
+    async def aget_channel_values(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+    ) -> dict[str, Any]:
+        return await self._run(self.get_channel_values, thread_id, checkpoint_ns, checkpoint_id)

@@ -1,0 +1,23 @@
+"""Typed errors. Each says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class RedisCheckpointError(Exception):
+    """Base class of every error raised by redis-ckpt."""
+
+
+class ConfigurationError(RedisCheckpointError, ValueError):
+    """The saver or a call was configured wrongly (bad URL, missing thread_id, bad argument)."""
+
+
+class SerializationError(RedisCheckpointError, TypeError):
+    """A value could not be encoded by the serializer. Nothing was written."""
+
+
+class StoreUnavailableError(RedisCheckpointError, ConnectionError):
+    """Redis could not be reached within the retry budget. The cause is chained."""
+
+
+class IncompatibleClientError(ConfigurationError):
+    """The redis client passed in cannot be used (e.g. decode_responses=True)."""

@@ -1,0 +1,129 @@
+"""The Redis key layout. The only module that builds key names (see docs/design.md).
+
+Every key starts with the configured prefix and carries the escaped thread id as its cluster
+hash tag, so all keys of one thread live in one slot. Escaping makes (thread, ns, cid) -> key
+injective for any string and keeps user text from closing the hash tag early.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_ESCAPES = {"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"}
+_GLOB_CHARS = "\\*?[]"
+
+
+def escape(part: str) -> str:
+    """Escape a user string so it can sit between our `:` separators."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in part)
+
+
+def unescape(part: str) -> str:
+    """Inverse of `escape`."""
+    out, i = [], 0
+    while i < len(part):
+        if part[i] == "%":
+            out.append(chr(int(part[i + 1 : i + 3], 16)))
+            i += 3
+        else:
+            out.append(part[i])
+            i += 1
+    return "".join(out)
+
+
+def _thread_tag(thread_id: str) -> str:
+    # An empty tag `{}` would make Redis hash the whole key; `%` alone never results from
+    # escaping (every escaped `%` is followed by two hex digits), so it is a safe stand-in.
+    return "{" + (escape(thread_id) or "%") + "}"
+
+
+def glob_escape(text: str) -> str:
+    """Escape text for use as a literal inside a SCAN MATCH pattern."""
+    return "".join("\\" + ch if ch in _GLOB_CHARS else ch for ch in text)
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """Key names for one deployment (one pair of prefixes)."""
+
+    prefix: str = "checkpoint"
+    write_prefix: str = "checkpoint_write"
+
+    def __post_init__(self) -> None:
+        for name, value in (("checkpoint_prefix", self.prefix), ("checkpoint_write_prefix", self.write_prefix)):
+            if not value or "{" in value or "}" in value:
+                raise ValueError(f"{name} must be non-empty and contain no '{{' or '}}': {value!r}")
+
+    # -- per checkpoint -------------------------------------------------------------------
+    def checkpoint_prefix(self, thread_id: str, ns: str) -> str:
+        """Key of a checkpoint document, minus the checkpoint id (scripts append it)."""
+        return f"{self.prefix}:cp:{_thread_tag(thread_id)}:{escape(ns)}:"
+
+    def checkpoint(self, thread_id: str, ns: str, checkpoint_id: str) -> str:
+        return self.checkpoint_prefix(thread_id, ns) + checkpoint_id
+
+    def writes_prefix(self, thread_id: str, ns: str) -> str:
+        """Key of a checkpoint's pending-writes hash, minus the checkpoint id."""
+        return f"{self.write_prefix}:{_thread_tag(thread_id)}:{escape(ns)}:"
+
+    def writes(self, thread_id: str, ns: str, checkpoint_id: str) -> str:
+        return self.writes_prefix(thread_id, ns) + checkpoint_id
+
+    # -- per (thread, namespace) ------------------------------------------------------------
+    def index(self, thread_id: str, ns: str) -> str:
+        """Sorted set of the checkpoint ids of (thread, ns), by id."""
+        return f"{self.prefix}:idx:{_thread_tag(thread_id)}:{escape(ns)}"
+
+    def writes_index(self, thread_id: str, ns: str) -> str:
+        """Sorted set of the checkpoint ids that have a pending-writes hash."""
+        return f"{self.prefix}:widx:{_thread_tag(thread_id)}:{escape(ns)}"
+
+    def blobs(self, thread_id: str, ns: str) -> str:
+        """Hash of channel values, one field per (channel, version)."""
+        return f"{self.prefix}:blob:{_thread_tag(thread_id)}:{escape(ns)}"
+
+    # -- per thread -------------------------------------------------------------------------
+    def namespaces(self, thread_id: str) -> str:
+        """Set of the raw namespaces a thread has used."""
+        return f"{self.prefix}:ns:{_thread_tag(thread_id)}"
+
+    def ns_keys(self, thread_id: str, ns: str) -> tuple[str, str, str]:
+        """The three per-(thread, ns) keys: index, writes index, blob hash."""
+        return self.index(thread_id, ns), self.writes_index(thread_id, ns), self.blobs(thread_id, ns)
+
+    # -- deployment-wide --------------------------------------------------------------------
+    @property
+    def search_index(self) -> str:
+        return f"{self.prefix}:index"
+
+    @property
+    def search_prefix(self) -> str:
+        """Key prefix the search index covers: checkpoint documents only."""
+        return f"{self.prefix}:cp:"
+
+    @property
+    def checkpoint_scan_pattern(self) -> str:
+        """SCAN MATCH pattern for every checkpoint document of this deployment."""
+        return glob_escape(self.search_prefix) + "*"
+
+    @property
+    def namespaces_scan_pattern(self) -> str:
+        """SCAN MATCH pattern for every thread's namespace set (one key per thread)."""
+        return glob_escape(f"{self.prefix}:ns:") + "{*}"
+
+    def thread_of_namespaces_key(self, key: str) -> str:
+        """Thread id of a key matched by `namespaces_scan_pattern`."""
+        tag = key[len(f"{self.prefix}:ns:") :]
+        return _thread_of_tag(tag)
+
+    def parse_checkpoint(self, key: str) -> tuple[str, str, str]:
+        """(thread_id, ns, checkpoint_id) of a checkpoint document key."""
+        rest = key[len(self.search_prefix) :]
+        close = rest.index("}")
+        ns_escaped, _, checkpoint_id = rest[close + 2 :].partition(":")
+        return _thread_of_tag(rest[: close + 1]), unescape(ns_escaped), checkpoint_id
+
+
+def _thread_of_tag(tag: str) -> str:
+    inner = tag[1:-1]
+    return "" if inner == "%" else unescape(inner)

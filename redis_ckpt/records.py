@@ -1,0 +1,144 @@
+"""Conversion between LangGraph objects and the stored fields of docs/design.md. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from redis_ckpt.encoding import (
+    blob_field,
+    digest,
+    metadata_tags,
+    pack_list,
+    pack_typed,
+    unpack_list,
+    unpack_typed,
+    write_field,
+)
+from redis_ckpt.errors import SerializationError
+
+
+def dumps(serde: SerializerProtocol, value: Any, what: str) -> bytes:
+    """Serialize one value, naming it if the serializer refuses."""
+    try:
+        return pack_typed(serde.dumps_typed(value))
+    except Exception as exc:  # serializers raise anything from TypeError to msgpack errors
+        raise SerializationError(
+            f"cannot serialize {what} ({type(value).__name__}): {exc}. Nothing was written; make the "
+            "value serializable by the saver's serde (e.g. a pydantic model or dataclass)."
+        ) from exc
+
+
+def loads(serde: SerializerProtocol, raw: bytes) -> Any:
+    return serde.loads_typed(unpack_typed(raw))
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """What one put writes: the document hash, and the blob fields to set or delete."""
+
+    document: dict[str, bytes]
+    blobs_to_set: dict[bytes, bytes]
+    blobs_to_delete: list[bytes]
+
+
+def encode_checkpoint(
+    serde: SerializerProtocol,
+    thread_id: str,
+    ns: str,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    parent_id: str | None,
+    new_versions: ChannelVersions,
+) -> StoredCheckpoint:
+    values = checkpoint["channel_values"]
+    blobs_to_set: dict[bytes, bytes] = {}
+    blobs_to_delete: list[bytes] = []
+    for channel, version in new_versions.items():
+        field = blob_field(channel, version)
+        if channel in values:
+            blobs_to_set[field] = dumps(serde, values[channel], f"channel {channel!r}")
+        else:
+            blobs_to_delete.append(field)
+    referenced: list[bytes] = []
+    for channel, version in checkpoint["channel_versions"].items():
+        referenced += [channel.encode("utf-8", "surrogatepass"), blob_field(channel, version)]
+    bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+    run_id = metadata.get("run_id")
+    document = {
+        "c": dumps(serde, bare, "checkpoint"),
+        "m": dumps(serde, metadata, "metadata"),
+        "p": (parent_id or "").encode(),
+        "v": pack_list(referenced),
+        "id": checkpoint["id"].encode(),
+        "t": thread_id.encode("utf-8", "surrogatepass"),
+        "n": ns.encode("utf-8", "surrogatepass"),
+        "th": digest(thread_id).encode(),
+        "ns": digest(ns).encode(),
+        "run": (digest(str(run_id)) if run_id is not None else "").encode(),
+        "meta": ",".join(metadata_tags(metadata)).encode(),
+    }
+    return StoredCheckpoint(document, blobs_to_set, blobs_to_delete)
+
+
+def encode_writes(
+    serde: SerializerProtocol, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
+    """(insert-if-absent fields, overwrite fields): special channels overwrite, others don't."""
+    regular: dict[bytes, bytes] = {}
+    special: dict[bytes, bytes] = {}
+    for position, (channel, value) in enumerate(writes):
+        idx = WRITES_IDX_MAP.get(channel, position)
+        record = pack_list(
+            [task_path.encode("utf-8", "surrogatepass"), channel.encode("utf-8", "surrogatepass"),
+             dumps(serde, value, f"write to channel {channel!r}")]
+        )
+        (special if idx < 0 else regular)[write_field(task_id, idx)] = record
+    return regular, special
+
+
+def decode_writes(serde: SerializerProtocol, flat: Sequence[bytes]) -> list[PendingWrite]:
+    """HGETALL output of a writes hash -> pending writes in writes_sort_key order."""
+    rows = []
+    for i in range(0, len(flat), 2):
+        idx, _, task_id = flat[i].partition(b":")
+        task_path, channel, value = unpack_list(flat[i + 1])
+        rows.append((task_path.decode("utf-8", "surrogatepass"), task_id.decode("utf-8", "surrogatepass"),
+                     int(idx), channel.decode("utf-8", "surrogatepass"), value))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return [(task_id, channel, loads(serde, value)) for _, task_id, _, channel, value in rows]
+
+
+def make_config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
+
+
+def decode_entry(
+    serde: SerializerProtocol, thread_id: str, ns: str, entry: Sequence[Any], config: Mapping[str, Any] | None = None
+) -> CheckpointTuple:
+    """One entry of the `load` script -> CheckpointTuple."""
+    cid_raw, checkpoint_raw, metadata_raw, parent_raw, channels, values, writes = entry
+    checkpoint_id = cid_raw.decode("utf-8", "surrogatepass")
+    checkpoint = loads(serde, checkpoint_raw)
+    checkpoint["channel_values"] = {
+        ch.decode("utf-8", "surrogatepass"): loads(serde, val) for ch, val in zip(channels, values)
+    }
+    parent_id = parent_raw.decode() if parent_raw else None
+    return CheckpointTuple(
+        config=config or make_config(thread_id, ns, checkpoint_id),  # type: ignore[arg-type]
+        checkpoint=checkpoint,
+        metadata=loads(serde, metadata_raw),
+        parent_config=make_config(thread_id, ns, parent_id) if parent_id else None,  # type: ignore[arg-type]
+        pending_writes=decode_writes(serde, writes),
+    )

@@ -1,0 +1,90 @@
+"""The optional search index (Search module via redisvl): schema, detection and queries.
+
+The index only narrows candidates for cross-thread metadata queries. Every tag is a hex digest
+(redis_ckpt.encoding), so user text never meets the query language, and every candidate is
+re-checked in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from redis.commands.search.aggregation import AggregateRequest, Cursor
+from redis.exceptions import ResponseError
+from redisvl.index import SearchIndex
+from redisvl.query.filter import FilterExpression, Tag
+from redisvl.schema import IndexSchema
+
+from redis_ckpt.keys import KeyLayout
+
+# Tag fields of a checkpoint document (see docs/design.md).
+_TAG_FIELDS = ("th", "ns", "run", "meta")
+
+
+def schema(layout: KeyLayout) -> IndexSchema:
+    return IndexSchema.from_dict(
+        {
+            "index": {"name": layout.search_index, "prefix": layout.search_prefix, "storage_type": "hash"},
+            "fields": [{"name": name, "type": "tag", "attrs": {"case_sensitive": True}} for name in _TAG_FIELDS],
+        }
+    )
+
+
+NO_MODULE, NO_INDEX, INDEXING, READY = "no-module", "no-index", "indexing", "ready"
+
+
+def index_state(client: Any, layout: KeyLayout) -> str:
+    """NO_MODULE, NO_INDEX, INDEXING or READY, asked with FT.INFO (no MODULE LIST, CONFIG or INFO,
+    which managed services block). An index still building gives partial answers: not READY."""
+    try:
+        info = client.execute_command("FT.INFO", layout.search_index)
+    except ResponseError as exc:
+        text = str(exc).lower()
+        if "unknown command" in text:
+            return NO_MODULE
+        if "no such index" in text or "unknown index" in text or "not found" in text:
+            return NO_INDEX
+        raise
+    pairs = info.items() if isinstance(info, dict) else zip(info[::2], info[1::2])
+    fields = {_text(k): v for k, v in pairs}
+    indexing = _text(fields.get("indexing", 0))
+    return INDEXING if indexing not in ("0", "0.0") else READY
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def create_index(client: Any, layout: KeyLayout) -> None:
+    SearchIndex(schema(layout), redis_client=client).create(overwrite=False)
+
+
+def query(*, thread_digest: str | None = None, meta_tags: Sequence[str] = (), run_tags: Sequence[str] = ()) -> str:
+    """A RediSearch query string; `*` when nothing narrows."""
+    expression: FilterExpression | None = None
+    parts = [Tag("meta") == tag for tag in meta_tags]
+    if thread_digest:
+        parts.append(Tag("th") == thread_digest)
+    if run_tags:
+        parts.append(Tag("run") == list(run_tags))
+    for part in parts:
+        expression = part if expression is None else expression & part
+    return str(expression) if expression is not None else "*"
+
+
+def matching_keys(client: Any, layout: KeyLayout, query_string: str, page: int = 1000) -> Iterator[bytes]:
+    """Every matching document key, streamed through an aggregate cursor (no result cap)."""
+    ft = client.ft(layout.search_index)
+    request = AggregateRequest(query_string).load("@__key").cursor(count=page, max_idle=60_000).dialect(2)
+    result = ft.aggregate(request)
+    while True:
+        for row in result.rows:
+            fields = dict(zip(row[::2], row[1::2]))
+            key = fields.get(b"__key") or fields.get("__key")
+            if key is not None:
+                yield key if isinstance(key, bytes) else str(key).encode()
+        cursor = result.cursor
+        if not isinstance(cursor, Cursor) or cursor.cid == 0:
+            return
+        result = ft.aggregate(cursor)

@@ -1,0 +1,3 @@
+from redis_ckpt.sync.saver import RedisSaver
+
+__all__ = ["RedisSaver"]

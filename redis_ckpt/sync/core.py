@@ -1,0 +1,146 @@
+"""State and I/O shared by every part of the sync saver: client, layout, scripts, retries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import redis
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from redis.exceptions import BusyLoadingError, ReadOnlyError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from redis_ckpt import search
+from redis_ckpt.config import RetryConfig, TTLConfig
+from redis_ckpt.connection import check_client, client_from_url, redact_url
+from redis_ckpt.errors import ConfigurationError, StoreUnavailableError
+from redis_ckpt.keys import KeyLayout
+from redis_ckpt.scripts import Scripts
+
+logger = logging.getLogger("redis_ckpt")
+T = TypeVar("T")
+
+# Errors after which the same (idempotent) operation may succeed: lost or refused connections,
+# timeouts, a server still loading its data after a restart, a demoted primary after failover.
+TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOnlyError)
+
+
+def thread_and_ns(config: Mapping[str, Any]) -> tuple[str, str]:
+    """(thread_id, checkpoint_ns) of a config; a missing thread_id is a typed error."""
+    configurable = config.get("configurable") or {}
+    thread_id = configurable.get("thread_id")
+    if thread_id is None:
+        raise ConfigurationError('config["configurable"]["thread_id"] is required')
+    return str(thread_id), str(configurable.get("checkpoint_ns") or "")
+
+
+class SaverCore(BaseCheckpointSaver[str]):
+    """Connection, key layout, scripts and the retrying I/O primitive."""
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        redis_client: redis.Redis | None = None,
+        connection_args: dict[str, Any] | None = None,
+        ttl: Mapping[str, Any] | None = None,
+        checkpoint_prefix: str = "checkpoint",
+        checkpoint_write_prefix: str = "checkpoint_write",
+        serde: SerializerProtocol | None = None,
+        retry: RetryConfig | None = RetryConfig(),
+    ) -> None:
+        super().__init__(serde=serde)
+        if redis_client is None and redis_url is None:
+            raise ConfigurationError("pass redis_url or redis_client")
+        self.layout = KeyLayout(checkpoint_prefix, checkpoint_write_prefix)
+        self.ttl = TTLConfig.parse(ttl)
+        self.retry = retry
+        self._owns_client = redis_client is None
+        self._client: redis.Redis = redis_client or client_from_url(str(redis_url), connection_args)
+        check_client(self._client)
+        self._where = redact_url(redis_url) if redis_url else "the given redis client"
+        self._scripts = Scripts.register(self._client)
+        self._search_ready = False
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
+
+    def close(self) -> None:
+        """Close the connection pool if this saver created it."""
+        if self._owns_client:
+            self._client.close()
+            self._client.connection_pool.disconnect()
+
+    # -- I/O --------------------------------------------------------------------------------
+    def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one idempotent Redis operation, retrying transient errors per the retry policy."""
+        try:
+            if self.retry is None:
+                return operation(*args, **kwargs)
+            retrying = Retrying(
+                stop=stop_after_attempt(self.retry.attempts),
+                wait=wait_random_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
+                retry=retry_if_exception_type(TRANSIENT_ERRORS),
+                reraise=True,
+                before_sleep=lambda state: logger.warning(
+                    "redis-ckpt: %s on %s, retrying (attempt %d)",
+                    type(state.outcome.exception()).__name__ if state.outcome else "error",
+                    self._where,
+                    state.attempt_number,
+                ),
+            )
+            return retrying(operation, *args, **kwargs)
+        except TRANSIENT_ERRORS as exc:
+            attempts = 1 if self.retry is None else self.retry.attempts
+            raise StoreUnavailableError(
+                f"Redis at {self._where} failed after {attempts} attempt(s): {type(exc).__name__}: {exc}. "
+                "Check that the server is up and reachable; the operation had no partial effect."
+            ) from exc
+
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return self._io(getattr(self._scripts, name), keys=keys, args=args)
+
+    def _load(self, thread_id: str, ns: str, mode: str, what: str, count: int, *rest: str) -> list[Any]:
+        """Run the `load` script on one (thread, ns); see redis_ckpt/lua/load.lua."""
+        idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
+        keys = [idx, blobs, widx, self.layout.namespaces(thread_id)]
+        args = [
+            self.layout.checkpoint_prefix(thread_id, ns),
+            self.layout.writes_prefix(thread_id, ns),
+            self.ttl.read_refresh_seconds,
+            mode,
+            what,
+            count,
+            *rest,
+        ]
+        return list(self._script("load", keys, args))
+
+    def _namespaces(self, thread_id: str) -> list[str]:
+        members = self._io(self._client.smembers, self.layout.namespaces(thread_id))
+        return sorted(m.decode("utf-8", "surrogatepass") for m in members)  # type: ignore[union-attr]
+
+    def _ids(self, thread_id: str, ns: str, key: str | None = None, page: int = 10_000) -> Iterator[str]:
+        """Every id in an index (default: the checkpoint index), oldest first, in pages."""
+        key = key or self.layout.index(thread_id, ns)
+        lower = "-"
+        while True:
+            batch = self._io(self._client.zrangebylex, key, lower, "+", 0, page)
+            for raw in batch:  # type: ignore[union-attr]
+                yield raw.decode("utf-8", "surrogatepass")
+            if len(batch) < page:  # type: ignore[arg-type]
+                return
+            lower = b"(" + batch[-1]  # type: ignore[index]
+
+    # -- search module --------------------------------------------------------------------------
+    def _use_search(self) -> bool:
+        """Whether cross-thread queries may use the search index: the module is there and the
+        index is complete (an index still building would give partial answers). Once ready, the
+        answer is cached; until then each query asks again (one FT.INFO) and falls back to a scan."""
+        if not self._search_ready:
+            self._search_ready = self._io(search.index_state, self._client, self.layout) == search.READY
+        return self._search_ready

@@ -1,0 +1,207 @@
+"""Whole-thread operations: delete_thread, delete_for_runs, copy_thread, prune.
+
+Each works in batches, so its round trips grow with pages, not with checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from redis_ckpt import search
+from redis_ckpt.encoding import digest
+from redis_ckpt.errors import ConfigurationError
+from redis_ckpt.records import loads
+from redis_ckpt.sync.core import SaverCore
+
+BATCH = 1_000  # checkpoints deleted per script call
+COPY_PAGE = 500  # checkpoints copied per round trip
+STRATEGIES = ("keep_latest", "delete")
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogatepass")
+
+
+class Maintenance(SaverCore):
+    # -- delete_thread --------------------------------------------------------------------------
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, write and value of the thread, in every namespace."""
+        thread_id = str(thread_id)
+        namespaces_key = self.layout.namespaces(thread_id)
+        pending = self._namespaces(thread_id)
+        while pending:
+            results = self._io(self._purge_batch, thread_id, pending)
+            pending = [ns for ns, more in zip(pending, results) if more]
+        self._io(self._client.delete, namespaces_key)
+
+    def _purge_batch(self, thread_id: str, namespaces: list[str]) -> list[Any]:
+        """One round trip: one `purge` script call per namespace, pipelined."""
+        pipe = self._client.pipeline(transaction=False)
+        for ns in namespaces:
+            idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
+            self._scripts.purge(
+                keys=[idx, widx, blobs, self.layout.namespaces(thread_id)],
+                args=[self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns), BATCH, ns],
+                client=pipe,
+            )
+        return list(pipe.execute())
+
+    def _drop(self, thread_id: str, ns: str, ids: Sequence[str]) -> None:
+        """Delete the given checkpoints of (thread, ns) and their writes, then collect garbage."""
+        idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
+        keys = [idx, widx, blobs, self.layout.namespaces(thread_id)]
+        prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns), ns]
+        ids = list(ids)
+        for start in range(0, max(len(ids), 1), BATCH):
+            last = start + BATCH >= len(ids)
+            self._script("drop", keys, [*prefixes, "1" if last else "0", *ids[start : start + BATCH]])
+
+    # -- delete_for_runs --------------------------------------------------------------------------
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints whose metadata run_id is one of `run_ids`, with their writes.
+
+        Uses the search index when it is ready, else visits every thread (a bounded scan)."""
+        wanted = {str(r) for r in run_ids}
+        if not wanted:
+            return
+        for (thread_id, ns), ids in self._checkpoints_of_runs(wanted).items():
+            self._drop(thread_id, ns, ids)
+
+    def _checkpoints_of_runs(self, wanted: set[str]) -> dict[tuple[str, str], list[str]]:
+        candidates: Iterable[tuple[str, str, list[str] | None]]
+        if self._use_search():
+            query = search.query(run_tags=sorted(digest(r) for r in wanted))
+            grouped: dict[tuple[str, str], list[str]] = {}
+            for key in search.matching_keys(self._client, self.layout, query):
+                thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(_text(key))
+                grouped.setdefault((thread_id, ns), []).append(checkpoint_id)
+            candidates = [(t, n, ids) for (t, n), ids in grouped.items()]
+        else:
+            candidates = ((t, n, None) for t in self._all_threads() for n in self._namespaces(t))
+        found: dict[tuple[str, str], list[str]] = {}
+        for thread_id, ns, ids in candidates:
+            for checkpoint_id, metadata in self._metadata(thread_id, ns, ids):
+                if str(metadata.get("run_id")) in wanted and metadata.get("run_id") is not None:
+                    found.setdefault((thread_id, ns), []).append(checkpoint_id)
+        return found
+
+    def _metadata(self, thread_id: str, ns: str, ids: list[str] | None) -> Iterable[tuple[str, dict[str, Any]]]:
+        """(id, metadata) of the given checkpoints, or of all of (thread, ns), in pages."""
+        if ids is not None:
+            for start in range(0, len(ids), BATCH):
+                chunk = ids[start : start + BATCH]
+                for entry in self._load(thread_id, ns, "ids", "meta", len(chunk), *chunk):
+                    yield _text(entry[0]), loads(self.serde, entry[1])
+            return
+        upper = "+"
+        while True:
+            entries = self._load(thread_id, ns, "page", "meta", BATCH, upper)
+            for entry in entries:
+                yield _text(entry[0]), loads(self.serde, entry[1])
+            if len(entries) < BATCH:
+                return
+            upper = "(" + _text(entries[-1][0])
+
+    # -- copy_thread ------------------------------------------------------------------------------
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint (ids kept), write and value of a thread to another thread.
+
+        Values are copied before the checkpoints that reference them, so the target never shows
+        a checkpoint without its values."""
+        source, target = str(source_thread_id), str(target_thread_id)
+        if source == target:
+            return
+        for ns in self._namespaces(source):
+            self._copy_values(source, target, ns)
+            checkpoint_ids = list(self._ids(source, ns))
+            writes_ids = sorted(set(self._ids(source, ns, self.layout.writes_index(source, ns))) - set(checkpoint_ids))
+            for start in range(0, len(checkpoint_ids), COPY_PAGE):
+                self._copy_page(source, target, ns, checkpoint_ids[start : start + COPY_PAGE], with_docs=True)
+            for start in range(0, len(writes_ids), COPY_PAGE):
+                self._copy_page(source, target, ns, writes_ids[start : start + COPY_PAGE], with_docs=False)
+
+    def _copy_values(self, source: str, target: str, ns: str) -> None:
+        src, dst = self.layout.blobs(source, ns), self.layout.blobs(target, ns)
+        cursor = 0
+        while True:
+            cursor, fields = self._io(self._client.hscan, src, cursor, count=200)  # type: ignore[misc]
+            if fields:
+                self._io(self._write_with_ttl, target, ns, lambda pipe: pipe.hset(dst, mapping=fields), [dst])
+            if cursor == 0:
+                return
+
+    def _copy_page(self, source: str, target: str, ns: str, ids: list[str], *, with_docs: bool) -> None:
+        """Copy one page of checkpoints (or of writes-only ids): one read, one MULTI/EXEC write."""
+
+        def read() -> list[tuple[dict[bytes, bytes], dict[bytes, bytes]]]:
+            pipe = self._client.pipeline(transaction=False)
+            for checkpoint_id in ids:
+                pipe.hgetall(self.layout.checkpoint(source, ns, checkpoint_id))
+                pipe.hgetall(self.layout.writes(source, ns, checkpoint_id))
+            flat = pipe.execute()
+            return list(zip(flat[::2], flat[1::2]))
+
+        rows = self._io(read)
+        retagged = {b"t": target.encode("utf-8", "surrogatepass"), b"th": digest(target).encode()}
+        touched: list[str] = []
+
+        def write(pipe: Any) -> None:
+            for checkpoint_id, (doc, writes) in zip(ids, rows):
+                if doc and with_docs:
+                    key = self.layout.checkpoint(target, ns, checkpoint_id)
+                    pipe.hset(key, mapping={**doc, **retagged})
+                    pipe.zadd(self.layout.index(target, ns), {checkpoint_id: 0})
+                    touched.append(key)
+                if writes:
+                    key = self.layout.writes(target, ns, checkpoint_id)
+                    pipe.hset(key, mapping=writes)
+                    pipe.zadd(self.layout.writes_index(target, ns), {checkpoint_id: 0})
+                    touched.append(key)
+
+        self._io(self._write_with_ttl, target, ns, write, touched)
+
+    def _write_with_ttl(self, thread_id: str, ns: str, fill: Any, keys: list[str]) -> None:
+        """One MULTI/EXEC on the target thread: `fill(pipe)` plus namespace registration and TTLs."""
+        pipe = self._client.pipeline(transaction=True)
+        fill(pipe)
+        namespaces = self.layout.namespaces(thread_id)
+        pipe.sadd(namespaces, ns)
+        if self.ttl.seconds:
+            for key in (*keys, *self.layout.ns_keys(thread_id, ns), namespaces):
+                pipe.expire(key, self.ttl.seconds)
+        pipe.execute()
+
+    # -- prune --------------------------------------------------------------------------------------
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep_last: int = 1) -> None:
+        """Prune threads. `"keep_latest"` keeps the newest `keep_last` checkpoints of every
+        namespace, with their writes, plus the ancestors (and their writes) that DeltaChannel
+        state needs back to its nearest stored value. `"delete"` deletes the threads."""
+        if isinstance(thread_ids, (str, bytes)):
+            raise ConfigurationError("prune takes a sequence of thread ids, not a single string")
+        if strategy not in STRATEGIES:
+            raise ConfigurationError(f"unknown prune strategy {strategy!r}; use one of {STRATEGIES}")
+        if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0:
+            raise ConfigurationError(f"keep_last must be an integer >= 0, got {keep_last!r}")
+        threads = [str(t) for t in thread_ids]
+        for thread_id in threads:
+            if strategy == "delete" or keep_last == 0:
+                self.delete_thread(thread_id)
+                continue
+            for ns in self._namespaces(thread_id):
+                self._prune_namespace(thread_id, ns, keep_last)
+
+    def _prune_namespace(self, thread_id: str, ns: str, keep_last: int) -> None:
+        checkpoint_ids = list(self._ids(thread_id, ns))
+        heads = checkpoint_ids[-keep_last:]
+        keep = set(heads)
+        for head, metadata in self._metadata(thread_id, ns, heads):
+            delta_channels = sorted((metadata.get("counters_since_delta_snapshot") or {}).keys())
+            if delta_channels:
+                keep.update(a[0] for a in self._walk_ancestors(thread_id, ns, head, delta_channels)[1])
+        newest_kept = max(keep) if keep else ""
+        doomed = [i for i in checkpoint_ids if i not in keep]
+        # Writes without a checkpoint newer than every kept one may belong to a put in flight.
+        writes_only = set(self._ids(thread_id, ns, self.layout.writes_index(thread_id, ns))) - set(checkpoint_ids)
+        doomed += sorted(i for i in writes_only if i < newest_kept)
+        self._drop(thread_id, ns, doomed)

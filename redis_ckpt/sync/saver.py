@@ -1,0 +1,314 @@
+"""RedisSaver: the LangGraph checkpoint saver on Redis. All logic lives on the sync side."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+    PendingWrite,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from typing_extensions import Self
+
+from redis_ckpt import search
+from redis_ckpt.encoding import filter_tags, matches_filter
+from redis_ckpt.errors import ConfigurationError
+from redis_ckpt.records import decode_entry, decode_writes, encode_checkpoint, encode_writes, loads, make_config
+from redis_ckpt.sync.core import thread_and_ns
+from redis_ckpt.sync.maintenance import Maintenance
+
+PAGE = 50  # checkpoints per round trip when listing
+MAX_DELTA_DEPTH = 100_000  # ancestors one delta walk may visit (a guard, far beyond snapshot cadence)
+
+
+class RedisSaver(Maintenance):
+    """A LangGraph checkpoint saver on Redis 7+ (no modules needed; Search is used when present).
+
+    One instance is safe to share between threads: it holds a pooled client and no lock.
+    """
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, redis_url: str, **kwargs: Any) -> Iterator[Self]:
+        """A saver on its own connection pool, closed when the block exits."""
+        saver = cls(redis_url, **kwargs)
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    def setup(self) -> None:
+        """Prepare the server: load the scripts and, where the Search module exists, create the
+        search index. Idempotent; safe to call from every process at start-up."""
+        self._io(self._preload_scripts)
+        state = self._io(search.index_state, self._client, self.layout)
+        if state == search.NO_INDEX:
+            self._io(search.create_index, self._client, self.layout)
+
+    def _preload_scripts(self) -> None:
+        for script in (self._scripts.load, self._scripts.delta, self._scripts.purge, self._scripts.drop):
+            self._client.script_load(script.script)
+
+    # -- writes -------------------------------------------------------------------------------
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint, its metadata and the values of `new_versions`: one MULTI/EXEC."""
+        thread_id, ns = thread_and_ns(config)
+        checkpoint_id = checkpoint["id"]
+        stored = encode_checkpoint(
+            self.serde,
+            thread_id,
+            ns,
+            checkpoint,
+            get_checkpoint_metadata(config, metadata),
+            config["configurable"].get("checkpoint_id"),
+            new_versions,
+        )
+        layout, ttl = self.layout, self.ttl.seconds
+        doc = layout.checkpoint(thread_id, ns, checkpoint_id)
+        idx, widx, blobs = layout.ns_keys(thread_id, ns)
+        namespaces = layout.namespaces(thread_id)
+
+        def send() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hset(doc, mapping=stored.document)  # type: ignore[arg-type]
+            pipe.zadd(idx, {checkpoint_id: 0})
+            if stored.blobs_to_set:
+                pipe.hset(blobs, mapping=stored.blobs_to_set)  # type: ignore[arg-type]
+            if stored.blobs_to_delete:
+                pipe.hdel(blobs, *stored.blobs_to_delete)
+            pipe.sadd(namespaces, ns)
+            if ttl:
+                for key in (doc, idx, widx, blobs, namespaces, layout.writes(thread_id, ns, checkpoint_id)):
+                    pipe.expire(key, ttl)
+            pipe.execute()
+
+        self._io(send)
+        return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes: special channels overwrite, regular ones are insert-if-absent."""
+        thread_id, ns = thread_and_ns(config)
+        checkpoint_id = config["configurable"].get("checkpoint_id")
+        if not checkpoint_id:
+            raise ConfigurationError('put_writes needs config["configurable"]["checkpoint_id"]')
+        if not writes:
+            return
+        regular, special = encode_writes(self.serde, writes, task_id, task_path)
+        key = self.layout.writes(thread_id, ns, checkpoint_id)
+        widx = self.layout.writes_index(thread_id, ns)
+        namespaces = self.layout.namespaces(thread_id)
+        ttl = self.ttl.seconds
+
+        def send() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            for field, value in regular.items():
+                pipe.hsetnx(key, field, value)  # type: ignore[arg-type]
+            if special:
+                pipe.hset(key, mapping=special)  # type: ignore[arg-type]
+            pipe.zadd(widx, {checkpoint_id: 0})
+            pipe.sadd(namespaces, ns)
+            if ttl:
+                for k in (key, widx, namespaces):
+                    pipe.expire(k, ttl)
+            pipe.execute()
+
+        self._io(send)
+
+    # -- reads --------------------------------------------------------------------------------
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint named by the config, or the latest of (thread, ns): one round trip."""
+        thread_id, ns = thread_and_ns(config)
+        checkpoint_id = get_checkpoint_id(config)
+        if checkpoint_id:
+            entries = self._load(thread_id, ns, "ids", "full", 1, checkpoint_id)
+        else:
+            entries = self._load(thread_id, ns, "page", "full", 1, "+")
+        if not entries:
+            return None
+        return decode_entry(self.serde, thread_id, ns, entries[0], config if checkpoint_id else None)
+
+    def get_channel_values(self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None) -> dict[str, Any]:
+        """The channel values of a checkpoint (the latest when no id is given); {} if none."""
+        configurable = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
+        if checkpoint_id:
+            configurable["checkpoint_id"] = checkpoint_id
+        found = self.get_tuple({"configurable": configurable})
+        return dict(found.checkpoint["channel_values"]) if found else {}
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first, grouped by thread then namespace, streamed in pages.
+
+        `config=None` lists every thread; a config without `checkpoint_ns` every namespace of
+        the thread. `filter` matches metadata like InMemorySaver (equality of each key).
+        """
+        if limit is not None and limit <= 0:
+            return
+        before_id = get_checkpoint_id(before) if before else None
+        if config is None:
+            groups: Iterator[tuple[str, str, list[str] | None]] = self._cross_thread_groups(filter)
+            only_id = None
+        else:
+            thread_id = thread_and_ns(config)[0]
+            ns_given = config["configurable"].get("checkpoint_ns")
+            namespaces = [str(ns_given)] if ns_given is not None else self._namespaces(thread_id)
+            groups = ((thread_id, ns, None) for ns in namespaces)
+            only_id = get_checkpoint_id(config)
+        remaining = limit
+        for thread_id, ns, candidate_ids in groups:
+            ids = [only_id] if only_id else candidate_ids
+            for found in self._list_group(thread_id, ns, ids, filter, before_id, remaining):
+                yield found
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+
+    def _list_group(
+        self,
+        thread_id: str,
+        ns: str,
+        ids: list[str] | None,
+        filter: Mapping[str, Any] | None,
+        before_id: str | None,
+        limit: int | None,
+    ) -> Iterator[CheckpointTuple]:
+        """One (thread, ns): all of its checkpoints (ids=None) or the given ones, newest first."""
+        if ids is not None:
+            ids = sorted((i for i in ids if not before_id or i < before_id), reverse=True)
+            for start in range(0, len(ids), PAGE):
+                yield from self._load_matching(thread_id, ns, ids[start : start + PAGE], filter)
+            return
+        upper = "(" + before_id if before_id else "+"
+        page = PAGE if limit is None or filter else min(limit, PAGE)
+        while True:
+            what = "meta" if filter else "full"
+            entries = self._load(thread_id, ns, "page", what, page, upper)
+            if filter:
+                matching = [e[0].decode("utf-8", "surrogatepass") for e in entries if matches_filter(loads(self.serde, e[1]), filter)]
+                yield from self._load_matching(thread_id, ns, matching, None)
+            else:
+                for entry in entries:
+                    yield decode_entry(self.serde, thread_id, ns, entry)
+            if len(entries) < page:
+                return
+            upper = "(" + entries[-1][0].decode("utf-8", "surrogatepass")
+
+    def _load_matching(
+        self, thread_id: str, ns: str, ids: list[str], filter: Mapping[str, Any] | None
+    ) -> Iterator[CheckpointTuple]:
+        if not ids:
+            return
+        for entry in self._load(thread_id, ns, "ids", "full", len(ids), *ids):
+            found = decode_entry(self.serde, thread_id, ns, entry)
+            if matches_filter(found.metadata, filter):
+                yield found
+
+    def _cross_thread_groups(self, filter: Mapping[str, Any] | None) -> Iterator[tuple[str, str, list[str] | None]]:
+        """(thread, ns, candidate ids or None for all) for a query over every thread.
+
+        With a pushable filter and a ready search index, the index names the candidates;
+        otherwise every thread is visited (SCAN over the per-thread namespace sets)."""
+        tags = filter_tags(filter or {})
+        if tags and self._use_search():
+            yield from self._search_groups(search.query(meta_tags=tags))
+            return
+        for thread_id in self._all_threads():
+            for ns in self._namespaces(thread_id):
+                yield thread_id, ns, None
+
+    def _search_groups(self, query: str) -> Iterator[tuple[str, str, list[str] | None]]:
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for key in search.matching_keys(self._client, self.layout, query):
+            thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(key.decode("utf-8", "surrogatepass"))
+            grouped.setdefault((thread_id, ns), []).append(checkpoint_id)
+        for (thread_id, ns), ids in sorted(grouped.items()):
+            yield thread_id, ns, ids
+
+    def _all_threads(self) -> list[str]:
+        pattern = self.layout.namespaces_scan_pattern
+        keys = self._io(lambda: list(self._client.scan_iter(match=pattern, count=1000, _type="SET")))
+        return sorted({self.layout.thread_of_namespaces_key(k.decode("utf-8", "surrogatepass")) for k in keys})
+
+    # -- DeltaChannel -----------------------------------------------------------------------------
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Writes and seed per channel along the parent chain, walked server-side: one round trip."""
+        if not channels:
+            return {}
+        thread_id, ns = thread_and_ns(config)
+        ancestors = self._walk_ancestors(thread_id, ns, get_checkpoint_id(config) or "", channels)[1]
+        writes_by_ch: dict[str, list[PendingWrite]] = {ch: [] for ch in channels}
+        seeds: dict[str, Any] = {}
+        for _, writes_flat, seed_flat in reversed(ancestors):  # oldest first
+            for write in decode_writes(self.serde, writes_flat):
+                if write[1] in writes_by_ch:
+                    writes_by_ch[write[1]].append(write)
+        for _, _, seed_flat in ancestors:
+            for i in range(0, len(seed_flat), 2):
+                seeds.setdefault(seed_flat[i].decode("utf-8", "surrogatepass"), seed_flat[i + 1])
+        # A seed ends its channel's history: writes from ancestors older than the seed never came
+        # back from the walk for that channel, because the script stops collecting at the seed.
+        result: dict[str, DeltaChannelHistory] = {}
+        for ch in channels:
+            entry: DeltaChannelHistory = {"writes": writes_by_ch[ch]}
+            if ch in seeds:
+                entry["seed"] = loads(self.serde, seeds[ch])
+            result[ch] = entry
+        return result
+
+    def _walk_ancestors(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> tuple[str, list[Any]]:
+        """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first)."""
+        idx, _, blobs = self.layout.ns_keys(thread_id, ns)
+        args = [
+            self.layout.checkpoint_prefix(thread_id, ns),
+            self.layout.writes_prefix(thread_id, ns),
+            target,
+            MAX_DELTA_DEPTH,
+            *channels,
+        ]
+        target_raw, ancestors = self._script("delta", [idx, blobs], args)
+        return target_raw.decode("utf-8", "surrogatepass"), [
+            (a[0].decode("utf-8", "surrogatepass"), a[1], a[2]) for a in ancestors
+        ]
+
+    # -- versions ---------------------------------------------------------------------------------
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """A zero-padded counter plus a random suffix, like InMemorySaver: monotonic as strings,
+        and two forks bumping the same channel never share a blob field."""
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
