@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis_ckpt.errors import ConfigurationError
+
 _ESCAPES = {"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"}
 _GLOB_CHARS = "\\*?[]"
 
@@ -52,7 +54,7 @@ class KeyLayout:
     def __post_init__(self) -> None:
         for name, value in (("checkpoint_prefix", self.prefix), ("checkpoint_write_prefix", self.write_prefix)):
             if not value or "{" in value or "}" in value:
-                raise ValueError(f"{name} must be non-empty and contain no '{{' or '}}': {value!r}")
+                raise ConfigurationError(f"{name} must be non-empty and contain no '{{' or '}}': {value!r}")
 
     # -- per checkpoint -------------------------------------------------------------------
     def checkpoint_prefix(self, thread_id: str, ns: str) -> str:
