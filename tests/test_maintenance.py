@@ -1,0 +1,146 @@
+"""delete_thread, delete_for_runs, copy_thread, prune and TTL: what they keep and what they leave."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from redis_ckpt import RedisSaver
+from tests.conftest import keys_under, purge_prefix, saver_kwargs
+from tests.helpers import config, put_chain
+
+
+def _ids(saver: RedisSaver, thread_id: str, ns: str | None = None) -> list[str]:
+    cfg = {"configurable": {"thread_id": thread_id, **({"checkpoint_ns": ns} if ns is not None else {})}}
+    return [t.config["configurable"]["checkpoint_id"] for t in saver.list(cfg)]
+
+
+def _thread_keys(raw: redis.Redis, prefix: str, thread_id: str) -> list[bytes]:
+    return [k for k in keys_under(raw, prefix) if b"{" + thread_id.encode() + b"}" in k]
+
+
+def test_delete_thread_leaves_zero_keys_of_the_thread(saver: RedisSaver, raw: redis.Redis, prefix: str) -> None:
+    for ns in ("", "child:1"):
+        ids = put_chain(saver, "doomed", 5, ns=ns)
+        saver.put_writes(config("doomed", ns, ids[-1]), [("c", 1)], "task")
+    saver.put_writes(config("doomed", "", "orphan-checkpoint-id"), [("c", 1)], "task")
+    put_chain(saver, "kept", 2)
+    assert _thread_keys(raw, prefix, "doomed")
+    saver.delete_thread("doomed")
+    assert _thread_keys(raw, prefix, "doomed") == []
+    assert len(_ids(saver, "kept")) == 2
+    saver.delete_thread("never-existed")
+
+
+def test_delete_thread_handles_more_checkpoints_than_one_batch(saver: RedisSaver, raw: redis.Redis, prefix: str) -> None:
+    put_chain(saver, "big", 2_500)
+    saver.delete_thread("big")
+    assert keys_under(raw, prefix) == []
+
+
+def test_delete_for_runs_removes_matching_checkpoints_their_writes_and_orphaned_values(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
+    ids = put_chain(saver, "t", 4, metadata=lambda s: {"run_id": "run-a" if s < 2 else "run-b", "step": s})
+    for cid in ids:
+        saver.put_writes(config("t", "", cid), [("c", cid)], "task")
+    put_chain(saver, "u", 2, ns="sub", metadata=lambda s: {"run_id": "run-a", "step": s})
+    saver.delete_for_runs(["run-a"])
+    assert _ids(saver, "t") == ids[2:][::-1]
+    assert _ids(saver, "u") == []
+    assert _thread_keys(raw, prefix, "u") == []
+    assert saver.get_tuple(config("t", "", ids[0])) is None
+    assert not raw.exists(saver.layout.writes("t", "", ids[0]))
+    blob_fields = raw.hkeys(saver.layout.blobs("t", ""))
+    assert len(blob_fields) == 2  # x@3 and x@4 remain; x@1 and x@2 were referenced only by deleted ones
+    saver.delete_for_runs([])
+    saver.delete_for_runs(["no-such-run"])
+    assert len(_ids(saver, "t")) == 2
+
+
+def test_copy_thread_copies_the_whole_chain_every_namespace_and_writes(saver: RedisSaver) -> None:
+    ids = put_chain(saver, "src", 3)
+    sub = put_chain(saver, "src", 2, ns="child:1")
+    saver.put_writes(config("src", "", ids[-1]), [("c", "w")], "task", "path")
+    saver.put_writes(config("src", "", "pending-id"), [("c", "early")], "task")
+    saver.copy_thread("src", "dst")
+    assert _ids(saver, "dst", "") == _ids(saver, "src", "") == ids[::-1]
+    assert _ids(saver, "dst", "child:1") == sub[::-1]
+    for cid in ids:
+        src, dst = saver.get_tuple(config("src", "", cid)), saver.get_tuple(config("dst", "", cid))
+        assert dst.checkpoint == src.checkpoint
+        assert dst.metadata == src.metadata
+        assert dst.pending_writes == src.pending_writes
+        assert dst.config["configurable"]["thread_id"] == "dst"
+    assert saver.get_tuple(config("dst", "", ids[-1])).parent_config["configurable"]["checkpoint_id"] == ids[-2]
+    assert [t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"step": 0})].count("dst") == 2
+    saver.copy_thread("nothing", "dst2")
+    assert _ids(saver, "dst2") == []
+
+
+def test_prune_keep_last_keeps_the_newest_per_namespace_with_their_writes(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
+    ids = put_chain(saver, "t", 6)
+    sub = put_chain(saver, "t", 4, ns="child:1")
+    for cid in ids:
+        saver.put_writes(config("t", "", cid), [("c", cid)], "task")
+    saver.prune(["t"], keep_last=2)
+    assert _ids(saver, "t", "") == ids[-2:][::-1]
+    assert _ids(saver, "t", "child:1") == sub[-2:][::-1]
+    assert saver.get_tuple(config("t")).pending_writes == [("task", "c", ids[-1])]
+    assert sorted(raw.hkeys(saver.layout.blobs("t", ""))) == sorted(
+        f"x\0i:{v}".encode() for v in (5, 6))  # values of pruned checkpoints are gone
+    assert raw.zcard(saver.layout.writes_index("t", "")) == 2
+    saver.prune(["t"], strategy="delete")
+    assert keys_under(raw, prefix) == []
+
+
+def test_ttl_is_set_on_every_key_and_expiry_leaves_nothing(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    saver = RedisSaver(redis_url, ttl={"default_ttl": 1 / 60}, **saver_kwargs(prefix))  # one second
+    try:
+        ids = put_chain(saver, "t", 3, ns="sub")
+        saver.put_writes(config("t", "sub", ids[-1]), [("c", 1)], "task")
+        keys = keys_under(raw, prefix)
+        assert keys and all(0 < raw.ttl(k) <= 1 for k in keys)
+        deadline = time.monotonic() + 10
+        while keys_under(raw, prefix) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert keys_under(raw, prefix) == []
+        assert saver.get_tuple(config("t", "sub")) is None
+    finally:
+        saver.close()
+        purge_prefix(redis_url, prefix)
+
+
+def test_refresh_on_read_keeps_every_key_a_checkpoint_needs_alive(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    saver = RedisSaver(redis_url, ttl={"default_ttl": 1, "refresh_on_read": True}, **saver_kwargs(prefix))
+    try:
+        ids = put_chain(saver, "t", 2)
+        saver.put_writes(config("t", "", ids[-1]), [("c", 1)], "task")
+        for key in keys_under(raw, prefix):
+            raw.expire(key, 5)
+        assert saver.get_tuple(config("t")) is not None
+        needed = [saver.layout.checkpoint("t", "", ids[-1]), saver.layout.writes("t", "", ids[-1]),
+                  *saver.layout.ns_keys("t", ""), saver.layout.namespaces("t")]
+        assert all(raw.ttl(k) > 50 for k in needed)
+    finally:
+        saver.close()
+        purge_prefix(redis_url, prefix)
+
+
+@pytest.mark.parametrize("ttl", [{"default_ttl": 0}, {"default_ttl": "1"}, {"other": 1}])
+def test_bad_ttl_options_are_rejected(redis_url: str, ttl: dict) -> None:
+    from redis_ckpt import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        RedisSaver(redis_url, ttl=ttl)
+
+
+def test_expired_checkpoints_are_skipped_by_latest_and_list(saver: RedisSaver, raw: redis.Redis) -> None:
+    ids = put_chain(saver, "t", 3)
+    raw.delete(saver.layout.checkpoint("t", "", ids[-1]))  # as if its TTL ran out first
+    assert saver.get_tuple(config("t")).config["configurable"]["checkpoint_id"] == ids[1]
+    assert _ids(saver, "t") == ids[:2][::-1]
