@@ -52,3 +52,6 @@ class RetryConfig:
     def __post_init__(self) -> None:
         if self.attempts < 1 or self.initial_wait < 0 or self.max_wait < self.initial_wait:
             raise ConfigurationError(f"invalid retry policy {self!r}")
+
+
+DEFAULT_RETRY = RetryConfig()

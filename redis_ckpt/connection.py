@@ -52,8 +52,9 @@ def _sentinel_client(url: str, args: dict[str, Any]) -> redis.Redis:
     if parts.password:
         auth["password"] = unquote(parts.password)
     args = {k: v for k, v in args.items() if k not in ("max_connections", "timeout")}
-    sentinel = Sentinel(hosts, sentinel_kwargs=dict(auth), **auth, **args)
-    return sentinel.master_for(service, db=db)
+    sentinel = Sentinel(hosts, sentinel_kwargs=dict(auth), **auth, **args)  # type: ignore[no-untyped-call]
+    client: redis.Redis = sentinel.master_for(service, db=db)  # type: ignore[no-untyped-call]
+    return client
 
 
 def check_client(client: Any) -> None:

@@ -70,8 +70,21 @@ class EmbeddedRedis:
     def start(self, timeout: float = 20.0) -> EmbeddedRedis:
         self.port = self.port or free_port()
         self.data_dir = self.data_dir or tempfile.mkdtemp(prefix="redis-ckpt-")
-        args = [self.binary or server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", self.data_dir, "--save", "", "--appendonly", "no", "--protected-mode", "yes"]
+        args = [
+            self.binary or server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.data_dir,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
         if self.modules:
             paths = module_paths()
             if not paths:

@@ -101,8 +101,11 @@ def encode_writes(
     for position, (channel, value) in enumerate(writes):
         idx = WRITES_IDX_MAP.get(channel, position)
         record = pack_list(
-            [task_path.encode("utf-8", "surrogatepass"), channel.encode("utf-8", "surrogatepass"),
-             dumps(serde, value, f"write to channel {channel!r}")]
+            [
+                task_path.encode("utf-8", "surrogatepass"),
+                channel.encode("utf-8", "surrogatepass"),
+                dumps(serde, value, f"write to channel {channel!r}"),
+            ]
         )
         (special if idx < 0 else regular)[write_field(task_id, idx)] = record
     return regular, special
@@ -114,8 +117,15 @@ def decode_writes(serde: SerializerProtocol, flat: Sequence[bytes]) -> list[Pend
     for i in range(0, len(flat), 2):
         idx, _, task_id = flat[i].partition(b":")
         task_path, channel, value = unpack_list(flat[i + 1])
-        rows.append((task_path.decode("utf-8", "surrogatepass"), task_id.decode("utf-8", "surrogatepass"),
-                     int(idx), channel.decode("utf-8", "surrogatepass"), value))
+        rows.append(
+            (
+                task_path.decode("utf-8", "surrogatepass"),
+                task_id.decode("utf-8", "surrogatepass"),
+                int(idx),
+                channel.decode("utf-8", "surrogatepass"),
+                value,
+            )
+        )
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     return [(task_id, channel, loads(serde, value)) for _, task_id, _, channel, value in rows]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ def counter_graph(checkpointer: Any, nodes: int = 3) -> Any:
     for name in names:
         builder.add_node(name, lambda s, name=name: {"count": s["count"] + 1, "log": [name]})
     builder.add_edge(START, names[0])
-    for a, b in zip(names, names[1:]):
+    for a, b in itertools.pairwise(names):
         builder.add_edge(a, b)
     builder.add_edge(names[-1], END)
     return builder.compile(checkpointer=checkpointer)

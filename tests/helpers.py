@@ -9,8 +9,13 @@ from langgraph.checkpoint.base import Checkpoint
 from langgraph.checkpoint.base.id import uuid6
 
 
-def checkpoint(values: dict[str, Any] | None = None, versions: dict[str, Any] | None = None, *, step: int = 0,
-               checkpoint_id: str | None = None) -> Checkpoint:
+def checkpoint(
+    values: dict[str, Any] | None = None,
+    versions: dict[str, Any] | None = None,
+    *,
+    step: int = 0,
+    checkpoint_id: str | None = None,
+) -> Checkpoint:
     values = values or {}
     versions = versions if versions is not None else {k: 1 for k in values}
     return Checkpoint(

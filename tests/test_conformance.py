@@ -32,7 +32,9 @@ class SyncFacade(BaseCheckpointSaver[str]):
     async def aget_tuple(self, config: Any) -> Any:
         return self.inner.get_tuple(config)
 
-    async def alist(self, config: Any, *, filter: Any = None, before: Any = None, limit: Any = None) -> AsyncIterator[Any]:
+    async def alist(
+        self, config: Any, *, filter: Any = None, before: Any = None, limit: Any = None
+    ) -> AsyncIterator[Any]:
         for item in self.inner.list(config, filter=filter, before=before, limit=limit):
             yield item
 

@@ -44,8 +44,12 @@ def test_special_writes_overwrite_and_regular_writes_are_insert_if_absent(saver:
     saver.put_writes(cfg, [("out", "first"), (INTERRUPT, "ask-1"), (ERROR, "boom-1")], "task")
     saver.put_writes(cfg, [("out", "replayed"), (INTERRUPT, "ask-2"), (ERROR, "boom-2"), (RESUME, "yes")], "task")
     writes = {(w[0], w[1]): w[2] for w in saver.get_tuple(cfg).pending_writes}
-    assert writes == {("task", "out"): "first", ("task", INTERRUPT): "ask-2", ("task", ERROR): "boom-2",
-                      ("task", RESUME): "yes"}
+    assert writes == {
+        ("task", "out"): "first",
+        ("task", INTERRUPT): "ask-2",
+        ("task", ERROR): "boom-2",
+        ("task", RESUME): "yes",
+    }
     assert len(saver.get_tuple(cfg).pending_writes) == 4
     assert WRITES_IDX_MAP[INTERRUPT] < 0
 
@@ -127,15 +131,15 @@ def test_values_round_trip_exactly_through_the_serializer(saver: RedisSaver, nam
         assert type(back) is type(expected)
 
 
-def test_encrypted_serializer_output_round_trips_and_is_not_stored_in_clear(redis_url: str, prefix: str,
-                                                                            raw: redis.Redis) -> None:
+def test_encrypted_serializer_output_round_trips_and_is_not_stored_in_clear(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
     serde = EncryptedSerializer.from_pycryptodome_aes(key=b"0123456789abcdef")
     saver = RedisSaver(redis_url, serde=serde, **saver_kwargs(prefix))
     try:
         saver.put(config("t"), checkpoint({"secret": "s3cr3t-value"}), {}, {"secret": 1})
         assert saver.get_tuple(config("t")).checkpoint["channel_values"] == {"secret": "s3cr3t-value"}
-        stored = b"".join(v for k in keys_under(raw, prefix) if raw.type(k) == b"hash"
-                          for v in raw.hgetall(k).values())
+        stored = b"".join(v for k in keys_under(raw, prefix) if raw.type(k) == b"hash" for v in raw.hgetall(k).values())
         assert b"s3cr3t-value" not in stored
     finally:
         saver.close()
@@ -166,7 +170,10 @@ def test_list_is_newest_first_with_exclusive_before_and_limit_after_filter(saver
     ids = put_chain(saver, "t", 10, metadata=lambda s: {"source": "loop", "step": s, "even": s % 2 == 0})
     listed = [t.config["configurable"]["checkpoint_id"] for t in saver.list(config("t"))]
     assert listed == ids[::-1]
-    before = [t.config["configurable"]["checkpoint_id"] for t in saver.list(config("t"), before=config("t", checkpoint_id=ids[5]))]
+    before = [
+        t.config["configurable"]["checkpoint_id"]
+        for t in saver.list(config("t"), before=config("t", checkpoint_id=ids[5]))
+    ]
     assert before == ids[:5][::-1]
     evens = [t.metadata["step"] for t in saver.list(config("t"), filter={"even": True}, limit=3)]
     assert evens == [8, 6, 4]
@@ -193,7 +200,10 @@ def test_metadata_filter_has_in_memory_semantics_for_any_key(saver: RedisSaver) 
     assert steps({"score": None}) == [2]  # None also matches a missing key
     assert steps({"user": "ann", "source": "input"}) == [2]
     assert steps({"user": "nobody"}) == []
-    assert sorted(t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"user": "bob"})) == ["other", "t"]
+    assert sorted(t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"user": "bob"})) == [
+        "other",
+        "t",
+    ]
     assert len(list(saver.list(None, filter={"cfg": {"model": "a", "t": 1}}))) == 4
 
 
@@ -204,7 +214,21 @@ def test_list_with_filter_and_limit_crosses_pages(saver: RedisSaver) -> None:
 
 
 # -- hostile ids ---------------------------------------------------------------------------------------
-HOSTILE = ["a:b", "*", "{x}", "a b", "ünï©ødé ✓", "x" * 1000, "", "a}b{c", "%3A", "line\nbreak", "back\\slash", "[ab]", "?"]
+HOSTILE = [
+    "a:b",
+    "*",
+    "{x}",
+    "a b",
+    "ünï©ødé ✓",
+    "x" * 1000,
+    "",
+    "a}b{c",
+    "%3A",
+    "line\nbreak",
+    "back\\slash",
+    "[ab]",
+    "?",
+]
 
 
 def test_any_string_is_a_safe_and_isolated_thread_id_and_namespace(saver: RedisSaver) -> None:
@@ -239,8 +263,9 @@ def test_all_keys_of_a_thread_share_one_hash_slot(saver: RedisSaver, raw: redis.
 
 
 # -- errors ------------------------------------------------------------------------------------------
-def test_an_unserializable_value_is_rejected_before_anything_is_written(saver: RedisSaver, raw: redis.Redis,
-                                                                       prefix: str) -> None:
+def test_an_unserializable_value_is_rejected_before_anything_is_written(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
     bad = checkpoint({"ok": 1, "bad": object()})
     with pytest.raises(SerializationError, match="bad"):
         saver.put(config("t"), bad, {}, {"ok": 1, "bad": 1})

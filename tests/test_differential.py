@@ -24,8 +24,13 @@ def _norm(t: CheckpointTuple | None) -> Any:
         return None
     parent = t.parent_config["configurable"]["checkpoint_id"] if t.parent_config else None
     conf = t.config["configurable"]
-    return ((conf["thread_id"], conf.get("checkpoint_ns", ""), conf.get("checkpoint_id")), t.checkpoint,
-            t.metadata, parent, t.pending_writes)
+    return (
+        (conf["thread_id"], conf.get("checkpoint_ns", ""), conf.get("checkpoint_id")),
+        t.checkpoint,
+        t.metadata,
+        parent,
+        t.pending_writes,
+    )
 
 
 class World:
@@ -54,8 +59,12 @@ class World:
         else:
             cp = checkpoint(values, versions, step=self.step)
             ids.append(cp["id"])
-        meta = {"source": rng.choice(["input", "loop"]), "step": self.step % 4, "user": rng.choice(["ann", "bob", None]),
-                "nested": {"k": rng.randint(0, 1)}}
+        meta = {
+            "source": rng.choice(["input", "loop"]),
+            "step": self.step % 4,
+            "user": rng.choice(["ann", "bob", None]),
+            "nested": {"k": rng.randint(0, 1)},
+        }
         a, b = self.both("put", config(thread_id, ns, self.any_id(thread_id, ns)), cp, meta, new_versions)
         assert a == b
 

@@ -26,8 +26,11 @@ def test_counter_graph_state_and_history_match_in_memory(saver: RedisSaver) -> N
     for graph in (ours, reference):
         graph.invoke({"count": 0, "log": []}, cfg("t"))
         graph.invoke({"count": 10, "log": ["again"]}, cfg("t"))
-    assert ours.get_state(cfg("t")).values == reference.get_state(cfg("t")).values == {
-        "count": 13, "log": ["n0", "n1", "n2", "again", "n0", "n1", "n2"]}
+    assert (
+        ours.get_state(cfg("t")).values
+        == reference.get_state(cfg("t")).values
+        == {"count": 13, "log": ["n0", "n1", "n2", "again", "n0", "n1", "n2"]}
+    )
     ours_history = [(s.values, s.next, s.metadata["step"]) for s in ours.get_state_history(cfg("t"))]
     reference_history = [(s.values, s.next, s.metadata["step"]) for s in reference.get_state_history(cfg("t"))]
     assert ours_history == reference_history
@@ -36,7 +39,7 @@ def test_counter_graph_state_and_history_match_in_memory(saver: RedisSaver) -> N
 def test_time_travel_fork_from_an_old_checkpoint(saver: RedisSaver) -> None:
     graph = counter_graph(saver)
     graph.invoke({"count": 0, "log": []}, cfg("t"))
-    old = [s for s in graph.get_state_history(cfg("t")) if s.metadata["step"] == 1][0]
+    old = next(s for s in graph.get_state_history(cfg("t")) if s.metadata["step"] == 1)
     forked = graph.update_state(old.config, {"count": 100})
     graph.invoke(None, forked)
     assert graph.get_state(cfg("t")).values["count"] == 102
@@ -59,7 +62,7 @@ def test_interrupted_thread_resumes_in_a_fresh_process(saver: RedisSaver, redis_
         from redis_ckpt import RedisSaver
         from tests.graphs import approval_graph
         with RedisSaver.from_conn_string({redis_url!r}, checkpoint_prefix={prefix!r},
-                                         checkpoint_write_prefix={prefix + '_write'!r}) as saver:
+                                         checkpoint_write_prefix={prefix + "_write"!r}) as saver:
             graph = approval_graph(saver)
             print(graph.invoke(Command(resume="ok from elsewhere"), {{"configurable": {{"thread_id": "t"}}}})["answer"])
     """)
@@ -98,7 +101,8 @@ def test_delta_channel_graph_history_matches_in_memory_and_the_reference_walk(sa
     assert ours.get_state(cfg("t")).values == reference.get_state(cfg("t")).values
     assert len(ours.get_state(cfg("t")).values["items"]) == 14
     assert [s.values for s in ours.get_state_history(cfg("t"))] == [
-        s.values for s in reference.get_state_history(cfg("t"))]
+        s.values for s in reference.get_state_history(cfg("t"))
+    ]
     for snapshot in ours.get_state_history(cfg("t")):
         _native_equals_base_walk(saver, snapshot.config, ["items", "turns", "absent"])
     assert saver.get_delta_channel_history(config=cfg("t"), channels=[]) == {}
@@ -172,8 +176,9 @@ def test_async_saver_runs_many_graphs_concurrently(async_saver: AsyncRedisSaver)
 
 def test_async_saver_can_be_built_without_a_loop_and_opened_with_async_with(redis_url: str, prefix: str) -> None:
     async def main() -> int:
-        async with AsyncRedisSaver.from_conn_string(redis_url, checkpoint_prefix=prefix,
-                                                    checkpoint_write_prefix=prefix + "_w") as saver:
+        async with AsyncRedisSaver.from_conn_string(
+            redis_url, checkpoint_prefix=prefix, checkpoint_write_prefix=prefix + "_w"
+        ) as saver:
             await saver.asetup()
             graph = counter_graph(saver)
             await graph.ainvoke({"count": 0, "log": []}, cfg("t"))

@@ -34,7 +34,9 @@ def test_delete_thread_leaves_zero_keys_of_the_thread(saver: RedisSaver, raw: re
     saver.delete_thread("never-existed")
 
 
-def test_delete_thread_handles_more_checkpoints_than_one_batch(saver: RedisSaver, raw: redis.Redis, prefix: str) -> None:
+def test_delete_thread_handles_more_checkpoints_than_one_batch(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
     put_chain(saver, "big", 2_500)
     saver.delete_thread("big")
     assert keys_under(raw, prefix) == []
@@ -92,7 +94,8 @@ def test_prune_keep_last_keeps_the_newest_per_namespace_with_their_writes(
     assert _ids(saver, "t", "child:1") == sub[-2:][::-1]
     assert saver.get_tuple(config("t")).pending_writes == [("task", "c", ids[-1])]
     assert sorted(raw.hkeys(saver.layout.blobs("t", ""))) == sorted(
-        f"x\0i:{v}".encode() for v in (5, 6))  # values of pruned checkpoints are gone
+        f"x\0i:{v}".encode() for v in (5, 6)
+    )  # values of pruned checkpoints are gone
     assert raw.zcard(saver.layout.writes_index("t", "")) == 2
     saver.prune(["t"], strategy="delete")
     assert keys_under(raw, prefix) == []
@@ -115,7 +118,9 @@ def test_ttl_is_set_on_every_key_and_expiry_leaves_nothing(redis_url: str, prefi
         purge_prefix(redis_url, prefix)
 
 
-def test_refresh_on_read_keeps_every_key_a_checkpoint_needs_alive(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+def test_refresh_on_read_keeps_every_key_a_checkpoint_needs_alive(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
     saver = RedisSaver(redis_url, ttl={"default_ttl": 1, "refresh_on_read": True}, **saver_kwargs(prefix))
     try:
         ids = put_chain(saver, "t", 2)
@@ -123,8 +128,12 @@ def test_refresh_on_read_keeps_every_key_a_checkpoint_needs_alive(redis_url: str
         for key in keys_under(raw, prefix):
             raw.expire(key, 5)
         assert saver.get_tuple(config("t")) is not None
-        needed = [saver.layout.checkpoint("t", "", ids[-1]), saver.layout.writes("t", "", ids[-1]),
-                  *saver.layout.ns_keys("t", ""), saver.layout.namespaces("t")]
+        needed = [
+            saver.layout.checkpoint("t", "", ids[-1]),
+            saver.layout.writes("t", "", ids[-1]),
+            *saver.layout.ns_keys("t", ""),
+            saver.layout.namespaces("t"),
+        ]
         assert all(raw.ttl(k) > 50 for k in needed)
     finally:
         saver.close()

@@ -80,7 +80,11 @@ class AsyncRedisSaver(RedisSaver):
             yield item  # type: ignore[misc]
 
     async def aput(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
     ) -> RunnableConfig:
         return await self._run(self.put, config, checkpoint, metadata, new_versions)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis
@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from redis_ckpt import search
-from redis_ckpt.config import RetryConfig, TTLConfig
+from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
 from redis_ckpt.errors import ConfigurationError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
@@ -23,6 +23,8 @@ from redis_ckpt.scripts import Scripts
 
 logger = logging.getLogger("redis_ckpt")
 T = TypeVar("T")
+MAX_DELTA_DEPTH = 100_000  # ancestors one delta walk may visit (a guard, far beyond snapshot cadence)
+Group = tuple[str, str, "list[str] | None"]  # (thread, ns, candidate ids or None for all)
 
 # Errors after which the same (idempotent) operation may succeed: lost or refused connections,
 # timeouts, a server still loading its data after a restart, a demoted primary after failover.
@@ -51,7 +53,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         checkpoint_prefix: str = "checkpoint",
         checkpoint_write_prefix: str = "checkpoint_write",
         serde: SerializerProtocol | None = None,
-        retry: RetryConfig | None = RetryConfig(),
+        retry: RetryConfig | None = DEFAULT_RETRY,
     ) -> None:
         super().__init__(serde=serde)
         if redis_client is None and redis_url is None:
@@ -124,17 +126,48 @@ class SaverCore(BaseCheckpointSaver[str]):
         members = self._io(self._client.smembers, self.layout.namespaces(thread_id))
         return sorted(m.decode("utf-8", "surrogatepass") for m in members)  # type: ignore[union-attr]
 
+    def _search_groups(self, query: str) -> Iterator[Group]:
+        """The checkpoints the search index matches, grouped by (thread, ns). Only keys are held
+        in memory; documents are loaded page by page by the caller."""
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for key in search.matching_keys(self._client, self.layout, query):
+            thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(key.decode("utf-8", "surrogatepass"))
+            grouped.setdefault((thread_id, ns), []).append(checkpoint_id)
+        for (thread_id, ns), ids in sorted(grouped.items()):
+            yield thread_id, ns, ids
+
+    def _all_threads(self) -> list[str]:
+        """Every thread of this deployment: SCAN over the per-thread namespace sets."""
+        pattern = self.layout.namespaces_scan_pattern
+        keys = self._io(lambda: list(self._client.scan_iter(match=pattern, count=1000, _type="SET")))
+        return sorted({self.layout.thread_of_namespaces_key(k.decode("utf-8", "surrogatepass")) for k in keys})
+
+    def _walk_ancestors(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> tuple[str, list[Any]]:
+        """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first)."""
+        idx, _, blobs = self.layout.ns_keys(thread_id, ns)
+        args = [
+            self.layout.checkpoint_prefix(thread_id, ns),
+            self.layout.writes_prefix(thread_id, ns),
+            target,
+            MAX_DELTA_DEPTH,
+            *channels,
+        ]
+        target_raw, ancestors = self._script("delta", [idx, blobs], args)
+        return target_raw.decode("utf-8", "surrogatepass"), [
+            (a[0].decode("utf-8", "surrogatepass"), a[1], a[2]) for a in ancestors
+        ]
+
     def _ids(self, thread_id: str, ns: str, key: str | None = None, page: int = 10_000) -> Iterator[str]:
         """Every id in an index (default: the checkpoint index), oldest first, in pages."""
         key = key or self.layout.index(thread_id, ns)
-        lower = "-"
+        lower: bytes = b"-"
         while True:
-            batch = self._io(self._client.zrangebylex, key, lower, "+", 0, page)
-            for raw in batch:  # type: ignore[union-attr]
+            batch: list[bytes] = self._io(self._client.zrangebylex, key, lower, "+", 0, page)  # type: ignore[arg-type]
+            for raw in batch:
                 yield raw.decode("utf-8", "surrogatepass")
-            if len(batch) < page:  # type: ignore[arg-type]
+            if len(batch) < page:
                 return
-            lower = b"(" + batch[-1]  # type: ignore[index]
+            lower = b"(" + batch[-1]
 
     # -- search module --------------------------------------------------------------------------
     def _use_search(self) -> bool:

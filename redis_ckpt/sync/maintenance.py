@@ -5,6 +5,7 @@ Each works in batches, so its round trips grow with pages, not with checkpoints.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -12,11 +13,15 @@ from redis_ckpt import search
 from redis_ckpt.encoding import digest
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import loads
-from redis_ckpt.sync.core import SaverCore
+from redis_ckpt.sync.core import Group, SaverCore
 
 BATCH = 1_000  # checkpoints deleted per script call
 COPY_PAGE = 500  # checkpoints copied per round trip
 STRATEGIES = ("keep_latest", "delete")
+
+
+def _hset(key: str, fields: Any, pipe: Any) -> None:
+    pipe.hset(key, mapping=fields)
 
 
 def _text(raw: bytes) -> str:
@@ -42,7 +47,12 @@ class Maintenance(SaverCore):
             idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
             self._scripts.purge(
                 keys=[idx, widx, blobs, self.layout.namespaces(thread_id)],
-                args=[self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns), BATCH, ns],
+                args=[
+                    self.layout.checkpoint_prefix(thread_id, ns),
+                    self.layout.writes_prefix(thread_id, ns),
+                    BATCH,
+                    ns,
+                ],
                 client=pipe,
             )
         return list(pipe.execute())
@@ -69,14 +79,9 @@ class Maintenance(SaverCore):
             self._drop(thread_id, ns, ids)
 
     def _checkpoints_of_runs(self, wanted: set[str]) -> dict[tuple[str, str], list[str]]:
-        candidates: Iterable[tuple[str, str, list[str] | None]]
+        candidates: Iterable[Group]
         if self._use_search():
-            query = search.query(run_tags=sorted(digest(r) for r in wanted))
-            grouped: dict[tuple[str, str], list[str]] = {}
-            for key in search.matching_keys(self._client, self.layout, query):
-                thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(_text(key))
-                grouped.setdefault((thread_id, ns), []).append(checkpoint_id)
-            candidates = [(t, n, ids) for (t, n), ids in grouped.items()]
+            candidates = self._search_groups(search.query(run_tags=sorted(digest(r) for r in wanted)))
         else:
             candidates = ((t, n, None) for t in self._all_threads() for n in self._namespaces(t))
         found: dict[tuple[str, str], list[str]] = {}
@@ -127,7 +132,7 @@ class Maintenance(SaverCore):
         while True:
             cursor, fields = self._io(self._client.hscan, src, cursor, count=200)  # type: ignore[misc]
             if fields:
-                self._io(self._write_with_ttl, target, ns, lambda pipe: pipe.hset(dst, mapping=fields), [dst])
+                self._io(self._write_with_ttl, target, ns, functools.partial(_hset, dst, fields), [dst])
             if cursor == 0:
                 return
 

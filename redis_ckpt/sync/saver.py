@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,11 +25,10 @@ from redis_ckpt import search
 from redis_ckpt.encoding import filter_tags, matches_filter
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import decode_entry, decode_writes, encode_checkpoint, encode_writes, loads, make_config
-from redis_ckpt.sync.core import thread_and_ns
+from redis_ckpt.sync.core import Group, thread_and_ns
 from redis_ckpt.sync.maintenance import Maintenance
 
 PAGE = 50  # checkpoints per round trip when listing
-MAX_DELTA_DEPTH = 100_000  # ancestors one delta walk may visit (a guard, far beyond snapshot cadence)
 
 
 class RedisSaver(Maintenance):
@@ -149,7 +149,9 @@ class RedisSaver(Maintenance):
             return None
         return decode_entry(self.serde, thread_id, ns, entries[0], config if checkpoint_id else None)
 
-    def get_channel_values(self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None) -> dict[str, Any]:
+    def get_channel_values(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+    ) -> dict[str, Any]:
         """The channel values of a checkpoint (the latest when no id is given); {} if none."""
         configurable = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
         if checkpoint_id:
@@ -174,7 +176,7 @@ class RedisSaver(Maintenance):
             return
         before_id = get_checkpoint_id(before) if before else None
         if config is None:
-            groups: Iterator[tuple[str, str, list[str] | None]] = self._cross_thread_groups(filter)
+            groups: Iterator[Group] = self._cross_thread_groups(filter)
             only_id = None
         else:
             thread_id = thread_and_ns(config)[0]
@@ -196,7 +198,7 @@ class RedisSaver(Maintenance):
         self,
         thread_id: str,
         ns: str,
-        ids: list[str] | None,
+        ids: builtins.list[str] | None,
         filter: Mapping[str, Any] | None,
         before_id: str | None,
         limit: int | None,
@@ -213,7 +215,11 @@ class RedisSaver(Maintenance):
             what = "meta" if filter else "full"
             entries = self._load(thread_id, ns, "page", what, page, upper)
             if filter:
-                matching = [e[0].decode("utf-8", "surrogatepass") for e in entries if matches_filter(loads(self.serde, e[1]), filter)]
+                matching = [
+                    e[0].decode("utf-8", "surrogatepass")
+                    for e in entries
+                    if matches_filter(loads(self.serde, e[1]), filter)
+                ]
                 yield from self._load_matching(thread_id, ns, matching, None)
             else:
                 for entry in entries:
@@ -223,7 +229,7 @@ class RedisSaver(Maintenance):
             upper = "(" + entries[-1][0].decode("utf-8", "surrogatepass")
 
     def _load_matching(
-        self, thread_id: str, ns: str, ids: list[str], filter: Mapping[str, Any] | None
+        self, thread_id: str, ns: str, ids: builtins.list[str], filter: Mapping[str, Any] | None
     ) -> Iterator[CheckpointTuple]:
         if not ids:
             return
@@ -232,7 +238,7 @@ class RedisSaver(Maintenance):
             if matches_filter(found.metadata, filter):
                 yield found
 
-    def _cross_thread_groups(self, filter: Mapping[str, Any] | None) -> Iterator[tuple[str, str, list[str] | None]]:
+    def _cross_thread_groups(self, filter: Mapping[str, Any] | None) -> Iterator[Group]:
         """(thread, ns, candidate ids or None for all) for a query over every thread.
 
         With a pushable filter and a ready search index, the index names the candidates;
@@ -245,19 +251,6 @@ class RedisSaver(Maintenance):
             for ns in self._namespaces(thread_id):
                 yield thread_id, ns, None
 
-    def _search_groups(self, query: str) -> Iterator[tuple[str, str, list[str] | None]]:
-        grouped: dict[tuple[str, str], list[str]] = {}
-        for key in search.matching_keys(self._client, self.layout, query):
-            thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(key.decode("utf-8", "surrogatepass"))
-            grouped.setdefault((thread_id, ns), []).append(checkpoint_id)
-        for (thread_id, ns), ids in sorted(grouped.items()):
-            yield thread_id, ns, ids
-
-    def _all_threads(self) -> list[str]:
-        pattern = self.layout.namespaces_scan_pattern
-        keys = self._io(lambda: list(self._client.scan_iter(match=pattern, count=1000, _type="SET")))
-        return sorted({self.layout.thread_of_namespaces_key(k.decode("utf-8", "surrogatepass")) for k in keys})
-
     # -- DeltaChannel -----------------------------------------------------------------------------
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -269,7 +262,7 @@ class RedisSaver(Maintenance):
         ancestors = self._walk_ancestors(thread_id, ns, get_checkpoint_id(config) or "", channels)[1]
         writes_by_ch: dict[str, list[PendingWrite]] = {ch: [] for ch in channels}
         seeds: dict[str, Any] = {}
-        for _, writes_flat, seed_flat in reversed(ancestors):  # oldest first
+        for _, writes_flat, _ in reversed(ancestors):  # oldest first
             for write in decode_writes(self.serde, writes_flat):
                 if write[1] in writes_by_ch:
                     writes_by_ch[write[1]].append(write)
@@ -285,21 +278,6 @@ class RedisSaver(Maintenance):
                 entry["seed"] = loads(self.serde, seeds[ch])
             result[ch] = entry
         return result
-
-    def _walk_ancestors(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> tuple[str, list[Any]]:
-        """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first)."""
-        idx, _, blobs = self.layout.ns_keys(thread_id, ns)
-        args = [
-            self.layout.checkpoint_prefix(thread_id, ns),
-            self.layout.writes_prefix(thread_id, ns),
-            target,
-            MAX_DELTA_DEPTH,
-            *channels,
-        ]
-        target_raw, ancestors = self._script("delta", [idx, blobs], args)
-        return target_raw.decode("utf-8", "surrogatepass"), [
-            (a[0].decode("utf-8", "surrogatepass"), a[1], a[2]) for a in ancestors
-        ]
 
     # -- versions ---------------------------------------------------------------------------------
     def get_next_version(self, current: str | None, channel: None) -> str:
