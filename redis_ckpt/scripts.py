@@ -21,6 +21,8 @@ def _source(name: str) -> str:
 
 @dataclass(frozen=True)
 class Scripts:
+    put: Script
+    put_writes: Script
     load: Script
     delta: Script
     purge: Script
@@ -28,4 +30,10 @@ class Scripts:
 
     @classmethod
     def register(cls, client: Any) -> Scripts:
-        return cls(**{name: client.register_script(_source(name)) for name in ("load", "delta", "purge", "drop")})
+        return cls(**{name: client.register_script(_source(name)) for name in NAMES})
+
+    def all(self) -> list[Script]:
+        return [getattr(self, name) for name in NAMES]
+
+
+NAMES = ("put", "put_writes", "load", "delta", "purge", "drop")

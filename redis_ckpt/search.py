@@ -19,7 +19,7 @@ from redisvl.schema import IndexSchema
 from redis_ckpt.keys import KeyLayout
 
 # Tag fields of a checkpoint document (see docs/design.md).
-_TAG_FIELDS = ("th", "ns", "run", "meta")
+_TAG_FIELDS = ("run", "meta")
 
 
 def schema(layout: KeyLayout) -> IndexSchema:
@@ -60,12 +60,10 @@ def create_index(client: Any, layout: KeyLayout) -> None:
     SearchIndex(schema(layout), redis_client=client).create(overwrite=False)
 
 
-def query(*, thread_digest: str | None = None, meta_tags: Sequence[str] = (), run_tags: Sequence[str] = ()) -> str:
+def query(*, meta_tags: Sequence[str] = (), run_tags: Sequence[str] = ()) -> str:
     """A RediSearch query string; `*` when nothing narrows."""
     expression: FilterExpression | None = None
     parts = [Tag("meta") == tag for tag in meta_tags]
-    if thread_digest:
-        parts.append(Tag("th") == thread_digest)
     if run_tags:
         parts.append(Tag("run") == list(run_tags))
     for part in parts:

@@ -17,6 +17,7 @@ from redis.connection import AbstractConnection
 class RoundTrips:
     def __init__(self) -> None:
         self.count = 0
+        self.bytes_sent = 0
         self.connects = 0
         self.local = threading.local()
         self.commands: list[bytes] = []
@@ -26,7 +27,9 @@ class RoundTrips:
         with self._lock:
             self.count += 1
             chunks = packed if isinstance(packed, list) else [packed]
-            self.commands.append(b"".join(bytes(c) for c in chunks)[:80])
+            data = b"".join(bytes(c) for c in chunks)
+            self.bytes_sent += len(data)
+            self.commands.append(data[:80])
 
 
 @contextmanager

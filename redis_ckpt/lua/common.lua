@@ -29,3 +29,11 @@ local function expire_all(ttl, keys)
     for _, k in ipairs(keys) do redis.call('EXPIRE', k, ttl) end
   end
 end
+
+-- HSET `n` field/value pairs of `args` starting at index `first`, in chunks (unpack's limit).
+local function hset_range(key, args, first, n)
+  local last = first + 2 * n - 1
+  for s = first, last, 1000 do
+    redis.call('HSET', key, unpack(args, s, math.min(s + 999, last)))
+  end
+end

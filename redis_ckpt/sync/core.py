@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -82,10 +84,16 @@ class SaverCore(BaseCheckpointSaver[str]):
     def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one idempotent Redis operation, retrying transient errors per the retry policy."""
         try:
-            if self.retry is None:
-                return operation(*args, **kwargs)
+            # The first attempt runs without tenacity's bookkeeping: this is the hot path.
+            return operation(*args, **kwargs)
+        except TRANSIENT_ERRORS as exc:
+            if self.retry is None or self.retry.attempts == 1:
+                raise self._unavailable(exc, 1) from exc
+            logger.warning("redis-ckpt: %s on %s, retrying", type(exc).__name__, self._where)
+            time.sleep(random.uniform(0, self.retry.initial_wait))
+        try:
             retrying = Retrying(
-                stop=stop_after_attempt(self.retry.attempts),
+                stop=stop_after_attempt(self.retry.attempts - 1),
                 wait=wait_random_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
                 retry=retry_if_exception_type(TRANSIENT_ERRORS),
                 reraise=True,
@@ -98,11 +106,13 @@ class SaverCore(BaseCheckpointSaver[str]):
             )
             return retrying(operation, *args, **kwargs)
         except TRANSIENT_ERRORS as exc:
-            attempts = 1 if self.retry is None else self.retry.attempts
-            raise StoreUnavailableError(
-                f"Redis at {self._where} failed after {attempts} attempt(s): {type(exc).__name__}: {exc}. "
-                "Check that the server is up and reachable; the operation had no partial effect."
-            ) from exc
+            raise self._unavailable(exc, self.retry.attempts) from exc
+
+    def _unavailable(self, exc: BaseException, attempts: int) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"Redis at {self._where} failed after {attempts} attempt(s): {type(exc).__name__}: {exc}. "
+            "Check that the server is up and reachable, then retry the call."
+        )
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._io(getattr(self._scripts, name), keys=keys, args=args)

@@ -148,14 +148,14 @@ class Maintenance(SaverCore):
             return list(zip(flat[::2], flat[1::2]))
 
         rows = self._io(read)
-        retagged = {b"t": target.encode("utf-8", "surrogatepass"), b"th": digest(target).encode()}
         touched: list[str] = []
 
         def write(pipe: Any) -> None:
             for checkpoint_id, (doc, writes) in zip(ids, rows):
                 if doc and with_docs:
                     key = self.layout.checkpoint(target, ns, checkpoint_id)
-                    pipe.hset(key, mapping={**doc, **retagged})
+                    pipe.delete(key)
+                    pipe.hset(key, mapping=doc)  # nothing in a document names its thread
                     pipe.zadd(self.layout.index(target, ns), {checkpoint_id: 0})
                     touched.append(key)
                 if writes:

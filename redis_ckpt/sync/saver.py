@@ -56,7 +56,7 @@ class RedisSaver(Maintenance):
             self._io(search.create_index, self._client, self.layout)
 
     def _preload_scripts(self) -> None:
-        for script in (self._scripts.load, self._scripts.delta, self._scripts.purge, self._scripts.drop):
+        for script in self._scripts.all():
             self._client.script_load(script.script)
 
     # -- writes -------------------------------------------------------------------------------
@@ -72,33 +72,29 @@ class RedisSaver(Maintenance):
         checkpoint_id = checkpoint["id"]
         stored = encode_checkpoint(
             self.serde,
-            thread_id,
-            ns,
             checkpoint,
             get_checkpoint_metadata(config, metadata),
             config["configurable"].get("checkpoint_id"),
             new_versions,
         )
-        layout, ttl = self.layout, self.ttl.seconds
-        doc = layout.checkpoint(thread_id, ns, checkpoint_id)
+        layout = self.layout
         idx, widx, blobs = layout.ns_keys(thread_id, ns)
-        namespaces = layout.namespaces(thread_id)
-
-        def send() -> None:
-            pipe = self._client.pipeline(transaction=True)
-            pipe.hset(doc, mapping=stored.document)  # type: ignore[arg-type]
-            pipe.zadd(idx, {checkpoint_id: 0})
-            if stored.blobs_to_set:
-                pipe.hset(blobs, mapping=stored.blobs_to_set)  # type: ignore[arg-type]
-            if stored.blobs_to_delete:
-                pipe.hdel(blobs, *stored.blobs_to_delete)
-            pipe.sadd(namespaces, ns)
-            if ttl:
-                for key in (doc, idx, widx, blobs, namespaces, layout.writes(thread_id, ns, checkpoint_id)):
-                    pipe.expire(key, ttl)
-            pipe.execute()
-
-        self._io(send)
+        keys = [
+            layout.checkpoint(thread_id, ns, checkpoint_id),
+            idx,
+            widx,
+            blobs,
+            layout.namespaces(thread_id),
+            layout.writes(thread_id, ns, checkpoint_id),
+        ]
+        args: builtins.list[Any] = [checkpoint_id, ns, self.ttl.seconds or 0, len(stored.document)]
+        for field, value in stored.document.items():
+            args += (field, value)
+        args.append(len(stored.blobs_to_set))
+        for field_b, value in stored.blobs_to_set.items():
+            args += (field_b, value)
+        args += stored.blobs_to_delete
+        self._script("put", keys, args)
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 
     def put_writes(
@@ -116,25 +112,16 @@ class RedisSaver(Maintenance):
         if not writes:
             return
         regular, special = encode_writes(self.serde, writes, task_id, task_path)
-        key = self.layout.writes(thread_id, ns, checkpoint_id)
-        widx = self.layout.writes_index(thread_id, ns)
-        namespaces = self.layout.namespaces(thread_id)
-        ttl = self.ttl.seconds
-
-        def send() -> None:
-            pipe = self._client.pipeline(transaction=True)
-            for field, value in regular.items():
-                pipe.hsetnx(key, field, value)  # type: ignore[arg-type]
-            if special:
-                pipe.hset(key, mapping=special)  # type: ignore[arg-type]
-            pipe.zadd(widx, {checkpoint_id: 0})
-            pipe.sadd(namespaces, ns)
-            if ttl:
-                for k in (key, widx, namespaces):
-                    pipe.expire(k, ttl)
-            pipe.execute()
-
-        self._io(send)
+        keys = [
+            self.layout.writes(thread_id, ns, checkpoint_id),
+            self.layout.writes_index(thread_id, ns),
+            self.layout.namespaces(thread_id),
+        ]
+        args: builtins.list[Any] = [checkpoint_id, ns, self.ttl.seconds or 0, len(regular)]
+        for fields in (regular, special):
+            for field, value in fields.items():
+                args += (field, value)
+        self._script("put_writes", keys, args)
 
     # -- reads --------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

@@ -1,0 +1,217 @@
+"""Workloads: each prepares its data once per saver, then `op()` does one unit of work."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.channels.delta import DeltaChannel
+from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
+
+from benchmarks.savers import Contender
+from tests.helpers import checkpoint, config
+
+Op = Callable[[], Any]
+
+
+def chat(n: int = 20) -> list[Any]:
+    text = "The quick brown fox jumps over the lazy dog. " * 4
+    return [(HumanMessage if i % 2 == 0 else AIMessage)(content=f"{i}: {text}", id=str(i)) for i in range(n)]
+
+
+def _call(c: Contender, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a saver method, awaiting the async twin on async contenders."""
+    if c.is_async:
+        return c.run(getattr(c.saver, "a" + name)(*args, **kwargs))
+    return getattr(c.saver, name)(*args, **kwargs)
+
+
+def _list(c: Contender, *args: Any, **kwargs: Any) -> list[Any]:
+    if c.is_async:
+
+        async def collect() -> list[Any]:
+            return [t async for t in c.saver.alist(*args, **kwargs)]
+
+        return c.run(collect())  # type: ignore[no-any-return]
+    return list(c.saver.list(*args, **kwargs))
+
+
+def _chain(c: Contender, thread_id: str, n: int, writes: int = 3, values: Any = None) -> list[str]:
+    ids: list[str] = []
+    parent = None
+    for step in range(n):
+        cp = checkpoint(
+            {"messages": values or chat(), "step": step}, {"messages": step + 1, "step": step + 1}, step=step
+        )
+        _call(
+            c,
+            "put",
+            config(thread_id, "", parent),
+            cp,
+            {"source": "loop", "step": step},
+            {"messages": step + 1, "step": step + 1},
+        )
+        cfg = config(thread_id, "", cp["id"])
+        for w in range(writes):
+            _call(c, "put_writes", cfg, [(f"ch{w}", {"w": w, "text": "x" * 100})], f"task-{w}", f"~path, {w:010d}")
+        ids.append(cp["id"])
+        parent = cp["id"]
+    return ids
+
+
+def put(c: Contender) -> Op:
+    thread_id = uuid.uuid4().hex
+    state = {"parent": None, "step": 0}
+    messages = chat()
+
+    def op() -> None:
+        step = state["step"] = state["step"] + 1
+        cp = checkpoint({"messages": messages, "step": step}, {"messages": step, "step": step}, step=step)
+        _call(
+            c,
+            "put",
+            config(thread_id, "", state["parent"]),
+            cp,
+            {"source": "loop", "step": step},
+            {"messages": step, "step": step},
+        )
+        state["parent"] = cp["id"]
+
+    return op
+
+
+def put_writes(c: Contender) -> Op:
+    thread_id = uuid.uuid4().hex
+    ids = _chain(c, thread_id, 1, writes=0)
+    counter = iter(range(10**9))
+
+    def op() -> None:
+        writes = [("a", {"x": 1}), ("b", "text" * 20), ("c", [1, 2, 3])]
+        _call(c, "put_writes", config(thread_id, "", ids[0]), writes, f"task-{next(counter)}", "~path, 0000000001")
+
+    return op
+
+
+def _hundred(c: Contender) -> tuple[str, list[str]]:
+    thread_id = uuid.uuid4().hex
+    return thread_id, _chain(c, thread_id, 100)
+
+
+def get_latest(c: Contender) -> Op:
+    thread_id, _ = _hundred(c)
+    return lambda: _call(c, "get_tuple", config(thread_id))
+
+
+def get_by_id(c: Contender) -> Op:
+    thread_id, ids = _hundred(c)
+    rng = random.Random(1)
+    return lambda: _call(c, "get_tuple", config(thread_id, "", rng.choice(ids)))
+
+
+def list_10(c: Contender) -> Op:
+    thread_id, _ = _hundred(c)
+    return lambda: _list(c, config(thread_id), limit=10)
+
+
+def list_filtered(c: Contender) -> Op:
+    thread_id, _ = _hundred(c)
+    return lambda: _list(c, config(thread_id), filter={"source": "loop", "step": 50}, limit=10)
+
+
+class Counter(TypedDict):
+    count: int
+    log: Annotated[list[str], operator.add]
+
+
+def counter_graph(saver: Any) -> Any:
+    builder = StateGraph(Counter)
+    for name in ("a", "b", "c"):
+        builder.add_node(name, lambda s, name=name: {"count": s["count"] + 1, "log": [name]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", "c")
+    builder.add_edge("c", END)
+    return builder.compile(checkpointer=saver)
+
+
+def graph_invoke(c: Contender) -> Op:
+    graph = counter_graph(c.saver)
+    if c.is_async:
+        return lambda: c.run(graph.ainvoke({"count": 0, "log": []}, {"configurable": {"thread_id": uuid.uuid4().hex}}))
+    return lambda: graph.invoke({"count": 0, "log": []}, {"configurable": {"thread_id": uuid.uuid4().hex}})
+
+
+def concurrent_64(c: Contender) -> Op:
+    """One op = 64 graph invocations awaited together."""
+    graph = counter_graph(c.saver)
+
+    async def batch() -> None:
+        await asyncio.gather(
+            *(
+                graph.ainvoke({"count": 0, "log": []}, {"configurable": {"thread_id": uuid.uuid4().hex}})
+                for _ in range(64)
+            )
+        )
+
+    return lambda: c.run(batch())
+
+
+def threads_8(c: Contender) -> Op:
+    """One op = 8 OS threads each invoking the graph twice."""
+    graph = counter_graph(c.saver)
+
+    def work() -> None:
+        for _ in range(2):
+            graph.invoke({"count": 0, "log": []}, {"configurable": {"thread_id": uuid.uuid4().hex}})
+
+    def op() -> None:
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    return op
+
+
+def _extend(state: list[str], writes: Any) -> list[str]:
+    return [*state, *(x for w in writes for x in w)]
+
+
+class DeltaState(TypedDict):
+    items: Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=1000)]
+
+
+def delta_walk(c: Contender) -> Op:
+    """get_delta_channel_history on a DeltaChannel thread 60 invocations (about 120 ancestors) deep."""
+    builder = StateGraph(DeltaState)
+    builder.add_node("add", lambda s: {"items": [f"item-{len(s['items'])}"]})
+    builder.add_edge(START, "add")
+    builder.add_edge("add", END)
+    graph = builder.compile(checkpointer=c.saver)
+    thread_id = uuid.uuid4().hex
+    for _ in range(60):
+        graph.invoke({"items": []}, {"configurable": {"thread_id": thread_id}})
+    cfg = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    return lambda: _call(c, "get_delta_channel_history", config=cfg, channels=["items"])
+
+
+SYNC_AND_ASYNC = {
+    "put (20 messages)": put,
+    "put_writes (3 writes)": put_writes,
+    "get_tuple latest": get_latest,
+    "get_tuple by id": get_by_id,
+    "list(limit=10)": list_10,
+    "list(filter, limit=10)": list_filtered,
+    "3-node graph invoke": graph_invoke,
+    "delta history walk": delta_walk,
+}
+ASYNC_ONLY = {"64 concurrent ainvoke": concurrent_64}
+SYNC_ONLY = {"8 OS threads invoking": threads_8}
