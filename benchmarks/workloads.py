@@ -33,6 +33,12 @@ def _call(c: Contender, name: str, *args: Any, **kwargs: Any) -> Any:
     return getattr(c.saver, name)(*args, **kwargs)
 
 
+def _invoke(c: Contender, graph: Any, inputs: Any, thread_id: str) -> Any:
+    """Run a graph with the face the contender offers (official async savers refuse sync calls)."""
+    cfg = {"configurable": {"thread_id": thread_id}}
+    return c.run(graph.ainvoke(inputs, cfg)) if c.is_async else graph.invoke(inputs, cfg)
+
+
 def _list(c: Contender, *args: Any, **kwargs: Any) -> list[Any]:
     if c.is_async:
 
@@ -143,9 +149,7 @@ def counter_graph(saver: Any) -> Any:
 
 def graph_invoke(c: Contender) -> Op:
     graph = counter_graph(c.saver)
-    if c.is_async:
-        return lambda: c.run(graph.ainvoke({"count": 0, "log": []}, {"configurable": {"thread_id": uuid.uuid4().hex}}))
-    return lambda: graph.invoke({"count": 0, "log": []}, {"configurable": {"thread_id": uuid.uuid4().hex}})
+    return lambda: _invoke(c, graph, {"count": 0, "log": []}, uuid.uuid4().hex)
 
 
 def concurrent_64(c: Contender) -> Op:
@@ -198,7 +202,7 @@ def delta_walk(c: Contender) -> Op:
     graph = builder.compile(checkpointer=c.saver)
     thread_id = uuid.uuid4().hex
     for _ in range(60):
-        graph.invoke({"items": []}, {"configurable": {"thread_id": thread_id}})
+        _invoke(c, graph, {"items": []}, thread_id)
     cfg = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
     return lambda: _call(c, "get_delta_channel_history", config=cfg, channels=["items"])
 

@@ -104,6 +104,11 @@ def filter_tags(filter: Mapping[str, Any]) -> list[str]:
     return sorted({t for t in tags if t is not None})
 
 
+def all_pushable(filter: Mapping[str, Any]) -> bool:
+    """Whether every filter item is decided exactly by its digest tag (scalar and not None)."""
+    return all(_canonical_scalar(v) is not None for v in filter.values())
+
+
 def matches_filter(metadata: Mapping[str, Any], filter: Mapping[str, Any] | None) -> bool:
     """InMemorySaver's rule: exact equality of each top-level key, nested values whole."""
     if not filter:

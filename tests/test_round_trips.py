@@ -60,6 +60,16 @@ def test_list_with_limit_10_takes_at_most_two_round_trips(tuned_saver: RedisSave
     assert trips(tuned_saver.list, {"configurable": {"thread_id": "t"}}, limit=10) == 2  # + namespaces
 
 
+def test_a_scalar_metadata_filter_is_pushed_into_the_read_script(tuned_saver: RedisSaver) -> None:
+    put_chain(tuned_saver, "t", 300, metadata=lambda s: {"source": "loop", "step": s, "tag": s % 100})
+    assert trips(tuned_saver.list, config("t"), filter={"tag": 7}, limit=10) == 1
+    assert [t.metadata["step"] for t in tuned_saver.list(config("t"), filter={"tag": 7, "source": "loop"})] == [
+        207,
+        107,
+        7,
+    ]
+
+
 def test_delta_history_is_one_round_trip_whatever_its_depth(tuned_saver: RedisSaver) -> None:
     graph = delta_graph(tuned_saver)
     for _ in range(10):

@@ -1,16 +1,34 @@
 -- Load checkpoints of one (thread, ns): documents, referenced channel values, pending writes.
 -- KEYS: idx, blobs, widx, namespaces
--- ARGV: doc_prefix, writes_prefix, ttl, mode ('page' | 'ids'), what ('full' | 'meta'), count, arg...
+-- ARGV: doc_prefix, writes_prefix, ttl, mode ('page' | 'ids'), what ('full' | 'meta'), count,
+--       tags, arg...
 --   mode 'ids':  arg... are checkpoint ids; missing ones are skipped.
 --   mode 'page': arg is a ZREVRANGEBYLEX upper bound ('+' or '(<id>'); loads the `count` newest
---                existing checkpoints below it (count=1 from '+' is "latest").
+--                existing checkpoints below it (count=1 from '+' is "latest"), scanning at most
+--                max(count, 1000) index entries per call.
+--   tags: comma-separated metadata digests a document must all carry ('' = no condition); a
+--         server-side pre-filter for scalar metadata filters, re-checked by the caller.
 --   what 'full': each entry is {id, checkpoint, metadata, parent, {channels}, {values}, {writes}}
 --   what 'meta': each entry is {id, metadata}
--- ttl > 0 refreshes the TTL of every key read (refresh_on_read).
+-- Returns {cursor, entries}: cursor is the bound to continue a page scan from, '' when the index
+-- holds nothing more below it. ttl > 0 refreshes the TTL of every key read (refresh_on_read).
 local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mode, what, count = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local required = {}
+for tag in string.gmatch(ARGV[7], '[^,]+') do required[#required + 1] = tag end
 
+-- Whether a document carries every required tag (a missing document carries none).
+local function tagged(doc_key)
+  if #required == 0 then return true end
+  local meta = redis.call('HGET', doc_key, 'meta') or ''
+  for _, tag in ipairs(required) do
+    if not string.find(meta, tag, 1, true) then return false end
+  end
+  return true
+end
+
+-- Each loader returns nil when the document does not exist.
 local function load_meta(cid)
   local m = redis.call('HGET', doc_prefix .. cid, 'm')
   if not m then return nil end
@@ -46,29 +64,35 @@ end
 local load = load_full
 if what == 'meta' then load = load_meta end
 
-local out = {}
+local out, cursor = {}, ''
 if mode == 'ids' then
-  for i = 7, #ARGV do
-    local entry = load(ARGV[i])
-    if entry then out[#out + 1] = entry end
+  for i = 8, #ARGV do
+    if tagged(doc_prefix .. ARGV[i]) then out[#out + 1] = load(ARGV[i]) end
   end
 else
-  local upper, want = ARGV[7], count
-  while want > 0 do
-    local ids = redis.call('ZREVRANGEBYLEX', idx, upper, '-', 'LIMIT', 0, want)
-    if #ids == 0 then break end
-    for _, cid in ipairs(ids) do
-      local entry = load(cid)
-      if entry then
-        out[#out + 1] = entry
-        want = want - 1
-      else
-        -- The document expired (TTL) or was deleted: drop the stale index entry.
-        redis.call('ZREM', idx, cid)
+  local upper, budget = ARGV[8], math.max(count, 1000)
+  while #out < count and budget > 0 do
+    local asked = math.min(budget, count - #out + 16)
+    local ids = redis.call('ZREVRANGEBYLEX', idx, upper, '-', 'LIMIT', 0, asked)
+    for i, cid in ipairs(ids) do
+      if tagged(doc_prefix .. cid) then
+        local entry = load(cid)
+        if entry then
+          out[#out + 1] = entry
+        elseif #required == 0 then
+          redis.call('ZREM', idx, cid) -- the document expired (TTL) or was deleted
+        end
+      end
+      budget = budget - 1
+      upper = '(' .. cid
+      if #out == count then
+        if i == #ids and #ids < asked then upper = '' end
+        break
       end
     end
-    upper = '(' .. ids[#ids]
+    if #out < count and #ids < asked then upper = '' break end
   end
+  cursor = upper
 end
 expire_all(ttl, KEYS)
-return out
+return {cursor, out}

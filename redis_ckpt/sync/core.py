@@ -117,8 +117,10 @@ class SaverCore(BaseCheckpointSaver[str]):
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._io(getattr(self._scripts, name), keys=keys, args=args)
 
-    def _load(self, thread_id: str, ns: str, mode: str, what: str, count: int, *rest: str) -> list[Any]:
-        """Run the `load` script on one (thread, ns); see redis_ckpt/lua/load.lua."""
+    def _load(
+        self, thread_id: str, ns: str, mode: str, what: str, count: int, *rest: str, tags: str = ""
+    ) -> tuple[str, list[Any]]:
+        """Run the `load` script on one (thread, ns): (cursor, entries); see redis_ckpt/lua/load.lua."""
         idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
         keys = [idx, blobs, widx, self.layout.namespaces(thread_id)]
         args = [
@@ -128,9 +130,17 @@ class SaverCore(BaseCheckpointSaver[str]):
             mode,
             what,
             count,
+            tags,
             *rest,
         ]
-        return list(self._script("load", keys, args))
+        cursor, entries = self._script("load", keys, args)
+        return cursor.decode("utf-8", "surrogatepass"), list(entries)
+
+    def _scan(self, thread_id: str, ns: str, what: str, page: int, upper: str = "+", tags: str = "") -> Iterator[Any]:
+        """Every `load` entry of (thread, ns) below `upper`, newest first, one page per round trip."""
+        while upper:
+            upper, entries = self._load(thread_id, ns, "page", what, page, upper, tags=tags)
+            yield from entries
 
     def _namespaces(self, thread_id: str) -> list[str]:
         members = self._io(self._client.smembers, self.layout.namespaces(thread_id))

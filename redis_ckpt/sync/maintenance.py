@@ -96,17 +96,11 @@ class Maintenance(SaverCore):
         if ids is not None:
             for start in range(0, len(ids), BATCH):
                 chunk = ids[start : start + BATCH]
-                for entry in self._load(thread_id, ns, "ids", "meta", len(chunk), *chunk):
+                for entry in self._load(thread_id, ns, "ids", "meta", len(chunk), *chunk)[1]:
                     yield _text(entry[0]), loads(self.serde, entry[1])
             return
-        upper = "+"
-        while True:
-            entries = self._load(thread_id, ns, "page", "meta", BATCH, upper)
-            for entry in entries:
-                yield _text(entry[0]), loads(self.serde, entry[1])
-            if len(entries) < BATCH:
-                return
-            upper = "(" + _text(entries[-1][0])
+        for entry in self._scan(thread_id, ns, "meta", BATCH):
+            yield _text(entry[0]), loads(self.serde, entry[1])
 
     # -- copy_thread ------------------------------------------------------------------------------
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:

@@ -22,7 +22,7 @@ from langgraph.checkpoint.base import (
 from typing_extensions import Self
 
 from redis_ckpt import search
-from redis_ckpt.encoding import filter_tags, matches_filter
+from redis_ckpt.encoding import all_pushable, filter_tags, matches_filter
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import decode_entry, decode_writes, encode_checkpoint, encode_writes, loads, make_config
 from redis_ckpt.sync.core import Group, thread_and_ns
@@ -129,9 +129,9 @@ class RedisSaver(Maintenance):
         thread_id, ns = thread_and_ns(config)
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id:
-            entries = self._load(thread_id, ns, "ids", "full", 1, checkpoint_id)
+            entries = self._load(thread_id, ns, "ids", "full", 1, checkpoint_id)[1]
         else:
-            entries = self._load(thread_id, ns, "page", "full", 1, "+")
+            entries = self._load(thread_id, ns, "page", "full", 1, "+")[1]
         if not entries:
             return None
         return decode_entry(self.serde, thread_id, ns, entries[0], config if checkpoint_id else None)
@@ -197,30 +197,32 @@ class RedisSaver(Maintenance):
                 yield from self._load_matching(thread_id, ns, ids[start : start + PAGE], filter)
             return
         upper = "(" + before_id if before_id else "+"
-        page = PAGE if limit is None or filter else min(limit, PAGE)
-        while True:
-            what = "meta" if filter else "full"
-            entries = self._load(thread_id, ns, "page", what, page, upper)
-            if filter:
-                matching = [
-                    e[0].decode("utf-8", "surrogatepass")
-                    for e in entries
-                    if matches_filter(loads(self.serde, e[1]), filter)
-                ]
-                yield from self._load_matching(thread_id, ns, matching, None)
-            else:
-                for entry in entries:
-                    yield decode_entry(self.serde, thread_id, ns, entry)
-            if len(entries) < page:
-                return
-            upper = "(" + entries[-1][0].decode("utf-8", "surrogatepass")
+        page = PAGE if limit is None else min(limit, PAGE)
+        tags = ",".join(filter_tags(filter or {}))
+        if not filter or all_pushable(filter):
+            # The script's tag check is exact for scalar items; Python still re-checks each one.
+            for entry in self._scan(thread_id, ns, "full", page, upper, tags):
+                found = decode_entry(self.serde, thread_id, ns, entry)
+                if matches_filter(found.metadata, filter):
+                    yield found
+            return
+        # Nested or None filter values: narrow by the scalar items, compare metadata in Python,
+        # then load the matches.
+        matching: builtins.list[str] = []
+        for entry in self._scan(thread_id, ns, "meta", PAGE, upper, tags):
+            if matches_filter(loads(self.serde, entry[1]), filter):
+                matching.append(entry[0].decode("utf-8", "surrogatepass"))
+                if len(matching) == page:
+                    yield from self._load_matching(thread_id, ns, matching, None)
+                    matching = []
+        yield from self._load_matching(thread_id, ns, matching, None)
 
     def _load_matching(
         self, thread_id: str, ns: str, ids: builtins.list[str], filter: Mapping[str, Any] | None
     ) -> Iterator[CheckpointTuple]:
         if not ids:
             return
-        for entry in self._load(thread_id, ns, "ids", "full", len(ids), *ids):
+        for entry in self._load(thread_id, ns, "ids", "full", len(ids), *ids)[1]:
             found = decode_entry(self.serde, thread_id, ns, entry)
             if matches_filter(found.metadata, filter):
                 yield found
