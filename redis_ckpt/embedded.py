@@ -112,6 +112,13 @@ class EmbeddedRedis:
                 time.sleep(0.05)
         raise TimeoutError(f"redis-server on port {self.port} not ready after {timeout}s")
 
+    def kill(self) -> None:
+        """SIGKILL the server, keeping its data directory and port for a restart with start()."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

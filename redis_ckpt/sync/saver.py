@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
@@ -25,7 +26,7 @@ from redis_ckpt import search
 from redis_ckpt.encoding import all_pushable, filter_tags, matches_filter
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import decode_entry, decode_writes, encode_checkpoint, encode_writes, loads, make_config
-from redis_ckpt.sync.core import Group, thread_and_ns
+from redis_ckpt.sync.core import Group, logger, thread_and_ns
 from redis_ckpt.sync.maintenance import Maintenance
 
 PAGE = 50  # checkpoints per round trip when listing
@@ -54,6 +55,27 @@ class RedisSaver(Maintenance):
         state = self._io(search.index_state, self._client, self.layout)
         if state == search.NO_INDEX:
             self._io(search.create_index, self._client, self.layout)
+        elif state == search.NO_MODULE:
+            logger.info(
+                "redis-ckpt: no Search module on %s; per-thread operations are unaffected, cross-thread "
+                "metadata queries (list(None, filter=...), delete_for_runs) scan every thread instead",
+                self._where,
+            )
+        self._warn_about_eviction()
+
+    def _warn_about_eviction(self) -> None:
+        """An evicting server silently drops threads; say so (INFO may be refused: then stay quiet)."""
+        try:
+            policy = str(self._client.info("memory").get("maxmemory_policy", ""))
+        except redis.RedisError:
+            return
+        if policy.startswith("allkeys-") or (policy.startswith("volatile-") and self.ttl.seconds):
+            logger.warning(
+                "redis-ckpt: %s has maxmemory-policy %s: under memory pressure Redis will evict checkpoint "
+                "keys and threads will silently lose state. Use maxmemory-policy noeviction for checkpoints.",
+                self._where,
+                policy,
+            )
 
     def _preload_scripts(self) -> None:
         for script in self._scripts.all():
