@@ -1,0 +1,29 @@
+"""The least privilege the saver needs, as Redis ACL rules (see docs/security.md)."""
+
+from __future__ import annotations
+
+# Commands the saver sends itself, and those its Lua scripts run (ACL checks script commands too).
+COMMANDS = (
+    # connection set-up by redis-py; CLIENT SETINFO failures are tolerated
+    "hello", "ping", "client|setinfo",
+    # scripts: loaded once by setup(), then called by hash (a pipeline checks they exist first)
+    "evalsha", "script|load", "script|exists",
+    # run by the scripts (put, put_writes, load, delta, purge, drop)
+    "hget", "hmget", "hset", "hsetnx", "hdel", "hkeys", "hgetall", "exists", "del",
+    "zadd", "zrem", "zcard", "zrange", "zrevrangebylex", "sadd", "srem", "expire",
+    # sent directly: namespaces, id pages, copy_thread, delete_thread, thread enumeration
+    "smembers", "zrangebylex", "hscan", "scan", "multi", "exec", "discard",
+    # optional: setup() reads maxmemory-policy to warn about eviction; refused is fine
+    "info",
+)  # fmt: skip
+
+
+# The optional search index (only where the Search module is loaded: ACL rejects unknown commands).
+SEARCH_COMMANDS = ("ft.info", "ft.create", "ft.aggregate", "ft.cursor")
+
+
+def acl_rules(checkpoint_prefix: str = "checkpoint", *, search: bool = True) -> list[str]:
+    """ACL SETUSER rules for a saver whose write prefix starts with `checkpoint_prefix` (the
+    default `checkpoint` / `checkpoint_write` pair does). Keys and the index share the prefix."""
+    commands = COMMANDS + (SEARCH_COMMANDS if search else ())
+    return ["resetkeys", f"~{checkpoint_prefix}*", "resetchannels", "-@all", *(f"+{c}" for c in commands)]

@@ -1,0 +1,50 @@
+"""A least-privilege ACL user, limited to the saver's key prefix, runs the conformance suite."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis
+from langgraph.checkpoint.conformance import checkpointer_test, validate
+
+from redis_ckpt import AsyncRedisSaver, search
+from redis_ckpt.acl import acl_rules
+from redis_ckpt.keys import KeyLayout
+from tests.conftest import purge_prefix
+
+
+def test_a_user_limited_to_the_prefix_and_listed_commands_passes_conformance(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
+    user = f"ckpt-{prefix}"
+    has_search = search.index_state(raw, KeyLayout(prefix)) != search.NO_MODULE
+    raw.execute_command("ACL", "SETUSER", user, "reset", "on", ">s3cret", *acl_rules(prefix, search=has_search))
+    url = redis_url.replace("redis://", f"redis://{user}:s3cret@")
+    savers: list[AsyncRedisSaver] = []
+    try:
+        limited = redis.Redis.from_url(url)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            limited.hset("elsewhere", "f", 1)  # outside the prefix
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            limited.flushall()  # not a command the saver needs
+        limited.close()
+
+        @checkpointer_test(name="acl")
+        async def factory() -> AsyncIterator[Any]:
+            saver = AsyncRedisSaver(url, checkpoint_prefix=prefix, checkpoint_write_prefix=f"{prefix}_write")
+            await saver.asetup()
+            savers.append(saver)
+            yield saver
+
+        report = asyncio.run(validate(factory))
+        failures = {name: r.failures for name, r in report.results.items() if r.failures}
+        assert report.passed_all() and report.conformance_level() == "FULL", failures
+        assert all(r.detected for r in report.results.values())
+    finally:
+        for saver in savers:
+            saver.close()
+        raw.execute_command("ACL", "DELUSER", user)
+        purge_prefix(redis_url, prefix)
