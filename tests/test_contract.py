@@ -228,6 +228,9 @@ HOSTILE = [
     "back\\slash",
     "[ab]",
     "?",
+    "a|b",
+    "tab\there",
+    "x" * 5000,
 ]
 
 
