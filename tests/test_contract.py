@@ -305,3 +305,24 @@ def test_get_channel_values_reads_the_latest_or_a_given_checkpoint(saver: RedisS
     assert saver.get_channel_values("t") == {"x": 2}
     assert saver.get_channel_values("t", "", ids[0]) == {"x": 0}
     assert saver.get_channel_values("missing") == {}
+
+
+def test_delta_history_follows_parent_pointers_not_id_order(saver: RedisSaver) -> None:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    # Clock skew across hosts can make a child's id sort below its parent's.
+    chain = ["z-root", "m-child", "a-grandchild"]
+    parent = None
+    for n, cid in enumerate(chain):
+        saver.put(config("t", "", parent), checkpoint({"seed": ["s"]} if n == 0 else {}, {"items": n + 1}, checkpoint_id=cid),
+                  {}, {"items": n + 1})  # fmt: skip
+        saver.put_writes(config("t", "", cid), [("items", f"w{n}"), ("other", n)], "task")
+        parent = cid
+    saver.put(config("t"), checkpoint({}, {}, checkpoint_id="b-unrelated-fork"), {}, {})
+    target = config("t", "", "a-grandchild")
+    history = saver.get_delta_channel_history(config=target, channels=["items", "other"])
+    assert history == {
+        "items": {"writes": [("task", "items", "w0"), ("task", "items", "w1")]},
+        "other": {"writes": [("task", "other", 0), ("task", "other", 1)]},
+    }
+    assert history == BaseCheckpointSaver.get_delta_channel_history(saver, config=target, channels=["items", "other"])
