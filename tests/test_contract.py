@@ -314,8 +314,8 @@ def test_delta_history_follows_parent_pointers_not_id_order(saver: RedisSaver) -
     chain = ["z-root", "m-child", "a-grandchild"]
     parent = None
     for n, cid in enumerate(chain):
-        saver.put(config("t", "", parent), checkpoint({"seed": ["s"]} if n == 0 else {}, {"items": n + 1}, checkpoint_id=cid),
-                  {}, {"items": n + 1})  # fmt: skip
+        cp = checkpoint({}, {"items": n + 1}, checkpoint_id=cid)
+        saver.put(config("t", "", parent), cp, {}, {"items": n + 1})
         saver.put_writes(config("t", "", cid), [("items", f"w{n}"), ("other", n)], "task")
         parent = cid
     saver.put(config("t"), checkpoint({}, {}, checkpoint_id="b-unrelated-fork"), {}, {})
