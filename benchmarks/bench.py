@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                 ops, rts = result[name]
                 base = OFFICIAL_ASYNC if name in ASYNC else OFFICIAL
                 ratio = ops / result[base][0] if base in result else float("nan")
-                print(f"{title:<26}{name:<18}{ops:>10.0f}{ratio:>12.2f}x{rts:>7}")
+                shown = f"{ops:.0f}" if ops >= 100 else f"{ops:.1f}"
+                print(f"{title:<26}{name:<18}{shown:>10}{ratio:>12.2f}x{rts:>7}")
             if title in TARGETS:
                 who, minimum = TARGETS[title]
                 base = OFFICIAL_ASYNC if who in ASYNC else OFFICIAL

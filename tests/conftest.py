@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -26,6 +26,7 @@ from redis_ckpt import AsyncRedisSaver, RedisSaver
 from redis_ckpt.embedded import EmbeddedRedis
 
 SERVER_KINDS = ["search", "plain"]
+S = TypeVar("S", bound=RedisSaver)
 
 
 def _docker_works() -> bool:
@@ -102,22 +103,28 @@ def saver_kwargs(prefix: str) -> dict[str, Any]:
     return {"checkpoint_prefix": prefix, "checkpoint_write_prefix": f"{prefix}_write"}
 
 
+@contextlib.contextmanager
+def fresh_saver(cls: type[S], url: str, prefix: str, **kwargs: Any) -> Iterator[S]:
+    """A set-up saver on its own prefix; closed and its keys deleted afterwards."""
+    s = cls(url, **saver_kwargs(prefix), **kwargs)
+    try:
+        s.setup()
+        yield s
+    finally:
+        s.close()
+        purge_prefix(url, prefix)
+
+
 @pytest.fixture
 def saver(redis_url: str, prefix: str) -> Iterator[RedisSaver]:
-    s = RedisSaver(redis_url, **saver_kwargs(prefix))
-    s.setup()
-    yield s
-    s.close()
-    purge_prefix(redis_url, prefix)
+    with fresh_saver(RedisSaver, redis_url, prefix) as s:
+        yield s
 
 
 @pytest.fixture
 def async_saver(redis_url: str, prefix: str) -> Iterator[AsyncRedisSaver]:
-    s = AsyncRedisSaver(redis_url, **saver_kwargs(prefix))
-    s.setup()
-    yield s
-    s.close()
-    purge_prefix(redis_url, prefix)
+    with fresh_saver(AsyncRedisSaver, redis_url, prefix) as s:
+        yield s
 
 
 @pytest.fixture
