@@ -61,17 +61,21 @@ def encode_checkpoint(
     new_versions: ChannelVersions,
 ) -> StoredCheckpoint:
     values = checkpoint["channel_values"]
+    versions = checkpoint["channel_versions"]
+    fields = {channel: blob_field(channel, version) for channel, version in versions.items()}
     blobs_to_set: dict[bytes, bytes] = {}
     blobs_to_delete: list[bytes] = []
     for channel, version in new_versions.items():
-        field = blob_field(channel, version)
+        current = versions.get(channel)
+        same = current == version and type(current) is type(version)
+        field = fields[channel] if same else blob_field(channel, version)
         if channel in values:
             blobs_to_set[field] = dumps(serde, values[channel], f"channel {channel!r}")
         else:
             blobs_to_delete.append(field)
     referenced: list[bytes] = []
-    for channel, version in checkpoint["channel_versions"].items():
-        referenced += [channel.encode("utf-8", "surrogatepass"), blob_field(channel, version)]
+    for channel, field in fields.items():
+        referenced += (channel.encode("utf-8", "surrogatepass"), field)
     bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
     document = {
         "c": dumps(serde, bare, "checkpoint"),
