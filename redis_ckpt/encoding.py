@@ -69,43 +69,65 @@ def digest(text: str) -> str:
     return hashlib.blake2b(_utf8(text), digest_size=8).hexdigest()
 
 
-_SCALARS = (str, int, float)
+# Stored values of these exact types never equal a str, int, float or bool.
+_NEVER_EQUAL_TO_SCALARS = (type(None), dict, list, tuple)
 
 
 def _canonical_scalar(value: Any) -> str | None:
-    """A text form equal for values Python considers equal (True == 1 == 1.0), or None."""
-    if isinstance(value, str):
-        return "s" + value
-    if isinstance(value, bool):
+    """A text form shared by the built-in scalars Python considers equal (True == 1 == 1.0), or
+    None for anything else: subclasses and other numbers (Decimal, numpy, IntEnum) compare in
+    ways a digest cannot predict."""
+    kind = type(value)
+    if kind is str:
+        return "s" + str(value)
+    if kind is bool or kind is int:
         return "n" + str(int(value))
-    if isinstance(value, int):
-        return "n" + str(value)
-    if isinstance(value, float):
-        if value.is_integer():
-            return "n" + str(int(value))
-        return "n" + repr(value)
+    if kind is float:
+        return "n" + (str(int(value)) if value.is_integer() else repr(value))
     return None
 
 
-def _item_digest(key: str, value: Any) -> str | None:
-    canonical = _canonical_scalar(value)
-    return None if canonical is None else digest(key + "\0" + canonical)
+def _value_tag(key: str, canonical: str) -> str:
+    return digest(key + "\0" + canonical)
+
+
+def _unknown_tag(key: str) -> str:
+    """Marks a stored value whose equality with scalars cannot be predicted from a digest."""
+    return digest(key + "\0?")
 
 
 def metadata_tags(metadata: Mapping[str, Any]) -> list[str]:
-    """Digests of every scalar top-level metadata item (what the search index can match)."""
-    tags = (_item_digest(str(k), v) for k, v in metadata.items() if isinstance(v, _SCALARS))
-    return sorted({t for t in tags if t is not None})
+    """The search tags of a checkpoint's metadata: a digest of each top-level item with a built-in
+    scalar value, and an `unknown` tag for each item whose value might still equal a scalar."""
+    tags = set()
+    for key, value in metadata.items():
+        canonical = _canonical_scalar(value)
+        if canonical is not None:
+            tags.add(_value_tag(str(key), canonical))
+        elif type(value) not in _NEVER_EQUAL_TO_SCALARS:
+            tags.add(_unknown_tag(str(key)))
+    return sorted(tags)
 
 
-def filter_tags(filter: Mapping[str, Any]) -> list[str]:
-    """Digests of the filter items that can be pushed down (scalar, non-None)."""
-    tags = (_item_digest(k, v) for k, v in filter.items() if isinstance(v, _SCALARS))
-    return sorted({t for t in tags if t is not None})
+def filter_requirements(filter: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """For each filter item with a built-in scalar value: the two tags of which a matching
+    checkpoint carries at least one (its value's tag, or its key's `unknown` tag). Items with
+    other values (None, dicts, lists, ...) are left to the Python check."""
+    requirements = []
+    for key, value in filter.items():
+        canonical = _canonical_scalar(value)
+        if canonical is not None:
+            requirements.append((_value_tag(key, canonical), _unknown_tag(key)))
+    return requirements
+
+
+def requirements_argument(requirements: Sequence[tuple[str, ...]]) -> str:
+    """The `load` script's form: requirements joined by ',', alternatives by '|'."""
+    return ",".join("|".join(alternatives) for alternatives in requirements)
 
 
 def all_pushable(filter: Mapping[str, Any]) -> bool:
-    """Whether every filter item is decided exactly by its digest tag (scalar and not None)."""
+    """Whether every filter item is decided by the tags (a built-in scalar value)."""
     return all(_canonical_scalar(v) is not None for v in filter.values())
 
 
@@ -114,7 +136,3 @@ def matches_filter(metadata: Mapping[str, Any], filter: Mapping[str, Any] | None
     if not filter:
         return True
     return all(value == metadata.get(key) for key, value in filter.items())
-
-
-def as_bytes(values: Sequence[Any]) -> list[bytes]:
-    return [v if isinstance(v, bytes) else str(v).encode() for v in values]

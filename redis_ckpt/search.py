@@ -60,10 +60,11 @@ def create_index(client: Any, layout: KeyLayout) -> None:
     SearchIndex(schema(layout), redis_client=client).create(overwrite=False)
 
 
-def query(*, meta_tags: Sequence[str] = (), run_tags: Sequence[str] = ()) -> str:
-    """A RediSearch query string; `*` when nothing narrows."""
+def query(*, meta_requirements: Sequence[tuple[str, ...]] = (), run_tags: Sequence[str] = ()) -> str:
+    """A RediSearch query string; `*` when nothing narrows. Each requirement is a set of
+    alternative `meta` tags (see encoding.filter_requirements)."""
     expression: FilterExpression | None = None
-    parts = [Tag("meta") == tag for tag in meta_tags]
+    parts = [Tag("meta") == list(alternatives) for alternatives in meta_requirements]
     if run_tags:
         parts.append(Tag("run") == list(run_tags))
     for part in parts:

@@ -326,3 +326,27 @@ def test_delta_history_follows_parent_pointers_not_id_order(saver: RedisSaver) -
         "other": {"writes": [("task", "other", 0), ("task", "other", 1)]},
     }
     assert history == BaseCheckpointSaver.get_delta_channel_history(saver, config=target, channels=["items", "other"])
+
+
+def test_filters_match_values_of_other_numeric_types_as_in_memory_does(saver: RedisSaver) -> None:
+    import enum
+
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    class Level(enum.IntEnum):
+        ONE = 1
+
+    scores = [1, 1.0, True, decimal.Decimal("1"), Level.ONE, 2, "1", None, [1]]
+    reference = InMemorySaver()
+    for target in (saver, reference):
+        for thread in ("t", "u"):
+            put_chain(target, thread, len(scores), metadata=lambda s: {"step": s, "score": scores[s]})
+
+    def steps(target: object, cfg: dict | None, flt: dict) -> list[tuple[str, int]]:
+        found = target.list(cfg, filter=flt)  # type: ignore[attr-defined]
+        return sorted((t.config["configurable"]["thread_id"], t.metadata["step"]) for t in found)
+
+    for flt in ({"score": 1}, {"score": 1.0}, {"score": True}, {"score": "1"}, {"score": 2, "step": 6}):
+        for cfg in (None, {"configurable": {"thread_id": "t"}}):
+            assert steps(saver, cfg, flt) == steps(reference, cfg, flt), (flt, cfg)
+    assert len(steps(saver, None, {"score": 1})) == 10  # five values equal to 1, in two threads

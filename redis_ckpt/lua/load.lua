@@ -6,8 +6,9 @@
 --   mode 'page': arg is a ZREVRANGEBYLEX upper bound ('+' or '(<id>'); loads the `count` newest
 --                existing checkpoints below it (count=1 from '+' is "latest"), scanning at most
 --                max(count, 1000) index entries per call.
---   tags: comma-separated metadata digests a document must all carry ('' = no condition); a
---         server-side pre-filter for scalar metadata filters, re-checked by the caller.
+--   tags: requirements on a document's `meta` tags, comma-separated, each a '|'-separated list of
+--         alternatives of which the document must carry one ('' = no condition); a server-side
+--         pre-filter for scalar metadata filters, re-checked by the caller.
 --   what 'full': each entry is {id, checkpoint, metadata, parent, {channels}, {values}, {writes}}
 --   what 'meta': each entry is {id, metadata}
 -- Returns {cursor, entries}: cursor is the bound to continue a page scan from, '' when the index
@@ -18,12 +19,16 @@ local mode, what, count = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local required = {}
 for tag in string.gmatch(ARGV[7], '[^,]+') do required[#required + 1] = tag end
 
--- Whether a document carries every required tag (a missing document carries none).
+-- Whether a document meets every requirement (a missing document meets none).
 local function tagged(doc_key)
   if #required == 0 then return true end
   local meta = redis.call('HGET', doc_key, 'meta') or ''
-  for _, tag in ipairs(required) do
-    if not string.find(meta, tag, 1, true) then return false end
+  for _, alternatives in ipairs(required) do
+    local met = false
+    for tag in string.gmatch(alternatives, '[^|]+') do
+      if string.find(meta, tag, 1, true) then met = true break end
+    end
+    if not met then return false end
   end
   return true
 end

@@ -6,6 +6,7 @@ Each works in batches, so its round trips grow with pages, not with checkpoints.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -33,12 +34,16 @@ class Maintenance(SaverCore):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of the thread, in every namespace."""
         thread_id = str(thread_id)
-        namespaces_key = self.layout.namespaces(thread_id)
-        pending = self._namespaces(thread_id)
-        while pending:
-            results = self._io(self._purge_batch, thread_id, pending)
-            pending = [ns for ns, more in zip(pending, results) if more]
-        self._io(self._client.delete, namespaces_key)
+        # `purge` forgets each namespace once it is empty (Redis drops the set with its last
+        # member). A namespace registered by a concurrent put meanwhile is picked up by the next
+        # round; the thread's namespace set is never deleted while it lists live data.
+        for _ in range(3):
+            pending = self._namespaces(thread_id)
+            if not pending:
+                return
+            while pending:
+                results = self._io(self._purge_batch, thread_id, pending)
+                pending = [ns for ns, more in zip(pending, results) if more]
 
     def _purge_batch(self, thread_id: str, namespaces: list[str]) -> list[Any]:
         """One round trip: one `purge` script call per namespace, pipelined."""
@@ -191,10 +196,13 @@ class Maintenance(SaverCore):
                 self._prune_namespace(thread_id, ns, keep_last)
 
     def _prune_namespace(self, thread_id: str, ns: str, keep_last: int) -> None:
+        # Heads are the newest checkpoints that still exist: index entries whose document expired
+        # are skipped (and dropped) by the scan, so they never stand in for a live checkpoint.
+        newest = itertools.islice(self._scan(thread_id, ns, "meta", keep_last), keep_last)
+        heads = [(_text(e[0]), loads(self.serde, e[1])) for e in newest]
         checkpoint_ids = list(self._ids(thread_id, ns))
-        heads = checkpoint_ids[-keep_last:]
-        keep = set(heads)
-        for head, metadata in self._metadata(thread_id, ns, heads):
+        keep = {head for head, _ in heads}
+        for head, metadata in heads:
             delta_channels = sorted((metadata.get("counters_since_delta_snapshot") or {}).keys())
             if delta_channels:
                 keep.update(a[0] for a in self._walk_ancestors(thread_id, ns, head, delta_channels)[1])

@@ -23,7 +23,7 @@ from langgraph.checkpoint.base import (
 from typing_extensions import Self
 
 from redis_ckpt import search
-from redis_ckpt.encoding import all_pushable, filter_tags, matches_filter
+from redis_ckpt.encoding import all_pushable, filter_requirements, matches_filter, requirements_argument
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import decode_entry, decode_writes, encode_checkpoint, encode_writes, loads, make_config
 from redis_ckpt.sync.core import Group, logger, thread_and_ns
@@ -89,7 +89,7 @@ class RedisSaver(Maintenance):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint, its metadata and the values of `new_versions`: one MULTI/EXEC."""
+        """Store a checkpoint, its metadata and the values of `new_versions`: one atomic script."""
         thread_id, ns = thread_and_ns(config)
         checkpoint_id = checkpoint["id"]
         stored = encode_checkpoint(
@@ -151,12 +151,12 @@ class RedisSaver(Maintenance):
         thread_id, ns = thread_and_ns(config)
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id:
-            entries = self._load(thread_id, ns, "ids", "full", 1, checkpoint_id)[1]
-        else:
-            entries = self._load(thread_id, ns, "page", "full", 1, "+")[1]
-        if not entries:
+            entry = next(iter(self._load(thread_id, ns, "ids", "full", 1, checkpoint_id)[1]), None)
+        else:  # the newest existing one; a scan past many expired index entries may take more calls
+            entry = next(self._scan(thread_id, ns, "full", 1), None)
+        if entry is None:
             return None
-        return decode_entry(self.serde, thread_id, ns, entries[0], config if checkpoint_id else None)
+        return decode_entry(self.serde, thread_id, ns, entry, config if checkpoint_id else None)
 
     def get_channel_values(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
@@ -220,7 +220,7 @@ class RedisSaver(Maintenance):
             return
         upper = "(" + before_id if before_id else "+"
         page = PAGE if limit is None else min(limit, PAGE)
-        tags = ",".join(filter_tags(filter or {}))
+        tags = requirements_argument(filter_requirements(filter or {}))
         if not filter or all_pushable(filter):
             # The script's tag check is exact for scalar items; Python still re-checks each one.
             for entry in self._scan(thread_id, ns, "full", page, upper, tags):
@@ -254,9 +254,9 @@ class RedisSaver(Maintenance):
 
         With a pushable filter and a ready search index, the index names the candidates;
         otherwise every thread is visited (SCAN over the per-thread namespace sets)."""
-        tags = filter_tags(filter or {})
-        if tags and self._use_search():
-            yield from self._search_groups(search.query(meta_tags=tags))
+        requirements = filter_requirements(filter or {})
+        if requirements and self._use_search():
+            yield from self._search_groups(search.query(meta_requirements=requirements))
             return
         for thread_id in self._all_threads():
             for ns in self._namespaces(thread_id):
