@@ -51,9 +51,12 @@ def _sentinel_client(url: str, args: dict[str, Any]) -> redis.Redis:
         auth["username"] = unquote(parts.username)
     if parts.password:
         auth["password"] = unquote(parts.password)
-    args = {k: v for k, v in args.items() if k not in ("max_connections", "timeout")}
+    # redis-py has no blocking Sentinel pool: the pool is bounded, and a caller finding it full
+    # gets a ConnectionError, which the saver retries with backoff (so in effect it waits).
+    max_connections = args.pop("max_connections")
+    args.pop("timeout", None)
     sentinel = Sentinel(hosts, sentinel_kwargs=dict(auth), **auth, **args)  # type: ignore[no-untyped-call]
-    client: redis.Redis = sentinel.master_for(service, db=db)  # type: ignore[no-untyped-call]
+    client: redis.Redis = sentinel.master_for(service, db=db, max_connections=max_connections)  # type: ignore[no-untyped-call]
     return client
 
 

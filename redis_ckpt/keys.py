@@ -104,11 +104,6 @@ class KeyLayout:
         return f"{self.prefix}:cp:"
 
     @property
-    def checkpoint_scan_pattern(self) -> str:
-        """SCAN MATCH pattern for every checkpoint document of this deployment."""
-        return glob_escape(self.search_prefix) + "*"
-
-    @property
     def namespaces_scan_pattern(self) -> str:
         """SCAN MATCH pattern for every thread's namespace set (one key per thread)."""
         return glob_escape(f"{self.prefix}:ns:") + "{*}"

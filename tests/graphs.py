@@ -83,9 +83,15 @@ class DeltaState(TypedDict):
     turns: int
 
 
-def delta_graph(checkpointer: Any) -> Any:
-    """Each invocation appends two items to a DeltaChannel list (snapshot every 4 updates)."""
-    builder = StateGraph(DeltaState)
+class RareSnapshotState(TypedDict):
+    items: Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=1000)]
+    turns: int
+
+
+def delta_graph(checkpointer: Any, *, rare_snapshots: bool = False) -> Any:
+    """Each invocation appends two items to a DeltaChannel list (snapshot every 4 updates, or
+    every 1,000 with `rare_snapshots`: then the whole history is rebuilt from writes)."""
+    builder = StateGraph(RareSnapshotState if rare_snapshots else DeltaState)
     builder.add_node("first", lambda s: {"items": [f"a{s.get('turns', 0)}"]})
     builder.add_node("second", lambda s: {"items": [f"b{s.get('turns', 0)}"], "turns": s.get("turns", 0) + 1})
     builder.add_edge(START, "first")

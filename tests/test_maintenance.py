@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -153,3 +154,47 @@ def test_expired_checkpoints_are_skipped_by_latest_and_list(saver: RedisSaver, r
     raw.delete(saver.layout.checkpoint("t", "", ids[-1]))  # as if its TTL ran out first
     assert saver.get_tuple(config("t")).config["configurable"]["checkpoint_id"] == ids[1]
     assert _ids(saver, "t") == ids[:2][::-1]
+
+
+@pytest.mark.slow
+def test_ttl_keeps_the_history_a_delta_channel_is_rebuilt_from(redis_url: str, prefix: str) -> None:
+    from tests.graphs import delta_graph
+
+    ttl = 2 / 60  # two seconds
+    reader = RedisSaver(redis_url, ttl={"default_ttl": ttl, "refresh_on_read": True}, **saver_kwargs(prefix))
+    writer = RedisSaver(redis_url, ttl={"default_ttl": ttl}, **saver_kwargs(prefix))
+    try:
+        cfg = {"configurable": {"thread_id": "t"}}
+        for _ in range(3):  # no snapshot: the state is rebuilt from every write since the start
+            delta_graph(writer, rare_snapshots=True).invoke({"items": []}, cfg)
+        expected = delta_graph(reader, rare_snapshots=True).get_state(cfg).values["items"]
+        assert len(expected) == 6
+        # Reads alone (get_state walks the delta history) keep the chain alive past the TTL...
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            assert delta_graph(reader, rare_snapshots=True).get_state(cfg).values["items"] == expected
+            time.sleep(0.25)
+        # ...and so do writes without any read refresh: each put refreshes the ancestors its delta
+        # channels are rebuilt from.
+        for _ in range(5):
+            time.sleep(0.8)
+            delta_graph(writer, rare_snapshots=True).invoke({"items": []}, cfg)
+        assert len(delta_graph(writer, rare_snapshots=True).get_state(cfg).values["items"]) == 16
+    finally:
+        reader.close()
+        writer.close()
+        purge_prefix(redis_url, prefix)
+
+
+def test_cross_thread_queries_fall_back_to_a_scan_when_the_index_disappears(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
+    put_chain(saver, "a", 3, metadata=lambda s: {"step": s, "run_id": f"run-{s}"})
+    put_chain(saver, "b", 3, metadata=lambda s: {"step": s, "run_id": f"run-{s}"})
+    assert len(list(saver.list(None, filter={"step": 1}))) == 2
+    # On a server without the Search module the scan is the only path anyway.
+    with contextlib.suppress(redis.ResponseError):
+        raw.execute_command("FT.DROPINDEX", f"{prefix}:index")
+    assert len(list(saver.list(None, filter={"step": 1}))) == 2
+    saver.delete_for_runs(["run-2"])
+    assert sorted(t.metadata["step"] for t in saver.list(None)) == [0, 0, 1, 1]

@@ -37,3 +37,42 @@ local function hset_range(key, args, first, n)
     redis.call('HSET', key, unpack(args, s, math.min(s + 999, last)))
   end
 end
+
+-- Walk the parent chain from `start` (an ancestor id, '' = none) for the `open` channels (a set
+-- table; `n_open` its size). At each ancestor: `visit(id, doc_key, writes_key, seeds)` where seeds
+-- is the flat {channel, value, ...} list of still-open channels with a stored value there; those
+-- channels then close. Stops when all are closed, at the root, at a missing document, on a cycle,
+-- or after `max_depth` ancestors. `seen` holds ids not to visit (the walk's own start excluded).
+local function walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open, max_depth, seen, visit)
+  local cur, depth = start, 0
+  while cur and cur ~= '' and n_open > 0 and not seen[cur] and depth < max_depth do
+    seen[cur] = true
+    depth = depth + 1
+    local doc_key = doc_prefix .. cur
+    local d = redis.call('HMGET', doc_key, 'p', 'v')
+    if not d[2] then break end
+    local pairs_, seeds = split_list(d[2]), {}
+    for i = 1, #pairs_, 2 do
+      if open[pairs_[i]] then
+        local val = redis.call('HGET', blobs, pairs_[i + 1])
+        if val then
+          seeds[#seeds + 1] = pairs_[i]
+          seeds[#seeds + 1] = val
+        end
+      end
+    end
+    visit(cur, doc_key, writes_prefix .. cur, seeds)
+    for i = 1, #seeds, 2 do
+      if open[seeds[i]] then open[seeds[i]] = nil; n_open = n_open - 1 end
+    end
+    cur = d[1]
+  end
+end
+
+local function set_of(list, first)
+  local set, n = {}, 0
+  for i = first, #list do
+    if not set[list[i]] then set[list[i]] = true; n = n + 1 end
+  end
+  return set, n
+end

@@ -35,8 +35,10 @@ end
 
 -- Each loader returns nil when the document does not exist.
 local function load_meta(cid)
-  local m = redis.call('HGET', doc_prefix .. cid, 'm')
+  local doc_key = doc_prefix .. cid
+  local m = redis.call('HGET', doc_key, 'm')
   if not m then return nil end
+  expire_all(ttl, {doc_key})
   return {cid, m}
 end
 

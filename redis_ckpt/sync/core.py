@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from redis.exceptions import BusyLoadingError, ReadOnlyError
+from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -146,15 +146,27 @@ class SaverCore(BaseCheckpointSaver[str]):
         members = self._io(self._client.smembers, self.layout.namespaces(thread_id))
         return sorted(m.decode("utf-8", "surrogatepass") for m in members)  # type: ignore[union-attr]
 
-    def _search_groups(self, query: str) -> Iterator[Group]:
-        """The checkpoints the search index matches, grouped by (thread, ns). Only keys are held
-        in memory; documents are loaded page by page by the caller."""
-        grouped: dict[tuple[str, str], list[str]] = {}
-        for key in search.matching_keys(self._client, self.layout, query):
-            thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(key.decode("utf-8", "surrogatepass"))
-            grouped.setdefault((thread_id, ns), []).append(checkpoint_id)
-        for (thread_id, ns), ids in sorted(grouped.items()):
-            yield thread_id, ns, ids
+    def _candidate_groups(self, query: str | None) -> Iterator[Group]:
+        """Where to look for a cross-thread query: the checkpoints the search index matches,
+        grouped by (thread, ns) (only keys are held in memory; documents are loaded page by page
+        by the caller), or, with no query or no usable index, every namespace of every thread."""
+        if query and self._use_search():
+            try:
+                keys = self._io(lambda: list(search.matching_keys(self._client, self.layout, query)))
+            except ResponseError as exc:  # the index was dropped, or a failover lost the module
+                logger.warning("redis-ckpt: search failed (%s); scanning threads instead", exc)
+                self._search_ready = False
+            else:
+                grouped: dict[tuple[str, str], list[str]] = {}
+                for key in keys:
+                    thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(key.decode("utf-8", "surrogatepass"))
+                    grouped.setdefault((thread_id, ns), []).append(checkpoint_id)
+                for (thread_id, ns), ids in sorted(grouped.items()):
+                    yield thread_id, ns, ids
+                return
+        for thread_id in self._all_threads():
+            for ns in self._namespaces(thread_id):
+                yield thread_id, ns, None
 
     def _all_threads(self) -> list[str]:
         """Every thread of this deployment: SCAN over the per-thread namespace sets."""
@@ -170,6 +182,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             self.layout.writes_prefix(thread_id, ns),
             target,
             MAX_DELTA_DEPTH,
+            self.ttl.read_refresh_seconds,
             *channels,
         ]
         target_raw, ancestors = self._script("delta", [idx, blobs], args)

@@ -14,7 +14,7 @@ from redis_ckpt import search
 from redis_ckpt.encoding import digest
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import loads
-from redis_ckpt.sync.core import Group, SaverCore
+from redis_ckpt.sync.core import SaverCore
 
 BATCH = 1_000  # checkpoints deleted per script call
 COPY_PAGE = 500  # checkpoints copied per round trip
@@ -84,11 +84,7 @@ class Maintenance(SaverCore):
             self._drop(thread_id, ns, ids)
 
     def _checkpoints_of_runs(self, wanted: set[str]) -> dict[tuple[str, str], list[str]]:
-        candidates: Iterable[Group]
-        if self._use_search():
-            candidates = self._search_groups(search.query(run_tags=sorted(digest(r) for r in wanted)))
-        else:
-            candidates = ((t, n, None) for t in self._all_threads() for n in self._namespaces(t))
+        candidates = self._candidate_groups(search.query(run_tags=sorted(digest(r) for r in wanted)))
         found: dict[tuple[str, str], list[str]] = {}
         for thread_id, ns, ids in candidates:
             for checkpoint_id, metadata in self._metadata(thread_id, ns, ids):

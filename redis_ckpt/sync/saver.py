@@ -26,7 +26,7 @@ from redis_ckpt import search
 from redis_ckpt.encoding import all_pushable, filter_requirements, matches_filter, requirements_argument
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import decode_entry, decode_writes, encode_checkpoint, encode_writes, loads, make_config
-from redis_ckpt.sync.core import Group, logger, thread_and_ns
+from redis_ckpt.sync.core import MAX_DELTA_DEPTH, Group, logger, thread_and_ns
 from redis_ckpt.sync.maintenance import Maintenance
 
 PAGE = 50  # checkpoints per round trip when listing
@@ -92,13 +92,11 @@ class RedisSaver(Maintenance):
         """Store a checkpoint, its metadata and the values of `new_versions`: one atomic script."""
         thread_id, ns = thread_and_ns(config)
         checkpoint_id = checkpoint["id"]
-        stored = encode_checkpoint(
-            self.serde,
-            checkpoint,
-            get_checkpoint_metadata(config, metadata),
-            config["configurable"].get("checkpoint_id"),
-            new_versions,
-        )
+        parent_id = config["configurable"].get("checkpoint_id")
+        metadata = get_checkpoint_metadata(config, metadata)
+        stored = encode_checkpoint(self.serde, checkpoint, metadata, parent_id, new_versions)
+        # With a TTL, the script keeps alive the ancestors these DeltaChannels are rebuilt from.
+        delta_channels = list(metadata.get("counters_since_delta_snapshot") or ()) if self.ttl.seconds else []
         layout = self.layout
         idx, widx, blobs = layout.ns_keys(thread_id, ns)
         keys = [
@@ -109,7 +107,18 @@ class RedisSaver(Maintenance):
             layout.namespaces(thread_id),
             layout.writes(thread_id, ns, checkpoint_id),
         ]
-        args: builtins.list[Any] = [checkpoint_id, ns, self.ttl.seconds or 0, len(stored.document)]
+        args: builtins.list[Any] = [
+            checkpoint_id,
+            ns,
+            self.ttl.seconds or 0,
+            layout.checkpoint_prefix(thread_id, ns),
+            layout.writes_prefix(thread_id, ns),
+            parent_id or "",
+            MAX_DELTA_DEPTH,
+            len(delta_channels),
+            *delta_channels,
+            len(stored.document),
+        ]
         for field, value in stored.document.items():
             args += (field, value)
         args.append(len(stored.blobs_to_set))
@@ -185,7 +194,9 @@ class RedisSaver(Maintenance):
             return
         before_id = get_checkpoint_id(before) if before else None
         if config is None:
-            groups: Iterator[Group] = self._cross_thread_groups(filter)
+            requirements = filter_requirements(filter or {})
+            query = search.query(meta_requirements=requirements) if requirements else None
+            groups: Iterator[Group] = self._candidate_groups(query)
             only_id = None
         else:
             thread_id = thread_and_ns(config)[0]
@@ -248,19 +259,6 @@ class RedisSaver(Maintenance):
             found = decode_entry(self.serde, thread_id, ns, entry)
             if matches_filter(found.metadata, filter):
                 yield found
-
-    def _cross_thread_groups(self, filter: Mapping[str, Any] | None) -> Iterator[Group]:
-        """(thread, ns, candidate ids or None for all) for a query over every thread.
-
-        With a pushable filter and a ready search index, the index names the candidates;
-        otherwise every thread is visited (SCAN over the per-thread namespace sets)."""
-        requirements = filter_requirements(filter or {})
-        if requirements and self._use_search():
-            yield from self._search_groups(search.query(meta_requirements=requirements))
-            return
-        for thread_id in self._all_threads():
-            for ns in self._namespaces(thread_id):
-                yield thread_id, ns, None
 
     # -- DeltaChannel -----------------------------------------------------------------------------
     def get_delta_channel_history(
