@@ -4,8 +4,8 @@ from __future__ import annotations
 
 # Commands the saver sends itself, and those its Lua scripts run (ACL checks script commands too).
 COMMANDS = (
-    # connection set-up by redis-py; CLIENT SETINFO failures are tolerated
-    "hello", "ping", "client|setinfo",
+    # connection set-up by redis-py
+    "hello", "ping",
     # scripts: loaded once by setup(), then called by hash (a pipeline checks they exist first)
     "evalsha", "script|load", "script|exists",
     # run by the scripts (put, put_writes, load, delta, purge, drop)
@@ -22,8 +22,14 @@ COMMANDS = (
 SEARCH_COMMANDS = ("ft.info", "ft.create", "ft.aggregate", "ft.cursor")
 
 
-def acl_rules(checkpoint_prefix: str = "checkpoint", *, search: bool = True) -> list[str]:
+# Redis 7.2+: redis-py names itself with CLIENT SETINFO and tolerates a refusal.
+SETINFO_COMMANDS = ("client|setinfo",)
+
+
+def acl_rules(checkpoint_prefix: str = "checkpoint", *, search: bool = True, setinfo: bool = True) -> list[str]:
     """ACL SETUSER rules for a saver whose write prefix starts with `checkpoint_prefix` (the
-    default `checkpoint` / `checkpoint_write` pair does). Keys and the index share the prefix."""
-    commands = COMMANDS + (SEARCH_COMMANDS if search else ())
+    default `checkpoint` / `checkpoint_write` pair does). Keys and the index share the prefix.
+    Redis rejects rules naming commands it does not have: pass `search=False` without the Search
+    module and `setinfo=False` before Redis 7.2."""
+    commands = COMMANDS + (SEARCH_COMMANDS if search else ()) + (SETINFO_COMMANDS if setinfo else ())
     return ["resetkeys", f"~{checkpoint_prefix}*", "resetchannels", "-@all", *(f"+{c}" for c in commands)]

@@ -21,7 +21,9 @@ def test_a_user_limited_to_the_prefix_and_listed_commands_passes_conformance(
 ) -> None:
     user = f"ckpt-{prefix}"
     has_search = search.index_state(raw, KeyLayout(prefix)) != search.NO_MODULE
-    raw.execute_command("ACL", "SETUSER", user, "reset", "on", ">s3cret", *acl_rules(prefix, search=has_search))
+    version = tuple(int(p) for p in str(raw.info("server")["redis_version"]).split(".")[:2])
+    rules = acl_rules(prefix, search=has_search, setinfo=version >= (7, 2))
+    raw.execute_command("ACL", "SETUSER", user, "reset", "on", ">s3cret", *rules)
     url = redis_url.replace("redis://", f"redis://{user}:s3cret@")
     savers: list[AsyncRedisSaver] = []
     try:
