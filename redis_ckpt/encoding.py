@@ -14,13 +14,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
-def _utf8(text: str) -> bytes:
+def utf8(text: str) -> bytes:
+    """Any Python string as bytes, lone surrogates included (ids may hold them)."""
     return text.encode("utf-8", "surrogatepass")
+
+
+def text(raw: bytes) -> str:
+    """Inverse of `utf8`."""
+    return raw.decode("utf-8", "surrogatepass")
 
 
 def pack_typed(typed: tuple[str, bytes]) -> bytes:
     type_name, data = typed
-    return _utf8(type_name) + b"\0" + bytes(data)
+    return utf8(type_name) + b"\0" + bytes(data)
 
 
 def unpack_typed(raw: bytes) -> tuple[str, bytes]:
@@ -57,16 +63,16 @@ def version_repr(version: str | int | float) -> str:
 
 def blob_field(channel: str, version: str | int | float) -> bytes:
     """Field of a channel value in the blob hash: `channel \\0 version-repr`."""
-    return _utf8(channel) + b"\0" + _utf8(version_repr(version))
+    return utf8(channel) + b"\0" + utf8(version_repr(version))
 
 
 def write_field(task_id: str, idx: int) -> bytes:
     """Field of a pending write in its checkpoint's writes hash: `idx:task_id`."""
-    return b"%d:%s" % (idx, _utf8(task_id))
+    return b"%d:%s" % (idx, utf8(task_id))
 
 
-def digest(text: str) -> str:
-    return hashlib.blake2b(_utf8(text), digest_size=8).hexdigest()
+def digest(value: str) -> str:
+    return hashlib.blake2b(utf8(value), digest_size=8).hexdigest()
 
 
 # Stored values of these exact types never equal a str, int, float or bool.

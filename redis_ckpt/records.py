@@ -22,8 +22,10 @@ from redis_ckpt.encoding import (
     metadata_tags,
     pack_list,
     pack_typed,
+    text,
     unpack_list,
     unpack_typed,
+    utf8,
     write_field,
 )
 from redis_ckpt.errors import SerializationError
@@ -75,7 +77,7 @@ def encode_checkpoint(
             blobs_to_delete.append(field)
     referenced: list[bytes] = []
     for channel, field in fields.items():
-        referenced += (channel.encode("utf-8", "surrogatepass"), field)
+        referenced += (utf8(channel), field)
     bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
     document = {
         "c": dumps(serde, bare, "checkpoint"),
@@ -84,7 +86,7 @@ def encode_checkpoint(
     }
     # Optional fields are left out when empty: fewer bytes per checkpoint and per round trip.
     if parent_id:
-        document["p"] = parent_id.encode("utf-8", "surrogatepass")
+        document["p"] = utf8(parent_id)
     if (run_id := metadata.get("run_id")) is not None:
         document["run"] = digest(str(run_id)).encode()
     if tags := metadata_tags(metadata):
@@ -102,8 +104,8 @@ def encode_writes(
         idx = WRITES_IDX_MAP.get(channel, position)
         record = pack_list(
             [
-                task_path.encode("utf-8", "surrogatepass"),
-                channel.encode("utf-8", "surrogatepass"),
+                utf8(task_path),
+                utf8(channel),
                 dumps(serde, value, f"write to channel {channel!r}"),
             ]
         )
@@ -119,10 +121,10 @@ def decode_writes(serde: SerializerProtocol, flat: Sequence[bytes]) -> list[Pend
         task_path, channel, value = unpack_list(flat[i + 1])
         rows.append(
             (
-                task_path.decode("utf-8", "surrogatepass"),
-                task_id.decode("utf-8", "surrogatepass"),
+                text(task_path),
+                text(task_id),
                 int(idx),
-                channel.decode("utf-8", "surrogatepass"),
+                text(channel),
                 value,
             )
         )
@@ -139,12 +141,10 @@ def decode_entry(
 ) -> CheckpointTuple:
     """One entry of the `load` script -> CheckpointTuple."""
     cid_raw, checkpoint_raw, metadata_raw, parent_raw, channels, values, writes = entry
-    checkpoint_id = cid_raw.decode("utf-8", "surrogatepass")
+    checkpoint_id = text(cid_raw)
     checkpoint = loads(serde, checkpoint_raw)
-    checkpoint["channel_values"] = {
-        ch.decode("utf-8", "surrogatepass"): loads(serde, val) for ch, val in zip(channels, values)
-    }
-    parent_id = parent_raw.decode("utf-8", "surrogatepass") if parent_raw else None
+    checkpoint["channel_values"] = {text(ch): loads(serde, val) for ch, val in zip(channels, values)}
+    parent_id = text(parent_raw) if parent_raw else None
     return CheckpointTuple(
         config=config or make_config(thread_id, ns, checkpoint_id),  # type: ignore[arg-type]
         checkpoint=checkpoint,

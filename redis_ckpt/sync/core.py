@@ -19,6 +19,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from redis_ckpt import search
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
+from redis_ckpt.encoding import text
 from redis_ckpt.errors import ConfigurationError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
 from redis_ckpt.scripts import Scripts
@@ -134,7 +135,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             *rest,
         ]
         cursor, entries = self._script("load", keys, args)
-        return cursor.decode("utf-8", "surrogatepass"), list(entries)
+        return text(cursor), list(entries)
 
     def _scan(self, thread_id: str, ns: str, what: str, page: int, upper: str = "+", tags: str = "") -> Iterator[Any]:
         """Every `load` entry of (thread, ns) below `upper`, newest first, one page per round trip."""
@@ -144,7 +145,7 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     def _namespaces(self, thread_id: str) -> list[str]:
         members = self._io(self._client.smembers, self.layout.namespaces(thread_id))
-        return sorted(m.decode("utf-8", "surrogatepass") for m in members)  # type: ignore[union-attr]
+        return sorted(text(m) for m in members)  # type: ignore[union-attr,arg-type]
 
     def _candidate_groups(self, query: str | None) -> Iterator[Group]:
         """Where to look for a cross-thread query: the checkpoints the search index matches,
@@ -159,7 +160,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             else:
                 grouped: dict[tuple[str, str], list[str]] = {}
                 for key in keys:
-                    thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(key.decode("utf-8", "surrogatepass"))
+                    thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(text(key))
                     grouped.setdefault((thread_id, ns), []).append(checkpoint_id)
                 for (thread_id, ns), ids in sorted(grouped.items()):
                     yield thread_id, ns, ids
@@ -172,7 +173,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         """Every thread of this deployment: SCAN over the per-thread namespace sets."""
         pattern = self.layout.namespaces_scan_pattern
         keys = self._io(lambda: list(self._client.scan_iter(match=pattern, count=1000, _type="SET")))
-        return sorted({self.layout.thread_of_namespaces_key(k.decode("utf-8", "surrogatepass")) for k in keys})
+        return sorted({self.layout.thread_of_namespaces_key(text(k)) for k in keys})
 
     def _walk_ancestors(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> tuple[str, list[Any]]:
         """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first)."""
@@ -186,9 +187,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             *channels,
         ]
         target_raw, ancestors = self._script("delta", [idx, blobs], args)
-        return target_raw.decode("utf-8", "surrogatepass"), [
-            (a[0].decode("utf-8", "surrogatepass"), a[1], a[2]) for a in ancestors
-        ]
+        return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors]
 
     def _ids(self, thread_id: str, ns: str, key: str | None = None, page: int = 10_000) -> Iterator[str]:
         """Every id in an index (default: the checkpoint index), oldest first, in pages."""
@@ -197,7 +196,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         while True:
             batch: list[bytes] = self._io(self._client.zrangebylex, key, lower, "+", 0, page)  # type: ignore[arg-type]
             for raw in batch:
-                yield raw.decode("utf-8", "surrogatepass")
+                yield text(raw)
             if len(batch) < page:
                 return
             lower = b"(" + batch[-1]

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from redis_ckpt import search
-from redis_ckpt.encoding import digest
+from redis_ckpt.encoding import digest, text
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import loads
 from redis_ckpt.sync.core import SaverCore
@@ -23,10 +23,6 @@ STRATEGIES = ("keep_latest", "delete")
 
 def _hset(key: str, fields: Any, pipe: Any) -> None:
     pipe.hset(key, mapping=fields)
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogatepass")
 
 
 class Maintenance(SaverCore):
@@ -98,10 +94,10 @@ class Maintenance(SaverCore):
             for start in range(0, len(ids), BATCH):
                 chunk = ids[start : start + BATCH]
                 for entry in self._load(thread_id, ns, "ids", "meta", len(chunk), *chunk)[1]:
-                    yield _text(entry[0]), loads(self.serde, entry[1])
+                    yield text(entry[0]), loads(self.serde, entry[1])
             return
         for entry in self._scan(thread_id, ns, "meta", BATCH):
-            yield _text(entry[0]), loads(self.serde, entry[1])
+            yield text(entry[0]), loads(self.serde, entry[1])
 
     # -- copy_thread ------------------------------------------------------------------------------
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -195,7 +191,7 @@ class Maintenance(SaverCore):
         # Heads are the newest checkpoints that still exist: index entries whose document expired
         # are skipped (and dropped) by the scan, so they never stand in for a live checkpoint.
         newest = itertools.islice(self._scan(thread_id, ns, "meta", keep_last), keep_last)
-        heads = [(_text(e[0]), loads(self.serde, e[1])) for e in newest]
+        heads = [(text(e[0]), loads(self.serde, e[1])) for e in newest]
         checkpoint_ids = list(self._ids(thread_id, ns))
         keep = {head for head, _ in heads}
         for head, metadata in heads:

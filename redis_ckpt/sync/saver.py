@@ -23,7 +23,7 @@ from langgraph.checkpoint.base import (
 from typing_extensions import Self
 
 from redis_ckpt import search
-from redis_ckpt.encoding import all_pushable, filter_requirements, matches_filter, requirements_argument
+from redis_ckpt.encoding import all_pushable, filter_requirements, matches_filter, requirements_argument, text
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import decode_entry, decode_writes, encode_checkpoint, encode_writes, loads, make_config
 from redis_ckpt.sync.core import MAX_DELTA_DEPTH, Group, logger, thread_and_ns
@@ -244,7 +244,7 @@ class RedisSaver(Maintenance):
         matching: builtins.list[str] = []
         for entry in self._scan(thread_id, ns, "meta", PAGE, upper, tags):
             if matches_filter(loads(self.serde, entry[1]), filter):
-                matching.append(entry[0].decode("utf-8", "surrogatepass"))
+                matching.append(text(entry[0]))
                 if len(matching) == page:
                     yield from self._load_matching(thread_id, ns, matching, None)
                     matching = []
@@ -277,7 +277,7 @@ class RedisSaver(Maintenance):
                     writes_by_ch[write[1]].append(write)
         for _, _, seed_flat in ancestors:
             for i in range(0, len(seed_flat), 2):
-                seeds.setdefault(seed_flat[i].decode("utf-8", "surrogatepass"), seed_flat[i + 1])
+                seeds.setdefault(text(seed_flat[i]), seed_flat[i + 1])
         # A seed ends its channel's history: writes from ancestors older than the seed never came
         # back from the walk for that channel, because the script stops collecting at the seed.
         result: dict[str, DeltaChannelHistory] = {}
