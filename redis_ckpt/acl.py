@@ -6,13 +6,14 @@ from __future__ import annotations
 COMMANDS = (
     # connection set-up by redis-py
     "hello", "ping",
-    # scripts: loaded once by setup(), then called by hash (a pipeline checks they exist first)
-    "evalsha", "script|load", "script|exists",
-    # run by the scripts (put, put_writes, load, delta, purge, drop)
+    # scripts: loaded by setup() (and again after the server lost them), then called by hash
+    "evalsha", "script|load",
+    # the writes' transactions and the scripts' commands (load, delta, touch_chain, purge, drop)
+    "multi", "exec", "discard",
     "hget", "hmget", "hset", "hsetnx", "hdel", "hkeys", "hgetall", "exists", "del",
     "zadd", "zrem", "zcard", "zrange", "zrevrangebylex", "sadd", "srem", "expire",
     # sent directly: namespaces, id pages, copy_thread, delete_thread, thread enumeration
-    "smembers", "zrangebylex", "hscan", "scan", "multi", "exec", "discard",
+    "smembers", "zrangebylex", "hscan", "scan",
     # optional: setup() reads maxmemory-policy to warn about eviction; refused is fine
     "info",
 )  # fmt: skip

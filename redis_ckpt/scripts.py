@@ -1,17 +1,28 @@
-"""The server-side Lua scripts (files in redis_ckpt/lua/), registered on a client.
+"""The server-side Lua scripts (files in redis_ckpt/lua/) and how they are run.
 
 Scripts receive key names, or key prefixes to which they append a checkpoint id, from
 redis_ckpt.keys: they never build key names of their own. Every key a script touches shares the
 declared keys' hash slot (the thread's hash tag), so the scripts run unchanged on a cluster.
+
+Scripts run by EVALSHA. When the server has lost its script cache (a restart, a failover to a
+replica that never saw SCRIPT LOAD, SCRIPT FLUSH), the scripts are loaded and the commands sent
+again: every script and every write is idempotent, so a command that ran before the error may
+run twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from redis.commands.core import Script
+from redis.exceptions import NoScriptError
+
+from redis_ckpt import wire
+
+MAX_CHAIN_DEPTH = 100_000  # ancestors one chain walk may visit (a guard, far beyond snapshot cadence)
+NAMES = ("load", "delta", "touch_chain", "purge", "drop")
 
 
 def _source(name: str) -> str:
@@ -19,21 +30,32 @@ def _source(name: str) -> str:
     return (lua / "common.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 
-@dataclass(frozen=True)
-class Scripts:
-    put: Script
-    put_writes: Script
-    load: Script
-    delta: Script
-    purge: Script
-    drop: Script
+SOURCES = {name: _source(name) for name in NAMES}
+SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SOURCES.items()}
 
-    @classmethod
-    def register(cls, client: Any) -> Scripts:
-        return cls(**{name: client.register_script(_source(name)) for name in NAMES})
-
-    def all(self) -> list[Script]:
-        return [getattr(self, name) for name in NAMES]
+Call = tuple[str, Sequence[Any], Sequence[Any]]  # (script name, keys, args)
 
 
-NAMES = ("put", "put_writes", "load", "delta", "purge", "drop")
+def call(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:
+    """The EVALSHA command running script `name`."""
+    return ("EVALSHA", SHAS[name], len(keys), *keys, *args)
+
+
+def execute(client: Any, commands: Sequence[wire.Command], *, transaction: bool = False) -> list[Any]:
+    """Send commands (some of them script calls) in one round trip, in MULTI/EXEC if asked."""
+    send = wire.transaction if transaction else wire.execute
+    try:
+        return send(client, commands)
+    except NoScriptError:
+        load_all(client)
+        return send(client, commands)
+
+
+def run(client: Any, calls: Sequence[Call]) -> list[Any]:
+    """Run script calls in one round trip; their replies in order."""
+    return execute(client, [call(name, keys, args) for name, keys, args in calls])
+
+
+def load_all(client: Any) -> None:
+    """SCRIPT LOAD every script (one round trip), so that the next calls find them."""
+    wire.execute(client, [("SCRIPT", "LOAD", source) for source in SOURCES.values()])

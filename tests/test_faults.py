@@ -14,7 +14,7 @@ import redis
 
 from redis_ckpt import AsyncRedisSaver, RedisSaver, RetryConfig, StoreUnavailableError
 from redis_ckpt.embedded import EmbeddedRedis
-from tests.conftest import purge_prefix, saver_kwargs
+from tests.conftest import fresh_saver, purge_prefix, saver_kwargs
 from tests.graphs import counter_graph
 from tests.helpers import checkpoint, config
 from tests.proxy import FaultProxy
@@ -251,3 +251,50 @@ def test_setup_is_quiet_about_a_noeviction_server(saver: RedisSaver, caplog: pyt
     with caplog.at_level(logging.WARNING, logger="redis_ckpt"):
         saver.setup()
     assert "maxmemory-policy" not in caplog.text
+
+
+def test_a_server_that_lost_its_scripts_gets_them_again(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    """After a restart or failover the script cache is empty: every operation reloads what it needs,
+    the put inside a transaction (the DeltaChannel TTL walk) included."""
+    from tests.graphs import delta_graph
+
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 10}) as saver:
+        cfg = {"configurable": {"thread_id": "t"}}
+        delta_graph(saver, rare_snapshots=True).invoke({"items": []}, cfg)
+        first = saver.get_tuple(cfg)
+        raw.script_flush()
+        delta_graph(saver, rare_snapshots=True).invoke({"items": []}, cfg)  # put runs touch_chain
+        assert len(delta_graph(saver, rare_snapshots=True).get_state(cfg).values["items"]) == 4
+        # The walk gave the first checkpoint (an ancestor the delta channel needs) the TTL again.
+        assert 0 < raw.ttl(saver.layout.checkpoint("t", "", first.config["configurable"]["checkpoint_id"])) <= 600
+        listed = [t.checkpoint["id"] for t in saver.list(cfg)]
+        raw.script_flush()
+        assert [t.checkpoint["id"] for t in saver.list(cfg)] == listed and len(listed) > 2
+        raw.script_flush()
+        saver.delete_thread("t")
+        assert saver.get_tuple(cfg) is None
+
+
+def test_a_write_refused_for_lack_of_memory_leaves_nothing_behind() -> None:
+    server = EmbeddedRedis(modules=False, extra_args=["--maxmemory-policy", "noeviction"]).start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        with RedisSaver.from_conn_string(server.url) as saver:
+            saver.setup()
+            first = checkpoint({"x": 1}, {"x": 1})
+            saver.put(config("t"), first, {}, {"x": 1})
+            saver.put_writes(config("t", "", first["id"]), [("w", 1)], "task")
+            before = {k: client.dump(k) for k in client.scan_iter(count=1000)}
+            client.config_set("maxmemory", 1)  # now every write command is refused
+            second = checkpoint({"x": 2, "big": "y" * 10_000}, {"x": 2, "big": 1}, step=1)
+            with pytest.raises(redis.exceptions.OutOfMemoryError):
+                saver.put(config("t", "", first["id"]), second, {}, {"x": 2, "big": 1})
+            with pytest.raises(redis.exceptions.OutOfMemoryError):
+                saver.put_writes(config("t", "", first["id"]), [("w", 2), ("v", 3)], "task2")
+            client.config_set("maxmemory", 0)
+            assert {k: client.dump(k) for k in client.scan_iter(count=1000)} == before
+            latest = saver.get_tuple(config("t"))
+            assert latest.checkpoint["id"] == first["id"]
+            assert latest.pending_writes == [("task", "w", 1)]
+    finally:
+        server.stop()

@@ -30,14 +30,6 @@ local function expire_all(ttl, keys)
   end
 end
 
--- HSET `n` field/value pairs of `args` starting at index `first`, in chunks (unpack's limit).
-local function hset_range(key, args, first, n)
-  local last = first + 2 * n - 1
-  for s = first, last, 1000 do
-    redis.call('HSET', key, unpack(args, s, math.min(s + 999, last)))
-  end
-end
-
 -- Walk the parent chain from `start` (an ancestor id, '' = none) for the `open` channels (a set
 -- table; `n_open` its size). At each ancestor: `visit(id, doc_key, writes_key, seeds)` where seeds
 -- is the flat {channel, value, ...} list of still-open channels with a stored value there; those

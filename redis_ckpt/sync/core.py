@@ -16,17 +16,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from redis_ckpt import search
+from redis_ckpt import scripts, search
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
 from redis_ckpt.encoding import text
 from redis_ckpt.errors import ConfigurationError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
-from redis_ckpt.scripts import Scripts
 
 logger = logging.getLogger("redis_ckpt")
 T = TypeVar("T")
-MAX_DELTA_DEPTH = 100_000  # ancestors one delta walk may visit (a guard, far beyond snapshot cadence)
 Group = tuple[str, str, "list[str] | None"]  # (thread, ns, candidate ids or None for all)
 
 # Errors after which the same (idempotent) operation may succeed: lost or refused connections,
@@ -68,7 +66,6 @@ class SaverCore(BaseCheckpointSaver[str]):
         self._client: redis.Redis = redis_client or client_from_url(str(redis_url), connection_args)
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
-        self._scripts = Scripts.register(self._client)
         self._search_ready = False
 
     @property
@@ -116,7 +113,11 @@ class SaverCore(BaseCheckpointSaver[str]):
         )
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return self._io(getattr(self._scripts, name), keys=keys, args=args)
+        return self._io(scripts.run, self._client, [(name, keys, args)])[0]
+
+    def _transaction(self, commands: list[Any]) -> None:
+        """Run a write's commands in MULTI/EXEC: one round trip, all or nothing queued."""
+        self._io(scripts.execute, self._client, commands, transaction=True)
 
     def _load(
         self, thread_id: str, ns: str, mode: str, what: str, count: int, *rest: str, tags: str = ""
@@ -182,7 +183,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             self.layout.checkpoint_prefix(thread_id, ns),
             self.layout.writes_prefix(thread_id, ns),
             target,
-            MAX_DELTA_DEPTH,
+            scripts.MAX_CHAIN_DEPTH,
             self.ttl.read_refresh_seconds,
             *channels,
         ]

@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from redis_ckpt import search
+from redis_ckpt import scripts, search
 from redis_ckpt.encoding import digest, text
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import loads
@@ -43,20 +43,13 @@ class Maintenance(SaverCore):
 
     def _purge_batch(self, thread_id: str, namespaces: list[str]) -> list[Any]:
         """One round trip: one `purge` script call per namespace, pipelined."""
-        pipe = self._client.pipeline(transaction=False)
+        calls: list[scripts.Call] = []
         for ns in namespaces:
             idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
-            self._scripts.purge(
-                keys=[idx, widx, blobs, self.layout.namespaces(thread_id)],
-                args=[
-                    self.layout.checkpoint_prefix(thread_id, ns),
-                    self.layout.writes_prefix(thread_id, ns),
-                    BATCH,
-                    ns,
-                ],
-                client=pipe,
-            )
-        return list(pipe.execute())
+            keys = [idx, widx, blobs, self.layout.namespaces(thread_id)]
+            prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
+            calls.append(("purge", keys, [*prefixes, BATCH, ns]))
+        return scripts.run(self._client, calls)
 
     def _drop(self, thread_id: str, ns: str, ids: Sequence[str]) -> None:
         """Delete the given checkpoints of (thread, ns) and their writes, then collect garbage."""

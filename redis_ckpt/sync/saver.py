@@ -22,11 +22,11 @@ from langgraph.checkpoint.base import (
 )
 from typing_extensions import Self
 
-from redis_ckpt import search
+from redis_ckpt import commands, scripts, search
 from redis_ckpt.encoding import all_pushable, filter_requirements, matches_filter, requirements_argument, text
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import decode_entry, decode_writes, encode_checkpoint, encode_writes, loads, make_config
-from redis_ckpt.sync.core import MAX_DELTA_DEPTH, Group, logger, thread_and_ns
+from redis_ckpt.sync.core import Group, logger, thread_and_ns
 from redis_ckpt.sync.maintenance import Maintenance
 
 PAGE = 50  # checkpoints per round trip when listing
@@ -51,7 +51,7 @@ class RedisSaver(Maintenance):
     def setup(self) -> None:
         """Prepare the server: load the scripts and, where the Search module exists, create the
         search index. Idempotent; safe to call from every process at start-up."""
-        self._io(self._preload_scripts)
+        self._io(scripts.load_all, self._client)
         state = self._io(search.index_state, self._client, self.layout)
         if state == search.NO_INDEX:
             self._io(search.create_index, self._client, self.layout)
@@ -77,10 +77,6 @@ class RedisSaver(Maintenance):
                 policy,
             )
 
-    def _preload_scripts(self) -> None:
-        for script in self._scripts.all():
-            self._client.script_load(script.script)
-
     # -- writes -------------------------------------------------------------------------------
     def put(
         self,
@@ -89,43 +85,18 @@ class RedisSaver(Maintenance):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint, its metadata and the values of `new_versions`: one atomic script."""
+        """Store a checkpoint, its metadata and the values of `new_versions`: one transaction."""
         thread_id, ns = thread_and_ns(config)
         checkpoint_id = checkpoint["id"]
         parent_id = config["configurable"].get("checkpoint_id")
         metadata = get_checkpoint_metadata(config, metadata)
         stored = encode_checkpoint(self.serde, checkpoint, metadata, parent_id, new_versions)
-        # With a TTL, the script keeps alive the ancestors these DeltaChannels are rebuilt from.
-        delta_channels = list(metadata.get("counters_since_delta_snapshot") or ()) if self.ttl.seconds else []
-        layout = self.layout
-        idx, widx, blobs = layout.ns_keys(thread_id, ns)
-        keys = [
-            layout.checkpoint(thread_id, ns, checkpoint_id),
-            idx,
-            widx,
-            blobs,
-            layout.namespaces(thread_id),
-            layout.writes(thread_id, ns, checkpoint_id),
-        ]
-        args: builtins.list[Any] = [
-            checkpoint_id,
-            ns,
-            self.ttl.seconds or 0,
-            layout.checkpoint_prefix(thread_id, ns),
-            layout.writes_prefix(thread_id, ns),
-            parent_id or "",
-            MAX_DELTA_DEPTH,
-            len(delta_channels),
-            *delta_channels,
-            len(stored.document),
-        ]
-        for field, value in stored.document.items():
-            args += (field, value)
-        args.append(len(stored.blobs_to_set))
-        for field_b, value in stored.blobs_to_set.items():
-            args += (field_b, value)
-        args += stored.blobs_to_delete
-        self._script("put", keys, args)
+        ttl = self.ttl.seconds or 0
+        # With a TTL, the ancestors these DeltaChannels are rebuilt from are kept alive too.
+        delta_channels = list(metadata.get("counters_since_delta_snapshot") or ()) if ttl else []
+        self._transaction(
+            commands.put(self.layout, thread_id, ns, checkpoint_id, parent_id, stored, ttl, delta_channels)
+        )
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 
     def put_writes(
@@ -143,16 +114,8 @@ class RedisSaver(Maintenance):
         if not writes:
             return
         regular, special = encode_writes(self.serde, writes, task_id, task_path)
-        keys = [
-            self.layout.writes(thread_id, ns, checkpoint_id),
-            self.layout.writes_index(thread_id, ns),
-            self.layout.namespaces(thread_id),
-        ]
-        args: builtins.list[Any] = [checkpoint_id, ns, self.ttl.seconds or 0, len(regular)]
-        for fields in (regular, special):
-            for field, value in fields.items():
-                args += (field, value)
-        self._script("put_writes", keys, args)
+        ttl = self.ttl.seconds or 0
+        self._transaction(commands.put_writes(self.layout, thread_id, ns, checkpoint_id, regular, special, ttl))
 
     # -- reads --------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

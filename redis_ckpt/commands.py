@@ -1,0 +1,82 @@
+"""The commands of put and put_writes, built from encoded records and the key layout. No I/O.
+
+Each write is one MULTI/EXEC transaction of plain commands, not a Lua script: values then go from
+the socket straight into their hash, where a script would first copy every argument into Lua
+strings and back (measured: a put of a 100 KB state takes 30% less time this way, and the gap
+grows with the state). Only the DeltaChannel TTL walk, which must read as it goes, is a script
+call inside the transaction. See docs/design.md for what each key holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from redis_ckpt import scripts
+from redis_ckpt.keys import KeyLayout
+from redis_ckpt.records import StoredCheckpoint
+from redis_ckpt.wire import Command
+
+
+def _pairs(fields: Mapping[str, bytes] | Mapping[bytes, bytes]) -> Iterable[str | bytes]:
+    for field, value in fields.items():
+        yield field
+        yield value
+
+
+def put(
+    layout: KeyLayout,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str,
+    parent_id: str | None,
+    stored: StoredCheckpoint,
+    ttl: int,
+    delta_channels: Sequence[str],
+) -> list[Command]:
+    """Store a checkpoint: its document (replacing any earlier one of that id), its index entry,
+    the values of new_versions, the namespace registration and, with a TTL, the expiry of every
+    key it touches and of the DeltaChannel ancestor chain it is rebuilt from."""
+    document = layout.checkpoint(thread_id, ns, checkpoint_id)
+    index, writes_index, blobs = layout.ns_keys(thread_id, ns)
+    namespaces = layout.namespaces(thread_id)
+    commands: list[Command] = [
+        ("DEL", document),
+        ("HSET", document, *_pairs(stored.document)),
+        ("ZADD", index, 0, checkpoint_id),
+    ]
+    if stored.blobs_to_set:
+        commands.append(("HSET", blobs, *_pairs(stored.blobs_to_set)))
+    if stored.blobs_to_delete:
+        commands.append(("HDEL", blobs, *stored.blobs_to_delete))
+    commands.append(("SADD", namespaces, ns))
+    if ttl:
+        writes = layout.writes(thread_id, ns, checkpoint_id)
+        commands += [("EXPIRE", key, ttl) for key in (document, index, writes_index, blobs, namespaces, writes)]
+        if delta_channels:
+            prefixes = [layout.checkpoint_prefix(thread_id, ns), layout.writes_prefix(thread_id, ns)]
+            args = [*prefixes, checkpoint_id, parent_id or "", ttl, scripts.MAX_CHAIN_DEPTH, *delta_channels]
+            commands.append(scripts.call("touch_chain", [blobs], args))
+    return commands
+
+
+def put_writes(
+    layout: KeyLayout,
+    thread_id: str,
+    ns: str,
+    checkpoint_id: str,
+    regular: Mapping[bytes, bytes],
+    special: Mapping[bytes, bytes],
+    ttl: int,
+) -> list[Command]:
+    """Store a task's writes: regular ones only where absent (a replayed task neither duplicates
+    nor replaces them), special ones (negative idx) overwriting."""
+    writes = layout.writes(thread_id, ns, checkpoint_id)
+    _, writes_index, _ = layout.ns_keys(thread_id, ns)
+    namespaces = layout.namespaces(thread_id)
+    commands: list[Command] = [("HSETNX", writes, field, value) for field, value in regular.items()]
+    if special:
+        commands.append(("HSET", writes, *_pairs(special)))
+    commands += [("ZADD", writes_index, 0, checkpoint_id), ("SADD", namespaces, ns)]
+    if ttl:
+        commands += [("EXPIRE", key, ttl) for key in (writes, writes_index, namespaces)]
+    return commands

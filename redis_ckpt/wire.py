@@ -1,0 +1,70 @@
+"""The saver's hot path to Redis: commands packed together, written once on a pooled connection,
+their replies read back raw.
+
+Why not `redis.Redis.execute_command`: per call it adds about 30 µs on the benchmark machine
+(redis-py's own retry wrapper, observability hooks, response callbacks), a third of a loopback
+round trip. The saver needs none of it: it retries in `SaverCore._io` and parses its replies
+itself. Connections still come from the client's pool, so pool limits, Sentinel failover, TLS,
+authentication and health checks behave exactly as for the client's own commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis.connection import AbstractConnection
+from redis.exceptions import ResponseError
+
+_hiredis_pack: Callable[[tuple[Any, ...]], Any] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is a declared dependency; stay correct without it
+    _hiredis_pack = None
+
+Command = Sequence[Any]  # name and arguments: str, bytes, int or float
+
+
+def pack(connection: AbstractConnection, command: Command) -> bytes:
+    """The RESP encoding of one command (str arguments as UTF-8, like redis-py's own packer)."""
+    if _hiredis_pack is not None:
+        return bytes(_hiredis_pack(tuple(command)))
+    return b"".join(connection.pack_command(*command))  # type: ignore[no-untyped-call]
+
+
+def execute(client: Any, commands: Sequence[Command]) -> list[Any]:
+    """Send `commands` in one write and return their replies in order: one round trip.
+
+    A reply that is an error is raised once every reply has been read (the first error wins), so
+    the connection goes back to the pool clean. A connection or timeout error disconnects it, as
+    redis-py does, and propagates for the caller's retry policy."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command([b"".join(pack(connection, c) for c in commands)])
+        replies: list[Any] = []
+        error: ResponseError | None = None
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as exc:  # the parser has consumed it: later replies stay readable
+                error = error or exc
+                replies.append(exc)
+        if error is not None:
+            raise error
+        return replies
+    finally:
+        pool.release(connection)
+
+
+def transaction(client: Any, commands: Sequence[Command]) -> list[Any]:
+    """`commands` inside MULTI/EXEC, in one round trip; their results in order.
+
+    If Redis refuses a command while queueing it (out of memory, a malformed command), EXEC
+    aborts and nothing is applied. An error a command meets while running (WRONGTYPE on a
+    foreign key) does not undo the others, as with any Redis transaction; it is raised after EXEC."""
+    results: list[Any] = execute(client, [("MULTI",), *commands, ("EXEC",)])[-1]
+    for result in results:
+        if isinstance(result, ResponseError):
+            raise result
+    return results
