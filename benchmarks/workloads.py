@@ -93,6 +93,22 @@ def put(c: Contender) -> Op:
     return op
 
 
+def put_serialization(c: Contender) -> Op:
+    """Only the serializer calls one `put` of the put workload makes (its values, the checkpoint
+    without values, the metadata): the share of a put no saver can avoid."""
+    messages = chat()
+    cp = checkpoint({"messages": messages, "step": 1}, {"messages": 1, "step": 1}, step=1)
+    bare = {k: v for k, v in cp.items() if k != "channel_values"}
+    metadata = {"source": "loop", "step": 1, "parents": {}}
+    dumps = c.saver.serde.dumps_typed
+
+    def op() -> None:
+        for value in (messages, 1, bare, metadata):
+            dumps(value)
+
+    return op
+
+
 def put_writes(c: Contender) -> Op:
     thread_id = uuid.uuid4().hex
     ids = _chain(c, thread_id, 1, writes=0)
