@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import decimal
 
@@ -14,7 +15,7 @@ from langgraph.checkpoint.serde.types import ERROR, INTERRUPT, RESUME, _DeltaSna
 from langgraph.types import Interrupt, Send
 from pydantic import BaseModel
 
-from redis_ckpt import ConfigurationError, RedisSaver, SerializationError
+from redis_ckpt import AsyncRedisSaver, ConfigurationError, RedisSaver, SerializationError
 from tests.conftest import keys_under, purge_prefix, saver_kwargs
 from tests.helpers import checkpoint, config, put_chain
 
@@ -350,3 +351,23 @@ def test_filters_match_values_of_other_numeric_types_as_in_memory_does(saver: Re
         for cfg in (None, {"configurable": {"thread_id": "t"}}):
             assert steps(saver, cfg, flt) == steps(reference, cfg, flt), (flt, cfg)
     assert len(steps(saver, None, {"score": 1})) == 10  # five values equal to 1, in two threads
+
+
+def test_async_list_gives_what_sync_list_gives_across_its_batches(async_saver: AsyncRedisSaver) -> None:
+    ids = put_chain(async_saver, "t", 25)[::-1]  # newest first
+
+    async def listed(limit: int | None = None, stop_after: int | None = None) -> list[str]:
+        out = []
+        async for item in async_saver.alist(config("t"), limit=limit):
+            out.append(item.checkpoint["id"])
+            if stop_after is not None and len(out) == stop_after:
+                break
+        return out
+
+    async def main() -> None:
+        assert await listed() == ids == [t.checkpoint["id"] for t in async_saver.list(config("t"))]
+        for limit in (0, 1, 10, 12, 25, 40):
+            assert await listed(limit) == ids[:limit]
+        assert await listed(stop_after=11) == ids[:11]
+
+    asyncio.run(main())
