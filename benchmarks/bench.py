@@ -125,10 +125,37 @@ def memory_per_thread(url: str) -> dict[str, int]:
     return out
 
 
+def plot(table: dict[str, dict[str, float]], path: str) -> None:
+    """A horizontal bar chart of ops/s (log scale): one group per workload, one bar per saver."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    savers = [OURS, OFFICIAL, OURS_ASYNC, OFFICIAL_ASYNC, MEMORY]
+    colors = ["#d62728", "#7f7f7f", "#ff9896", "#c7c7c7", "#1f77b4"]
+    workload_names = list(table)
+    height = 0.8 / len(savers)
+    fig, ax = plt.subplots(figsize=(9, 1.5 + 0.6 * len(workload_names)))
+    for i, (saver, color) in enumerate(zip(savers, colors)):
+        ys = [w + i * height for w, name in enumerate(workload_names) if saver in table[name]]
+        xs = [table[name][saver] for name in workload_names if saver in table[name]]
+        ax.barh(ys, xs, height=height, color=color, label=saver)
+    ax.set_yticks([w + 0.4 - height / 2 for w in range(len(workload_names))], workload_names)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("ops/s (median over rounds, log scale; higher is better)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(savers), fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot written to {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (about a minute)")
     parser.add_argument("--url", default=os.environ.get("REDIS_URL"))
+    parser.add_argument("--plot", metavar="PNG", help="also draw ops/s per saver and workload (needs matplotlib)")
     args = parser.parse_args(argv)
     rounds, seconds = (3, 0.15) if args.quick else (7, 0.5)
     server = None
@@ -145,11 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{'workload':<26}{'saver':<18}{'ops/s':>10}{'vs official':>13}{'RT/op':>7}")
         failures = []
+        table: dict[str, dict[str, float]] = {}
         plan = [(t, m, SYNC + ASYNC) for t, m in workloads.SYNC_AND_ASYNC.items()]
         plan += [(t, m, [*ASYNC, MEMORY]) for t, m in workloads.ASYNC_ONLY.items()]
         plan += [(t, m, SYNC) for t, m in workloads.SYNC_ONLY.items()]
         for title, make, names in plan:
             result = run_workload(title, make, names, args.url, rounds, seconds)
+            table[title] = {name: result[name][0] for name in names}
             for name in names:
                 ops, rts = result[name]
                 base = OFFICIAL_ASYNC if name in ASYNC else OFFICIAL
@@ -179,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if memory[OURS] > 60_000:
             failures.append(f"memory {memory[OURS]} bytes > 60 KB")
+        if args.plot:
+            plot(table, args.plot)
         print("\nall targets met" if not failures else "\nshort of target: " + "; ".join(failures))
         return 0
     finally:

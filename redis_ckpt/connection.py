@@ -61,7 +61,13 @@ def _sentinel_client(url: str, args: dict[str, Any]) -> redis.Redis:
 
 
 def check_client(client: Any) -> None:
-    """Reject clients that would corrupt binary values."""
+    """Reject clients the saver cannot use: not a sync, pooled `redis.Redis`, or decoding values."""
+    if not isinstance(client, redis.Redis):
+        raise IncompatibleClientError(
+            f"redis_client must be a redis.Redis (standalone or from a Sentinel), not {type(client).__qualname__}: "
+            "the saver sends its commands on the client's connection pool (AsyncRedisSaver takes a sync client "
+            "too; Redis Cluster clients are not supported)"
+        )
     kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {}) or {}
     if kwargs.get("decode_responses"):
         raise IncompatibleClientError(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from redis_ckpt import AsyncRedisSaver, RedisSaver, RetryConfig, StoreUnavailableError
+from redis_ckpt import AsyncRedisSaver, IncompatibleClientError, RedisSaver, RetryConfig, StoreUnavailableError
 from redis_ckpt.connection import client_from_url, redact_url
 from redis_ckpt.embedded import EmbeddedRedis, free_port
 from tests.conftest import purge_prefix, saver_kwargs
@@ -89,3 +89,14 @@ def test_setup_is_idempotent(saver: RedisSaver) -> None:
     saver.setup()
     saver.put(config("t"), checkpoint({"x": 1}), {}, {"x": 1})
     assert len(list(saver.list(None, filter={"step": None}))) == 1
+
+
+def test_clients_the_saver_cannot_send_on_are_refused_with_a_typed_error(redis_url: str) -> None:
+    import redis.asyncio
+
+    async_client = redis.asyncio.Redis.from_url(redis_url)
+    with pytest.raises(IncompatibleClientError, match=r"redis\.Redis.*not Redis"):
+        RedisSaver(redis_client=async_client)
+    sync_client = redis.Redis.from_url(redis_url)
+    assert RedisSaver(redis_client=sync_client).client is sync_client
+    sync_client.close()
