@@ -4,6 +4,9 @@
 - list: concatenated `b"<len>:" + item` (length-prefixed, so items may hold any byte; the Lua
   scripts parse the same format).
 - version repr: a type-tagged string so int 1 and str "1" never share a blob field.
+- large values: a channel value above LARGE_VALUE bytes is stored under its spill field
+  (`\\0` + its blob field) and its blob field holds the spill field's name instead, a reference.
+  Typed values never start with NUL (type names are not empty), so references are unambiguous.
 - digests: short hex digests used as search tags; equality is always re-checked in Python.
 """
 
@@ -26,6 +29,8 @@ def text(raw: bytes) -> str:
 
 def pack_typed(typed: tuple[str, bytes]) -> bytes:
     type_name, data = typed
+    if not type_name:
+        raise ValueError("the serializer returned an empty type name")
     return utf8(type_name) + b"\0" + bytes(data)
 
 
@@ -64,6 +69,22 @@ def version_repr(version: str | int | float) -> str:
 def blob_field(channel: str, version: str | int | float) -> bytes:
     """Field of a channel value in the blob hash: `channel \\0 version-repr`."""
     return utf8(channel) + b"\0" + utf8(version_repr(version))
+
+
+# Channel values bigger than this are kept out of the read scripts: Redis spends ~1.5 µs of server
+# time per KB handing a value to Lua (blocking every client meanwhile), more than a second round
+# trip costs from about this size on. See docs/design.md.
+LARGE_VALUE = 128 * 1024
+
+
+def spill_field(field: bytes) -> bytes:
+    """Where the value of blob field `field` lives when it is large; also the reference to it."""
+    return b"\0" + field
+
+
+def is_reference(stored: bytes) -> bool:
+    """Whether a blob field holds a reference to its spill field rather than a typed value."""
+    return stored[:1] == b"\0"
 
 
 def write_field(task_id: str, idx: int) -> bytes:

@@ -17,11 +17,13 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from redis_ckpt.encoding import (
+    LARGE_VALUE,
     blob_field,
     digest,
     metadata_tags,
     pack_list,
     pack_typed,
+    spill_field,
     text,
     unpack_list,
     unpack_typed,
@@ -72,9 +74,14 @@ def encode_checkpoint(
         same = current == version and type(current) is type(version)
         field = fields[channel] if same else blob_field(channel, version)
         if channel in values:
-            blobs_to_set[field] = dumps(serde, values[channel], f"channel {channel!r}")
+            value = dumps(serde, values[channel], f"channel {channel!r}")
+            if len(value) > LARGE_VALUE:  # kept out of the read scripts, see encoding.LARGE_VALUE
+                blobs_to_set[field] = spill_field(field)
+                blobs_to_set[spill_field(field)] = value
+            else:
+                blobs_to_set[field] = value
         else:
-            blobs_to_delete.append(field)
+            blobs_to_delete += (field, spill_field(field))
     referenced: list[bytes] = []
     for channel, field in fields.items():
         referenced += (utf8(channel), field)

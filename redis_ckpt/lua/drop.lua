@@ -1,6 +1,6 @@
 -- Delete the given checkpoints of one (thread, ns) with their writes, then garbage-collect:
--- blob fields no remaining checkpoint references are deleted, and a namespace left with no
--- checkpoints and no writes loses its keys. Returns the number of blob fields deleted.
+-- blob fields no remaining checkpoint references are deleted (with their spill fields), and a
+-- namespace left with no checkpoints and no writes loses its keys. Returns the number of blob fields deleted.
 -- KEYS: idx, widx, blobs, namespaces
 -- ARGV: doc_prefix, writes_prefix, ns, gc ('1' = garbage-collect after deleting), id...
 local idx, widx, blobs, nskey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -28,7 +28,10 @@ for _, cid in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
 end
 local unreferenced = {}
 for _, field in ipairs(redis.call('HKEYS', blobs)) do
-  if not referenced[field] then unreferenced[#unreferenced + 1] = field end
+  -- A spill field ('\0' .. blob field, a large value) lives as long as its blob field.
+  local base = field
+  if string.byte(field, 1) == 0 then base = string.sub(field, 2) end
+  if not referenced[base] then unreferenced[#unreferenced + 1] = field end
 end
 for s = 1, #unreferenced, 1000 do
   redis.call('HDEL', blobs, unpack(unreferenced, s, math.min(s + 999, #unreferenced)))

@@ -231,7 +231,7 @@ class RedisSaver(Maintenance):
         if not channels:
             return {}
         thread_id, ns = thread_and_ns(config)
-        ancestors = self._walk_ancestors(thread_id, ns, get_checkpoint_id(config) or "", channels)[1]
+        ancestors = self._walk_with_values(thread_id, ns, get_checkpoint_id(config) or "", channels)
         writes_by_ch: dict[str, list[PendingWrite]] = {ch: [] for ch in channels}
         seeds: dict[str, Any] = {}
         for _, writes_flat, _ in reversed(ancestors):  # oldest first

@@ -1,0 +1,124 @@
+"""Channel values above encoding.LARGE_VALUE: stored under a spill field, read outside Lua in a
+second round trip, collected with the checkpoints that reference them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis
+
+from redis_ckpt import AsyncRedisSaver, RedisSaver
+from redis_ckpt.encoding import LARGE_VALUE, blob_field, spill_field
+from tests.conftest import fresh_saver, keys_under
+from tests.helpers import checkpoint, config
+from tests.roundtrips import counting
+
+
+def big(tag: str) -> str:
+    return tag * (LARGE_VALUE + 1000)
+
+
+def put_big_chain(saver: Any, thread_id: str, n: int) -> list[str]:
+    """n chained checkpoints; the even ones change the large channel `doc`, every one `x`."""
+    ids: list[str] = []
+    for step in range(n):
+        doc_version = step // 2 + 1
+        cp = checkpoint({"doc": big(str(doc_version)), "x": step}, {"doc": doc_version, "x": step + 1}, step=step)
+        new = {"x": step + 1, **({"doc": doc_version} if step % 2 == 0 else {})}
+        saver.put(config(thread_id, "", ids[-1] if ids else None), cp, {"step": step}, new)
+        ids.append(cp["id"])
+    return ids
+
+
+def trips(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, int]:
+    with counting() as counted:
+        result = fn(*args, **kwargs)
+        if hasattr(result, "__next__"):
+            result = list(result)
+    return result, counted.count
+
+
+def test_a_large_value_lives_in_its_spill_field_named_by_its_blob_field(saver: RedisSaver, raw: redis.Redis) -> None:
+    saver.put(config("t"), checkpoint({"doc": big("a"), "small": 1}), {}, {"doc": 1, "small": 1})
+    blobs = saver.layout.blobs("t", "")
+    field = blob_field("doc", 1)
+    assert raw.hget(blobs, field) == spill_field(field)
+    assert len(raw.hget(blobs, spill_field(field)) or b"") > LARGE_VALUE
+    assert not raw.hget(blobs, blob_field("small", 1)).startswith(b"\0")  # type: ignore[union-attr]
+
+
+def test_reads_return_large_values_whole_in_two_round_trips(saver: RedisSaver) -> None:
+    ids = put_big_chain(saver, "t", 5)
+    saver.client.ping()  # a pooled connection is open: no handshake is counted
+    latest, n = trips(saver.get_tuple, config("t"))
+    assert n == 2 and latest.checkpoint["channel_values"] == {"doc": big("3"), "x": 4}
+    by_id, n = trips(saver.get_tuple, config("t", "", ids[1]))
+    assert n == 2 and by_id.checkpoint["channel_values"] == {"doc": big("1"), "x": 1}
+    listed, n = trips(saver.list, config("t"), limit=10)
+    assert n == 2  # one page, one read of its large values (shared ones read once)
+    assert [t.checkpoint["channel_values"]["doc"] for t in listed] == [big(v) for v in "32211"]
+    assert [t.checkpoint["channel_values"]["x"] for t in listed] == [4, 3, 2, 1, 0]
+
+
+def test_the_async_face_reads_large_values_too(async_saver: AsyncRedisSaver) -> None:
+    put_big_chain(async_saver, "t", 3)
+
+    async def main() -> list[Any]:
+        assert (await async_saver.aget_tuple(config("t"))).checkpoint["channel_values"]["doc"] == big("2")
+        return [t.checkpoint["channel_values"]["doc"] async for t in async_saver.alist(config("t"))]
+
+    assert asyncio.run(main()) == [big("2"), big("1"), big("1")]
+
+
+def test_a_large_delta_seed_is_read_in(saver: RedisSaver) -> None:
+    parent = None
+    for n in range(3):
+        values = {"items": big("s")} if n == 0 else {}
+        cp = checkpoint(values, {"items": n + 1}, step=n)
+        saver.put(config("t", "", parent), cp, {}, {"items": n + 1} if n == 0 else {})
+        saver.put_writes(config("t", "", cp["id"]), [("items", f"w{n}")], "task")
+        parent = cp["id"]
+    history = saver.get_delta_channel_history(config=config("t", "", parent), channels=["items"])
+    assert history == {"items": {"writes": [("task", "items", "w0"), ("task", "items", "w1")], "seed": big("s")}}
+
+
+def test_pruning_and_deleting_collect_spill_fields(saver: RedisSaver, raw: redis.Redis, prefix: str) -> None:
+    ids = put_big_chain(saver, "t", 6)
+    blobs = saver.layout.blobs("t", "")
+    assert len([f for f in raw.hkeys(blobs) if f.startswith(b"\0")]) == 3
+    saver.prune(["t"], keep_last=1)
+    doc = blob_field("doc", 3)
+    assert sorted(f for f in raw.hkeys(blobs) if f.startswith(b"\0") or f.startswith(b"doc")) == sorted(
+        [doc, spill_field(doc)]
+    )
+    assert saver.get_tuple(config("t")).checkpoint["channel_values"]["doc"] == big("3")
+    assert saver.get_tuple(config("t", "", ids[0])) is None
+    saver.delete_thread("t")
+    assert keys_under(raw, prefix) == []
+
+
+class DeletedMidRead(RedisSaver):
+    """Deletes the checkpoints named in `doomed` just before its second round trip reads the large
+    values: what a concurrent delete_thread or prune can do between the two."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.doomed: set[str] = set()
+
+    def _spilled_values(self, thread_id: str, ns: str, checkpoint_ids: list[str], stored: list[Any]) -> Any:
+        for cid in set(checkpoint_ids) & self.doomed:
+            self.client.delete(self.layout.checkpoint(thread_id, ns, cid))
+            self.doomed.discard(cid)
+        return super()._spilled_values(thread_id, ns, checkpoint_ids, stored)
+
+
+def test_a_checkpoint_deleted_between_the_two_round_trips_is_not_returned(redis_url: str, prefix: str) -> None:
+    with fresh_saver(DeletedMidRead, redis_url, prefix) as saver:
+        ids = put_big_chain(saver, "t", 4)
+        saver.doomed = {ids[-1]}
+        assert saver.get_tuple(config("t")).checkpoint["id"] == ids[-2]  # the latest is the one left
+        saver.doomed = {ids[1]}
+        assert saver.get_tuple(config("t", "", ids[1])) is None
+        saver.doomed = {ids[0]}
+        assert [t.checkpoint["id"] for t in saver.list(config("t"))] == [ids[2]]  # ids[0] gone meanwhile
