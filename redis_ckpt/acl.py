@@ -10,7 +10,7 @@ COMMANDS = (
     "evalsha", "script|load",
     # the writes' transactions and the scripts' commands (load, delta, touch_chain, purge, drop)
     "multi", "exec", "discard",
-    "hget", "hmget", "hset", "hsetnx", "hdel", "hkeys", "hgetall", "exists", "del",
+    "hget", "hmget", "hset", "hsetnx", "hdel", "hkeys", "hgetall", "hexists", "exists", "del",
     "zadd", "zrem", "zcard", "zrange", "zrevrangebylex", "sadd", "srem", "expire",
     # sent directly: namespaces, id pages, copy_thread, delete_thread, thread enumeration
     "smembers", "zrangebylex", "hscan", "scan",

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from redis_ckpt import scripts
+from redis_ckpt.encoding import SPILL_FLAG
 from redis_ckpt.keys import KeyLayout
-from redis_ckpt.records import StoredCheckpoint
+from redis_ckpt.records import StoredCheckpoint, StoredWrites
 from redis_ckpt.wire import Command
 
 
@@ -64,8 +65,7 @@ def put_writes(
     thread_id: str,
     ns: str,
     checkpoint_id: str,
-    regular: Mapping[bytes, bytes],
-    special: Mapping[bytes, bytes],
+    stored: StoredWrites,
     ttl: int,
 ) -> list[Command]:
     """Store a task's writes: regular ones only where absent (a replayed task neither duplicates
@@ -73,9 +73,11 @@ def put_writes(
     writes = layout.writes(thread_id, ns, checkpoint_id)
     _, writes_index, _ = layout.ns_keys(thread_id, ns)
     namespaces = layout.namespaces(thread_id)
-    commands: list[Command] = [("HSETNX", writes, field, value) for field, value in regular.items()]
-    if special:
-        commands.append(("HSET", writes, *_pairs(special)))
+    commands: list[Command] = [("HSETNX", writes, field, value) for field, value in stored.regular.items()]
+    if stored.special:
+        commands.append(("HSET", writes, *_pairs(stored.special)))
+    if stored.spilled:
+        commands.append(("HSET", writes, SPILL_FLAG, 1))
     commands += [("ZADD", writes_index, 0, checkpoint_id), ("SADD", namespaces, ns)]
     if ttl:
         commands += [("EXPIRE", key, ttl) for key in (writes, writes_index, namespaces)]

@@ -5,7 +5,8 @@
   scripts parse the same format).
 - version repr: a type-tagged string so int 1 and str "1" never share a blob field.
 - large values: a channel value above LARGE_VALUE bytes is stored under its spill field
-  (`\\0` + its blob field) and its blob field holds the spill field's name instead, a reference.
+  (`\\0` + its blob field) and its blob field holds the spill field's name instead, a reference;
+  a pending write's value likewise, in its writes hash (the record holding the reference).
   Typed values never start with NUL (type names are not empty), so references are unambiguous.
 - digests: short hex digests used as search tags; equality is always re-checked in Python.
 """
@@ -75,6 +76,11 @@ def blob_field(channel: str, version: str | int | float) -> bytes:
 # time per KB handing a value to Lua (blocking every client meanwhile), more than a second round
 # trip costs from about this size on. See docs/design.md.
 LARGE_VALUE = 128 * 1024
+
+
+# Present (value "1") in a writes hash that holds spill fields, so the read scripts know to skip
+# them without looking at every field. Write fields start with a digit or '-', never NUL.
+SPILL_FLAG = b"\0"
 
 
 def spill_field(field: bytes) -> bytes:

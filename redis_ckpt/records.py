@@ -101,29 +101,43 @@ def encode_checkpoint(
     return StoredCheckpoint(document, blobs_to_set, blobs_to_delete)
 
 
+@dataclass(frozen=True)
+class StoredWrites:
+    """What one put_writes writes: fields set only where absent, fields overwritten, and whether
+    some value was spilled (see encoding.LARGE_VALUE)."""
+
+    regular: dict[bytes, bytes]
+    special: dict[bytes, bytes]
+    spilled: bool
+
+
 def encode_writes(
     serde: SerializerProtocol, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
-) -> tuple[dict[bytes, bytes], dict[bytes, bytes]]:
-    """(insert-if-absent fields, overwrite fields): special channels overwrite, others don't."""
+) -> StoredWrites:
+    """Special channels (negative idx) overwrite, others are insert-if-absent; a large value goes
+    to its spill field, with the same semantics as its write."""
     regular: dict[bytes, bytes] = {}
     special: dict[bytes, bytes] = {}
+    spilled = False
     for position, (channel, value) in enumerate(writes):
         idx = WRITES_IDX_MAP.get(channel, position)
-        record = pack_list(
-            [
-                utf8(task_path),
-                utf8(channel),
-                dumps(serde, value, f"write to channel {channel!r}"),
-            ]
-        )
-        (special if idx < 0 else regular)[write_field(task_id, idx)] = record
-    return regular, special
+        fields = special if idx < 0 else regular
+        field = write_field(task_id, idx)
+        typed = dumps(serde, value, f"write to channel {channel!r}")
+        if len(typed) > LARGE_VALUE:
+            fields[spill_field(field)] = typed
+            typed = spill_field(field)
+            spilled = True
+        fields[field] = pack_list([utf8(task_path), utf8(channel), typed])
+    return StoredWrites(regular, special, spilled)
 
 
 def decode_writes(serde: SerializerProtocol, flat: Sequence[bytes]) -> list[PendingWrite]:
     """HGETALL output of a writes hash -> pending writes in writes_sort_key order."""
     rows = []
     for i in range(0, len(flat), 2):
+        if flat[i][:1] == b"\0":  # the spill flag or a spill field (read scripts leave them out)
+            continue
         idx, _, task_id = flat[i].partition(b":")
         task_path, channel, value = unpack_list(flat[i + 1])
         rows.append(

@@ -106,11 +106,11 @@ class DeletedMidRead(RedisSaver):
         super().__init__(*args, **kwargs)
         self.doomed: set[str] = set()
 
-    def _spilled_values(self, thread_id: str, ns: str, checkpoint_ids: list[str], stored: list[Any]) -> Any:
-        for cid in set(checkpoint_ids) & self.doomed:
+    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
+        for cid in set(wanted) & self.doomed:
             self.client.delete(self.layout.checkpoint(thread_id, ns, cid))
             self.doomed.discard(cid)
-        return super()._spilled_values(thread_id, ns, checkpoint_ids, stored)
+        return super()._read_spilled(thread_id, ns, wanted)
 
 
 def test_a_checkpoint_deleted_between_the_two_round_trips_is_not_returned(redis_url: str, prefix: str) -> None:
@@ -122,3 +122,56 @@ def test_a_checkpoint_deleted_between_the_two_round_trips_is_not_returned(redis_
         assert saver.get_tuple(config("t", "", ids[1])) is None
         saver.doomed = {ids[0]}
         assert [t.checkpoint["id"] for t in saver.list(config("t"))] == [ids[2]]  # ids[0] gone meanwhile
+
+
+def test_large_pending_writes_are_spilled_and_read_back_in_order(saver: RedisSaver, raw: redis.Redis) -> None:
+    from langgraph.checkpoint.base import WRITES_IDX_MAP
+
+    from redis_ckpt.encoding import SPILL_FLAG, write_field
+
+    cp = checkpoint({"x": 1}, {"x": 1})
+    cfg = config("t", "", cp["id"])
+    saver.put(config("t"), cp, {}, {"x": 1})
+    saver.put_writes(cfg, [("a", big("a")), ("b", 2)], "task1", "p1")
+    saver.put_writes(cfg, [("a", big("b")), ("b", 3)], "task1", "p1")  # a replay: insert-if-absent
+    saver.put_writes(cfg, [("__error__", big("e"))], "task2", "p2")
+    saver.put_writes(cfg, [("__error__", big("f"))], "task2", "p2")  # special writes overwrite
+    writes = saver.layout.writes("t", "", cp["id"])
+    assert raw.hget(writes, SPILL_FLAG) == b"1"
+    field = write_field("task1", 0)
+    assert raw.hget(writes, spill_field(field)).startswith(b"msgpack\0")  # type: ignore[union-attr]
+    error_field = write_field("task2", WRITES_IDX_MAP["__error__"])
+    assert raw.hget(writes, error_field).endswith(spill_field(error_field))  # type: ignore[union-attr]
+    expected = [("task1", "a", big("a")), ("task1", "b", 2), ("task2", "__error__", big("f"))]
+    saver.client.ping()
+    got, n = trips(saver.get_tuple, cfg)
+    assert n == 2 and got.pending_writes == expected
+    assert [t.pending_writes for t in saver.list(config("t"))] == [expected]
+
+
+def test_a_delta_walk_reads_large_writes_in(saver: RedisSaver) -> None:
+    parent = None
+    for n in range(3):
+        cp = checkpoint({"items": ["seed"]} if n == 0 else {}, {"items": n + 1}, step=n)
+        saver.put(config("t", "", parent), cp, {}, {"items": n + 1} if n == 0 else {})
+        saver.put_writes(config("t", "", cp["id"]), [("items", big(str(n))), ("other", n)], "task")
+        parent = cp["id"]
+    history = saver.get_delta_channel_history(config=config("t", "", parent), channels=["items"])
+    assert history == {
+        "items": {"writes": [("task", "items", big("0")), ("task", "items", big("1"))], "seed": ["seed"]}
+    }
+
+
+def test_a_delta_walk_raced_by_a_deletion_runs_again_on_what_is_left(redis_url: str, prefix: str) -> None:
+    with fresh_saver(DeletedMidRead, redis_url, prefix) as saver:
+        ids: list[str] = []
+        for n in range(3):
+            cp = checkpoint({"items": big("s")} if n == 0 else {}, {"items": n + 1}, step=n)
+            saver.put(config("t", "", ids[-1] if ids else None), cp, {}, {"items": n + 1} if n == 0 else {})
+            saver.put_writes(config("t", "", cp["id"]), [("items", f"w{n}")], "task")
+            ids.append(cp["id"])
+        target = config("t", "", ids[-1])
+        saver.doomed = {ids[0]}  # the ancestor holding the large seed goes mid-read
+        history = saver.get_delta_channel_history(config=target, channels=["items"])
+        assert history == {"items": {"writes": [("task", "items", "w1")]}}
+        assert saver.get_delta_channel_history(config=target, channels=["items"]) == history

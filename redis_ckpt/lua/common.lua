@@ -24,6 +24,23 @@ local function hmget_all(key, fields)
   return out
 end
 
+-- The pending writes of a writes hash, as HGETALL's flat {field, record, ...}. A hash with spilled
+-- (large) values carries the field '\0': then its spill fields (names starting with '\0') are left
+-- out, so their values never enter Lua; the caller reads them (redis_ckpt/spill.py).
+local function writes_of(key)
+  if redis.call('HEXISTS', key, '\0') == 0 then return redis.call('HGETALL', key) end
+  local fields = {}
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    if string.byte(field, 1) ~= 0 then fields[#fields + 1] = field end
+  end
+  local values, flat = hmget_all(key, fields), {}
+  for i, field in ipairs(fields) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = values[i]
+  end
+  return flat
+end
+
 local function expire_all(ttl, keys)
   if ttl > 0 then
     for _, k in ipairs(keys) do redis.call('EXPIRE', k, ttl) end

@@ -25,7 +25,7 @@ end
 local open, n_open = set_of(ARGV, 6)
 local out = {}
 local function collect(cid, doc_key, writes_key, seeds)
-  local raw = redis.call('HGETALL', writes_key)
+  local raw = writes_of(writes_key)
   local writes = {}
   for i = 1, #raw, 2 do
     local rec = split_list(raw[i + 1]) -- {task_path, channel, typed value}

@@ -63,7 +63,7 @@ local function load_full(cid)
     end
   end
   local writes_key = writes_prefix .. cid
-  local writes = redis.call('HGETALL', writes_key)
+  local writes = writes_of(writes_key)
   expire_all(ttl, {doc_key, writes_key})
   return {cid, d[1], d[2], d[3], found_ch, found_val, writes}
 end

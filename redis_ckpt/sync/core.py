@@ -16,10 +16,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from redis_ckpt import scripts, search, wire
+from redis_ckpt import scripts, search, spill, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
-from redis_ckpt.encoding import is_reference, text
+from redis_ckpt.encoding import text
 from redis_ckpt.errors import ConfigurationError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
 
@@ -143,37 +143,28 @@ class SaverCore(BaseCheckpointSaver[str]):
         return text(cursor), entries
 
     def _fill_large_values(self, thread_id: str, ns: str, entries: list[Any]) -> list[Any]:
-        """`load` entries with their large channel values read in (one more round trip, only when
-        some value is large; see encoding.LARGE_VALUE). An entry whose document was deleted between
-        the two round trips is dropped, as if the first had come after the deletion."""
-        pending = [e for e in entries if any(is_reference(v) for v in e[5])]
-        if not pending:
+        """`load` entries with their large values read in (one more round trip, only when some
+        value is large; see redis_ckpt/spill.py). An entry whose document was deleted between the
+        two round trips is dropped, as if the first had come after the deletion."""
+        wanted = dict(w for e in entries if (w := spill.wanted(text(e[0]), e[5], e[6])))
+        if not wanted:
             return entries
-        alive, values = self._spilled_values(thread_id, ns, [text(e[0]) for e in pending], [e[5] for e in pending])
+        found = self._read_spilled(thread_id, ns, wanted)
         filled = []
         for entry in entries:
-            if any(is_reference(v) for v in entry[5]):
-                if not alive[text(entry[0])]:
+            checkpoint_id = text(entry[0])
+            if checkpoint_id in wanted:
+                if not found.alive[checkpoint_id]:
                     continue
-                kept = [(ch, values.get(v, v)) for ch, v in zip(entry[4], entry[5])]
-                kept = [(ch, v) for ch, v in kept if v is not None]  # a value deleted since: absent
-                entry = [*entry[:4], [ch for ch, _ in kept], [v for _, v in kept], *entry[6:]]
+                channels, values = spill.fill_values(entry[4], entry[5], found)
+                entry = [*entry[:4], channels, values, spill.fill_writes(checkpoint_id, entry[6], found)]
             filled.append(entry)
         return filled
 
-    def _spilled_values(
-        self, thread_id: str, ns: str, checkpoint_ids: list[str], stored: list[list[bytes]]
-    ) -> tuple[dict[str, bool], dict[bytes, bytes | None]]:
-        """Whether each checkpoint still exists, and the values of the references among `stored`,
-        read together in one MULTI/EXEC, outside Lua. A live checkpoint's spilled values always
-        exist: they are deleted only with the last checkpoint that references them."""
-        references = sorted({v for values in stored for v in values if is_reference(v)})
-        documents = [("EXISTS", self.layout.checkpoint(thread_id, ns, cid)) for cid in checkpoint_ids]
-        replies = self._io(
-            wire.transaction, self._client, [*documents, ("HMGET", self.layout.blobs(thread_id, ns), *references)]
-        )
-        alive = {cid: bool(exists) for cid, exists in zip(checkpoint_ids, replies)}
-        return alive, dict(zip(references, replies[-1]))
+    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, spill.Wanted]) -> spill.Found:
+        """The spilled values `wanted` names, and whether their documents still exist: one MULTI/EXEC."""
+        commands = spill.read_commands(self.layout, thread_id, ns, wanted)
+        return spill.parse_replies(wanted, self._io(wire.transaction, self._client, commands))
 
     def _scan(self, thread_id: str, ns: str, what: str, page: int, upper: str = "+", tags: str = "") -> Iterator[Any]:
         """Every `load` entry of (thread, ns) below `upper`, newest first, one page per round trip."""
@@ -228,22 +219,22 @@ class SaverCore(BaseCheckpointSaver[str]):
         return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors]
 
     def _walk_with_values(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> list[Any]:
-        """`_walk_ancestors` with the large seed values read in (one more round trip, only when
-        some seed is large). If an ancestor was deleted between the two round trips (a prune or
+        """`_walk_ancestors` with large seeds and writes read in (one more round trip, only when
+        some value is large). If an ancestor was deleted between the two round trips (a prune or
         delete racing this read), the walk is run again, on what is left."""
         for _ in range(READ_ATTEMPTS):
             ancestors = self._walk_ancestors(thread_id, ns, target, channels)[1]
-            spilled = [a for a in ancestors if any(is_reference(v) for v in a[2][1::2])]
-            if not spilled:
+            wanted = dict(w for a in ancestors if (w := spill.wanted(a[0], a[2][1::2], a[1])))
+            if not wanted:
                 return ancestors
-            ids = [a[0] for a in spilled]
-            alive, values = self._spilled_values(thread_id, ns, ids, [a[2][1::2] for a in spilled])
-            if all(alive.values()):
+            found = self._read_spilled(thread_id, ns, wanted)
+            if all(found.alive.values()):
                 break
         filled = []
-        for cid, writes, seeds in ancestors:
-            pairs = [(seeds[i], values.get(seeds[i + 1], seeds[i + 1])) for i in range(0, len(seeds), 2)]
-            filled.append((cid, writes, [x for ch, v in pairs if v is not None for x in (ch, v)]))
+        for checkpoint_id, writes, seeds in ancestors:
+            channels_, values = spill.fill_values(seeds[0::2], seeds[1::2], found)
+            seeds = [x for pair in zip(channels_, values) for x in pair]
+            filled.append((checkpoint_id, spill.fill_writes(checkpoint_id, writes, found), seeds))
         return filled
 
     def _ids(self, thread_id: str, ns: str, key: str | None = None, page: int = 10_000) -> Iterator[str]:

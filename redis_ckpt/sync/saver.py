@@ -113,9 +113,9 @@ class RedisSaver(Maintenance):
             raise ConfigurationError('put_writes needs config["configurable"]["checkpoint_id"]')
         if not writes:
             return
-        regular, special = encode_writes(self.serde, writes, task_id, task_path)
+        stored = encode_writes(self.serde, writes, task_id, task_path)
         ttl = self.ttl.seconds or 0
-        self._transaction(commands.put_writes(self.layout, thread_id, ns, checkpoint_id, regular, special, ttl))
+        self._transaction(commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl))
 
     # -- reads --------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
