@@ -137,6 +137,19 @@ def get_by_id(c: Contender) -> Op:
     return lambda: _call(c, "get_tuple", config(thread_id, "", rng.choice(ids)))
 
 
+def get_large(c: Contender) -> Op:
+    """get_tuple latest on a 10-checkpoint thread whose state holds a 1 MB document (set once)."""
+    thread_id = uuid.uuid4().hex
+    document = "d" * 1_000_000
+    parent = None
+    for step in range(10):
+        cp = checkpoint({"document": document, "step": step}, {"document": 1, "step": step + 1}, step=step)
+        new = {"step": step + 1, **({"document": 1} if step == 0 else {})}
+        _call(c, "put", config(thread_id, "", parent), cp, {"source": "loop", "step": step}, new)
+        parent = cp["id"]
+    return lambda: _call(c, "get_tuple", config(thread_id))
+
+
 def list_10(c: Contender) -> Op:
     thread_id, _ = _hundred(c)
     return lambda: _list(c, config(thread_id), limit=10)
@@ -228,6 +241,7 @@ SYNC_AND_ASYNC = {
     "put_writes (3 writes)": put_writes,
     "get_tuple latest": get_latest,
     "get_tuple by id": get_by_id,
+    "get_tuple, 1 MB state": get_large,
     "list(limit=10)": list_10,
     "list(filter, limit=10)": list_filtered,
     "3-node graph invoke": graph_invoke,

@@ -5,6 +5,7 @@ from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import (
     ConfigurationError,
     IncompatibleClientError,
+    ReadConflictError,
     RedisCheckpointError,
     SerializationError,
     StoreUnavailableError,
@@ -17,6 +18,7 @@ __all__ = [
     "AsyncRedisSaver",
     "ConfigurationError",
     "IncompatibleClientError",
+    "ReadConflictError",
     "RedisCheckpointError",
     "RedisSaver",
     "RetryConfig",

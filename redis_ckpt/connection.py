@@ -68,6 +68,11 @@ def check_client(client: Any) -> None:
             "the saver sends its commands on the client's connection pool (AsyncRedisSaver takes a sync client "
             "too; Redis Cluster clients are not supported)"
         )
+    if getattr(client.connection_pool, "cache", None) is not None:
+        raise IncompatibleClientError(
+            "the redis client has client-side caching on (cache_config); give the saver a client without it "
+            "(checkpoint reads are scripts, which are never cached)"
+        )
     kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {}) or {}
     if kwargs.get("decode_responses"):
         raise IncompatibleClientError(

@@ -21,3 +21,8 @@ class StoreUnavailableError(RedisCheckpointError, ConnectionError):
 
 class IncompatibleClientError(ConfigurationError):
     """The redis client passed in cannot be used (e.g. decode_responses=True)."""
+
+
+class ReadConflictError(RedisCheckpointError):
+    """A read kept racing deletions of the checkpoints it was reading (a prune or delete_thread
+    running at the same moment, several times in a row). Nothing is wrong with the data: retry."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from redis.commands.search.aggregation import AggregateRequest, Cursor
 from redis.exceptions import ResponseError
 from redisvl.index import SearchIndex
 from redisvl.query.filter import FilterExpression, Tag
@@ -73,17 +72,31 @@ def query(*, meta_requirements: Sequence[tuple[str, ...]] = (), run_tags: Sequen
 
 
 def matching_keys(client: Any, layout: KeyLayout, query_string: str, page: int = 1000) -> Iterator[bytes]:
-    """Every matching document key, streamed through an aggregate cursor (no result cap)."""
-    ft = client.ft(layout.search_index)
-    request = AggregateRequest(query_string).load("@__key").cursor(count=page, max_idle=60_000).dialect(2)
-    result = ft.aggregate(request)
+    """Every matching document key, streamed through an aggregate cursor (no result cap). Sent
+    as raw commands: redis-py's `ft().aggregate` parses only RESP2 replies."""
+    index = layout.search_index
+    rows, cursor = client.execute_command(
+        "FT.AGGREGATE", index, query_string, "LOAD", 1, "@__key", "WITHCURSOR", "COUNT", page, "MAXIDLE", 60_000,
+        "DIALECT", 2,
+    )  # fmt: skip
     while True:
-        for row in result.rows:
-            fields = dict(zip(row[::2], row[1::2]))
-            key = fields.get(b"__key") or fields.get("__key")
-            if key is not None:
-                yield key if isinstance(key, bytes) else str(key).encode()
-        cursor = result.cursor
-        if not isinstance(cursor, Cursor) or cursor.cid == 0:
+        yield from _keys(rows)
+        if not cursor:
             return
-        result = ft.aggregate(cursor)
+        rows, cursor = client.execute_command("FT.CURSOR", "READ", index, cursor, "COUNT", page)
+
+
+def _keys(rows: Any) -> Iterator[bytes]:
+    """The `__key` of each row of one aggregate page: RESP3 gives a map with `results`, RESP2 a
+    list `[total, [field, value, ...], ...]`."""
+    if isinstance(rows, dict):
+        found = [_get(_get(row, "extra_attributes") or {}, "__key") for row in _get(rows, "results") or []]
+    else:
+        found = [dict(zip(row[::2], row[1::2])).get(b"__key") for row in rows[1:]]
+    for key in found:
+        if key is not None:
+            yield key if isinstance(key, bytes) else str(key).encode()
+
+
+def _get(mapping: dict[Any, Any], name: str) -> Any:
+    return mapping.get(name.encode(), mapping.get(name))

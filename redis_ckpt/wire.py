@@ -5,7 +5,8 @@ Why not `redis.Redis.execute_command`: per call it adds about 30 µs on the benc
 (redis-py's own retry wrapper, observability hooks, response callbacks), a third of a loopback
 round trip. The saver needs none of it: it retries in `SaverCore._io` and parses its replies
 itself. Connections still come from the client's pool, so pool limits, Sentinel failover, TLS,
-authentication and health checks behave exactly as for the client's own commands.
+authentication and health checks are the pool's; like redis-py's own command path, a connection
+that failed mid-call is disconnected before it goes back.
 """
 
 from __future__ import annotations
@@ -36,20 +37,25 @@ def execute(client: Any, commands: Sequence[Command]) -> list[Any]:
     """Send `commands` in one write and return their replies in order: one round trip.
 
     A reply that is an error is raised once every reply has been read (the first error wins), so
-    the connection goes back to the pool clean. A connection or timeout error disconnects it, as
-    redis-py does, and propagates for the caller's retry policy."""
+    the connection goes back to the pool clean. Any other failure (timeout, lost connection,
+    interruption) disconnects it before it goes back: replies still in flight must never reach
+    the next caller. (Sentinel connections do not disconnect on a read timeout by themselves.)"""
     pool = client.connection_pool
     connection = pool.get_connection()
     try:
-        connection.send_packed_command([b"".join(pack(connection, c) for c in commands)])
         replies: list[Any] = []
         error: ResponseError | None = None
-        for _ in commands:
-            try:
-                replies.append(connection.read_response())
-            except ResponseError as exc:  # the parser has consumed it: later replies stay readable
-                error = error or exc
-                replies.append(exc)
+        try:
+            connection.send_packed_command([b"".join(pack(connection, c) for c in commands)])
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as exc:  # the parser has consumed it: later replies stay readable
+                    error = error or exc
+                    replies.append(exc)
+        except BaseException:
+            connection.disconnect()
+            raise
         if error is not None:
             raise error
         return replies

@@ -97,6 +97,11 @@ def test_clients_the_saver_cannot_send_on_are_refused_with_a_typed_error(redis_u
     async_client = redis.asyncio.Redis.from_url(redis_url)
     with pytest.raises(IncompatibleClientError, match=r"redis\.Redis.*not Redis"):
         RedisSaver(redis_client=async_client)
+    from redis.cache import CacheConfig
+
+    cached = redis.Redis.from_url(redis_url, protocol=3, cache_config=CacheConfig())
+    with pytest.raises(IncompatibleClientError, match="client-side caching"):
+        RedisSaver(redis_client=cached)
     sync_client = redis.Redis.from_url(redis_url)
     assert RedisSaver(redis_client=sync_client).client is sync_client
     sync_client.close()

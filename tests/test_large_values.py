@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import redis
 
 from redis_ckpt import AsyncRedisSaver, RedisSaver
@@ -175,3 +176,39 @@ def test_a_delta_walk_raced_by_a_deletion_runs_again_on_what_is_left(redis_url: 
         history = saver.get_delta_channel_history(config=target, channels=["items"])
         assert history == {"items": {"writes": [("task", "items", "w1")]}}
         assert saver.get_delta_channel_history(config=target, channels=["items"]) == history
+
+
+def test_garbage_collection_tells_spill_fields_from_a_channel_named_empty(saver: RedisSaver) -> None:
+    """The blob field of channel '' starts with NUL, like a spill field: it must survive a prune."""
+    first = checkpoint({"": "empty name", "x": 1, "doc": big("d")}, {"": 1, "x": 1, "doc": 1})
+    saver.put(config("t"), first, {}, {"": 1, "x": 1, "doc": 1})
+    second = checkpoint({"": "empty name", "x": 2, "doc": big("d")}, {"": 1, "x": 2, "doc": 1}, step=1)
+    saver.put(config("t", "", first["id"]), second, {}, {"x": 2})
+    saver.prune(["t"], keep_last=1)
+    assert saver.get_tuple(config("t")).checkpoint["channel_values"] == {"": "empty name", "x": 2, "doc": big("d")}
+
+
+class AlwaysRaced(RedisSaver):
+    """Every second round trip finds the ancestor gone (deleted, then restored right after)."""
+
+    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
+        keys = [self.layout.checkpoint(thread_id, ns, cid) for cid in wanted]
+        dumps = {key: self.client.dump(key) for key in keys}
+        self.client.delete(*keys)
+        try:
+            return super()._read_spilled(thread_id, ns, wanted)
+        finally:
+            for key, dumped in dumps.items():
+                self.client.restore(key, 0, dumped)
+
+
+def test_a_delta_walk_that_keeps_losing_the_race_raises_rather_than_answer_wrong(redis_url: str, prefix: str) -> None:
+    from redis_ckpt import ReadConflictError
+
+    with fresh_saver(AlwaysRaced, redis_url, prefix) as saver:
+        first = checkpoint({"items": big("s")}, {"items": 1})
+        saver.put(config("t"), first, {}, {"items": 1})
+        second = checkpoint({}, {"items": 2}, step=1)
+        saver.put(config("t", "", first["id"]), second, {}, {})
+        with pytest.raises(ReadConflictError, match="retry"):
+            saver.get_delta_channel_history(config=config("t", "", second["id"]), channels=["items"])

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from redis_ckpt import RedisSaver
-from tests.conftest import keys_under, purge_prefix, saver_kwargs
+from tests.conftest import fresh_saver, keys_under, purge_prefix, saver_kwargs
 from tests.helpers import config, put_chain
 
 
@@ -198,3 +198,21 @@ def test_cross_thread_queries_fall_back_to_a_scan_when_the_index_disappears(
     assert len(list(saver.list(None, filter={"step": 1}))) == 2
     saver.delete_for_runs(["run-2"])
     assert sorted(t.metadata["step"] for t in saver.list(None)) == [0, 0, 1, 1]
+
+
+def test_a_resp3_client_serves_every_operation(redis_url: str, prefix: str) -> None:
+    resp3 = redis_url + ("&" if "?" in redis_url else "?") + "protocol=3"
+    with fresh_saver(RedisSaver, resp3, prefix) as saver:
+        assert saver.client.connection_pool.connection_kwargs["protocol"] == 3
+        put_chain(saver, "a", 3, metadata=lambda s: {"step": s, "run_id": f"run-{s}"})
+        put_chain(saver, "b", 3, metadata=lambda s: {"step": s, "run_id": f"run-{s}"})
+        saver.put_writes(config("a", "", saver.get_tuple(config("a")).checkpoint["id"]), [("w", 1)], "task")
+        assert saver.get_tuple(config("a")).pending_writes == [("task", "w", 1)]
+        assert sorted(t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"step": 1})) == ["a", "b"]
+        saver.delete_for_runs(["run-2"])
+        assert sorted(t.metadata["step"] for t in saver.list(None)) == [0, 0, 1, 1]
+        saver.copy_thread("a", "c")
+        saver.prune(["c"], keep_last=1)
+        assert [t.metadata["step"] for t in saver.list(config("c"))] == [1]
+        saver.delete_thread("a")
+        assert saver.get_tuple(config("a")) is None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from redis_ckpt import RedisSaver
+from redis_ckpt import RedisSaver, StoreUnavailableError
 from redis_ckpt.embedded import EmbeddedRedis, free_port, server_binary
 from tests.helpers import checkpoint, config
 from tests.test_faults import PATIENT, Writer
@@ -103,3 +103,28 @@ def test_a_sentinel_failover_during_a_write_loop_continues_on_the_new_primary(
         assert saver.get_tuple(config("after")) is not None
     finally:
         saver.close()
+
+
+@pytest.mark.slow
+def test_a_read_that_timed_out_never_hands_its_reply_to_the_next_call() -> None:
+    """Sentinel connections keep their socket on a read timeout; the saver must drop it, or the
+    late reply of one call is read as the reply of the next (another thread's checkpoint)."""
+    primary = EmbeddedRedis(modules=False).start()
+    sentinels = Sentinels(primary.port, count=1)  # below the quorum of 2: never a failover
+    hosts = ",".join(f"127.0.0.1:{p}" for p in sentinels.ports)
+    saver = RedisSaver(f"redis+sentinel://{hosts}/{SERVICE}/0", connection_args={"socket_timeout": 0.1}, retry=None)
+    try:
+        sentinels.wait("primary known", lambda: sentinels.primary_port() == primary.port)
+        saver.put(config("a"), checkpoint({"x": "thread a"}), {}, {"x": 1})
+        saver.put(config("b"), checkpoint({"x": "thread b"}), {}, {"x": 1})
+        # Hold every client for 0.5 s: past the socket timeout, short of the sentinel's down-after.
+        redis.Redis(port=primary.port).client_pause(500, all=True)
+        with pytest.raises(StoreUnavailableError, match="Timeout"):
+            saver.get_tuple(config("a"))
+        time.sleep(0.6)  # the reply to the timed-out call has arrived by now
+        got = saver.get_tuple(config("b"))
+        assert got.checkpoint["channel_values"] == {"x": "thread b"}
+    finally:
+        saver.close()
+        sentinels.stop()
+        primary.stop()

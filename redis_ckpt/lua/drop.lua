@@ -28,10 +28,14 @@ for _, cid in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
 end
 local unreferenced = {}
 for _, field in ipairs(redis.call('HKEYS', blobs)) do
-  -- A spill field ('\0' .. blob field, a large value) lives as long as its blob field.
-  local base = field
-  if string.byte(field, 1) == 0 then base = string.sub(field, 2) end
-  if not referenced[base] then unreferenced[#unreferenced + 1] = field end
+  local keep = referenced[field]
+  if not keep and string.byte(field, 1) == 0 then
+    -- A spill field ('\0' .. blob field) lives as long as the blob field that names it. (A blob
+    -- field may start with NUL too, for a channel named '': only the stored name decides.)
+    local base = string.sub(field, 2)
+    keep = referenced[base] and redis.call('HGET', blobs, base) == field
+  end
+  if not keep then unreferenced[#unreferenced + 1] = field end
 end
 for s = 1, #unreferenced, 1000 do
   redis.call('HDEL', blobs, unpack(unreferenced, s, math.min(s + 999, #unreferenced)))

@@ -20,7 +20,7 @@ from redis_ckpt import scripts, search, spill, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
 from redis_ckpt.encoding import text
-from redis_ckpt.errors import ConfigurationError, StoreUnavailableError
+from redis_ckpt.errors import ConfigurationError, ReadConflictError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
 
 logger = logging.getLogger("redis_ckpt")
@@ -230,6 +230,11 @@ class SaverCore(BaseCheckpointSaver[str]):
             found = self._read_spilled(thread_id, ns, wanted)
             if all(found.alive.values()):
                 break
+        else:  # a history read partly before and partly after a deletion would be wrong: say so
+            raise ReadConflictError(
+                f"the DeltaChannel history of thread {thread_id!r} was being deleted while read "
+                f"({READ_ATTEMPTS} attempts); retry"
+            )
         filled = []
         for checkpoint_id, writes, seeds in ancestors:
             channels_, values = spill.fill_values(seeds[0::2], seeds[1::2], found)
