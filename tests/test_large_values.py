@@ -212,3 +212,14 @@ def test_a_delta_walk_that_keeps_losing_the_race_raises_rather_than_answer_wrong
         saver.put(config("t", "", first["id"]), second, {}, {})
         with pytest.raises(ReadConflictError, match="retry"):
             saver.get_delta_channel_history(config=config("t", "", second["id"]), channels=["items"])
+
+
+def test_a_spill_field_its_blob_field_no_longer_names_is_collected(saver: RedisSaver, raw: redis.Redis) -> None:
+    first = checkpoint({"doc": big("d")}, {"doc": 1})
+    saver.put(config("t"), first, {}, {"doc": 1})
+    saver.put(config("t"), {**first, "channel_values": {"doc": "small now"}}, {}, {"doc": 1})  # a re-put
+    second = checkpoint({"doc": "small now"}, {"doc": 1}, step=1)
+    saver.put(config("t", "", first["id"]), second, {}, {})
+    saver.prune(["t"], keep_last=1)
+    assert raw.hkeys(saver.layout.blobs("t", "")) == [blob_field("doc", 1)]
+    assert saver.get_tuple(config("t")).checkpoint["channel_values"] == {"doc": "small now"}
