@@ -69,11 +69,15 @@ def put_writes(
     ttl: int,
 ) -> list[Command]:
     """Store a task's writes: regular ones only where absent (a replayed task neither duplicates
-    nor replaces them), special ones (negative idx) overwriting."""
+    nor replaces them), special ones (negative idx) overwriting, with any large value they replace.
+    (A replay whose regular write was small the first time and large now leaves the unused spill
+    field behind, until the checkpoint is deleted: MULTI cannot make it conditional.)"""
     writes = layout.writes(thread_id, ns, checkpoint_id)
     _, writes_index, _ = layout.ns_keys(thread_id, ns)
     namespaces = layout.namespaces(thread_id)
     commands: list[Command] = [("HSETNX", writes, field, value) for field, value in stored.regular.items()]
+    if stored.stale_spills:
+        commands.append(("HDEL", writes, *stored.stale_spills))
     if stored.special:
         commands.append(("HSET", writes, *_pairs(stored.special)))
     if stored.spilled:

@@ -109,6 +109,7 @@ class StoredWrites:
     regular: dict[bytes, bytes]
     special: dict[bytes, bytes]
     spilled: bool
+    stale_spills: list[bytes]  # spill fields of special writes now stored inline: to delete
 
 
 def encode_writes(
@@ -119,6 +120,7 @@ def encode_writes(
     regular: dict[bytes, bytes] = {}
     special: dict[bytes, bytes] = {}
     spilled = False
+    stale_spills: list[bytes] = []
     for position, (channel, value) in enumerate(writes):
         idx = WRITES_IDX_MAP.get(channel, position)
         fields = special if idx < 0 else regular
@@ -128,8 +130,10 @@ def encode_writes(
             fields[spill_field(field)] = typed
             typed = spill_field(field)
             spilled = True
+        elif idx < 0:  # an overwrite may replace a large value: its spill field must go too
+            stale_spills.append(spill_field(field))
         fields[field] = pack_list([utf8(task_path), utf8(channel), typed])
-    return StoredWrites(regular, special, spilled)
+    return StoredWrites(regular, special, spilled, stale_spills)
 
 
 def decode_writes(serde: SerializerProtocol, flat: Sequence[bytes]) -> list[PendingWrite]:

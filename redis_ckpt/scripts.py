@@ -2,7 +2,7 @@
 
 Scripts receive key names, or key prefixes to which they append a checkpoint id, from
 redis_ckpt.keys: they never build key names of their own. Every key a script touches shares the
-declared keys' hash slot (the thread's hash tag), so the scripts run unchanged on a cluster.
+declared keys' hash slot (the thread's hash tag), so the scripts are ready to run on a cluster.
 
 Scripts run by EVALSHA. When the server has lost its script cache (a restart, a failover to a
 replica that never saw SCRIPT LOAD, SCRIPT FLUSH), the scripts are loaded and the commands sent

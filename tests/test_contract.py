@@ -290,6 +290,13 @@ def test_missing_thread_id_and_bad_prune_arguments_are_typed_errors(saver: Redis
     with pytest.raises(ConfigurationError):
         saver.prune("t")
     saver.prune([])
+    for bad in ("lone \ud800 surrogate",):
+        with pytest.raises(ConfigurationError, match="not valid Unicode"):
+            saver.put(config(bad), checkpoint({"x": 1}), {}, {"x": 1})
+        with pytest.raises(ConfigurationError, match="not valid Unicode"):
+            saver.get_tuple(config("t", bad))
+        with pytest.raises(ConfigurationError, match="not valid Unicode"):
+            saver.delete_thread(bad)
 
 
 def test_prefixes_with_braces_and_decode_responses_clients_are_refused(redis_url: str) -> None:

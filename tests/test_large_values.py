@@ -223,3 +223,18 @@ def test_a_spill_field_its_blob_field_no_longer_names_is_collected(saver: RedisS
     saver.prune(["t"], keep_last=1)
     assert raw.hkeys(saver.layout.blobs("t", "")) == [blob_field("doc", 1)]
     assert saver.get_tuple(config("t")).checkpoint["channel_values"] == {"doc": "small now"}
+
+
+def test_a_special_write_overwritten_by_a_small_one_loses_its_spill_field(saver: RedisSaver, raw: redis.Redis) -> None:
+    from langgraph.checkpoint.base import WRITES_IDX_MAP
+
+    from redis_ckpt.encoding import write_field
+
+    cp = checkpoint({"x": 1}, {"x": 1})
+    saver.put(config("t"), cp, {}, {"x": 1})
+    cfg = config("t", "", cp["id"])
+    saver.put_writes(cfg, [("__error__", big("e"))], "task")
+    saver.put_writes(cfg, [("__error__", "small")], "task")
+    spill = spill_field(write_field("task", WRITES_IDX_MAP["__error__"]))
+    assert raw.hget(saver.layout.writes("t", "", cp["id"]), spill) is None
+    assert saver.get_tuple(cfg).pending_writes == [("task", "__error__", "small")]

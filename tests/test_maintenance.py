@@ -216,3 +216,38 @@ def test_a_resp3_client_serves_every_operation(redis_url: str, prefix: str) -> N
         assert [t.metadata["step"] for t in saver.list(config("c"))] == [1]
         saver.delete_thread("a")
         assert saver.get_tuple(config("a")) is None
+
+
+@pytest.mark.slow
+def test_metadata_reads_refresh_a_checkpoints_writes_with_it(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    """prune reads only metadata; with refresh_on_read that must keep the pending writes (an
+    interrupt, say) alive as long as the checkpoint, not just its document."""
+    ttl = {"default_ttl": 2 / 60, "refresh_on_read": True}  # two seconds
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl=ttl) as saver:
+        cid = put_chain(saver, "t", 1)[0]
+        saver.put_writes(config("t", "", cid), [("__interrupt__", "waiting for a human")], "task")
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            saver.prune(["t"], keep_last=1)
+            time.sleep(0.4)
+        got = saver.get_tuple(config("t"))
+        assert got.checkpoint["id"] == cid
+        assert got.pending_writes == [("task", "__interrupt__", "waiting for a human")]
+
+
+@pytest.mark.slow
+def test_delta_walks_refresh_every_key_of_the_namespace(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    ttl = {"default_ttl": 2 / 60, "refresh_on_read": True}
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl=ttl) as saver:
+        ids = put_chain(saver, "t", 3)
+        saver.put_writes(config("t", "", ids[0]), [("x", 5)], "task")
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            saver.get_delta_channel_history(config=config("t", "", ids[-1]), channels=["x"])
+            time.sleep(0.4)
+        # The namespace set and the writes index outlived the TTL too: listing every namespace
+        # finds what the walk read (the target and its parent, which holds the seed; the root it
+        # never reached expired), and deleting the thread leaves nothing behind.
+        assert [t.checkpoint["id"] for t in saver.list({"configurable": {"thread_id": "t"}})] == ids[:0:-1]
+        saver.delete_thread("t")
+        assert keys_under(raw, prefix) == []

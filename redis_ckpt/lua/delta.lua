@@ -1,5 +1,5 @@
 -- Walk the parent chain of a checkpoint for get_delta_channel_history (and prune's ancestry).
--- KEYS: idx, blobs
+-- KEYS: idx, blobs, widx, namespaces (the last two only to refresh their TTL)
 -- ARGV: doc_prefix, writes_prefix, target id ('' = latest), max_depth, ttl, channel...
 -- Starting at the target's parent, for each ancestor: the writes to still-open channels, and the
 -- stored values of still-open channels (a channel closes at its first stored value, after its
@@ -40,5 +40,5 @@ end
 
 local start = redis.call('HGET', doc_prefix .. target, 'p')
 walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open, max_depth, {[target] = true}, collect)
-expire_all(ttl, {doc_prefix .. target, writes_prefix .. target, idx, blobs})
+expire_all(ttl, {doc_prefix .. target, writes_prefix .. target, unpack(KEYS)})
 return {target, out}

@@ -38,7 +38,7 @@ local function load_meta(cid)
   local doc_key = doc_prefix .. cid
   local m = redis.call('HGET', doc_key, 'm')
   if not m then return nil end
-  expire_all(ttl, {doc_key})
+  expire_all(ttl, {doc_key, writes_prefix .. cid}) -- a checkpoint's writes live as long as it does
   return {cid, m}
 end
 

@@ -39,7 +39,18 @@ def thread_and_ns(config: Mapping[str, Any]) -> tuple[str, str]:
     thread_id = configurable.get("thread_id")
     if thread_id is None:
         raise ConfigurationError('config["configurable"]["thread_id"] is required')
-    return str(thread_id), str(configurable.get("checkpoint_ns") or "")
+    return key_text("thread_id", thread_id), key_text("checkpoint_ns", configurable.get("checkpoint_ns") or "")
+
+
+def key_text(name: str, value: Any) -> str:
+    """`value` as the text that goes into key names: any string that has a UTF-8 form."""
+    text_ = str(value)
+    if not text_.isascii():  # a lone surrogate has no UTF-8 form
+        try:
+            text_.encode()
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(f"{name} {text_!r} is not valid Unicode text: {exc.reason}") from exc
+    return text_
 
 
 class SaverCore(BaseCheckpointSaver[str]):
@@ -206,7 +217,7 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     def _walk_ancestors(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> tuple[str, list[Any]]:
         """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first)."""
-        idx, _, blobs = self.layout.ns_keys(thread_id, ns)
+        idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
             self.layout.writes_prefix(thread_id, ns),
@@ -215,7 +226,8 @@ class SaverCore(BaseCheckpointSaver[str]):
             self.ttl.read_refresh_seconds,
             *channels,
         ]
-        target_raw, ancestors = self._script("delta", [idx, blobs], args)
+        keys = [idx, blobs, widx, self.layout.namespaces(thread_id)]
+        target_raw, ancestors = self._script("delta", keys, args)
         return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors]
 
     def _walk_with_values(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> list[Any]:

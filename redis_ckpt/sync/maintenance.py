@@ -14,7 +14,7 @@ from redis_ckpt import scripts, search
 from redis_ckpt.encoding import digest, text
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import loads
-from redis_ckpt.sync.core import SaverCore
+from redis_ckpt.sync.core import SaverCore, key_text
 
 BATCH = 1_000  # checkpoints deleted per script call
 COPY_PAGE = 500  # checkpoints copied per round trip
@@ -29,7 +29,7 @@ class Maintenance(SaverCore):
     # -- delete_thread --------------------------------------------------------------------------
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of the thread, in every namespace."""
-        thread_id = str(thread_id)
+        thread_id = key_text("thread_id", thread_id)
         # `purge` forgets each namespace once it is empty (Redis drops the set with its last
         # member). A namespace registered by a concurrent put meanwhile is picked up by the next
         # round; the thread's namespace set is never deleted while it lists live data.
@@ -98,7 +98,7 @@ class Maintenance(SaverCore):
 
         Values are copied before the checkpoints that reference them, so the target never shows
         a checkpoint without its values."""
-        source, target = str(source_thread_id), str(target_thread_id)
+        source, target = key_text("thread_id", source_thread_id), key_text("thread_id", target_thread_id)
         if source == target:
             return
         for ns in self._namespaces(source):
@@ -172,7 +172,7 @@ class Maintenance(SaverCore):
             raise ConfigurationError(f"unknown prune strategy {strategy!r}; use one of {STRATEGIES}")
         if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0:
             raise ConfigurationError(f"keep_last must be an integer >= 0, got {keep_last!r}")
-        threads = [str(t) for t in thread_ids]
+        threads = [key_text("thread_id", t) for t in thread_ids]
         for thread_id in threads:
             if strategy == "delete" or keep_last == 0:
                 self.delete_thread(thread_id)
