@@ -52,17 +52,18 @@ def sample(op: Callable[[], Any], seconds: float) -> float:
             return n / elapsed
 
 
-def round_trips(name: str, op: Callable[[], Any]) -> str:
+def round_trips(name: str, op: Callable[[], Any]) -> tuple[str, str]:
+    """(round trips, KB sent) of one op, counted on the redis-py connections."""
     if name in (MEMORY, OFFICIAL_ASYNC):  # no redis-py sync connection to count on
-        return "-"
+        return "-", "-"
     with counting() as counted:
         op()
-    return str(counted.count)
+    return str(counted.count), f"{counted.bytes_sent / 1000:.1f}"
 
 
 def run_workload(
     title: str, make: Callable[[Contender], Callable[[], Any]], names: list[str], url: str, rounds: int, seconds: float
-) -> dict[str, tuple[float, str]]:
+) -> dict[str, tuple[float, tuple[str, str]]]:
     contenders = {name: build(name, url) for name in names}
     ops = {name: make(c) for name, c in contenders.items()}
     for op in ops.values():
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             f"# redis-ckpt benchmark: Redis {info['redis_version']} on loopback, python {platform.python_version()}, "
             f"{os.cpu_count()} cores, rounds={rounds} x {seconds}s per saver"
         )
-        print(f"{'workload':<26}{'saver':<18}{'ops/s':>10}{'vs official':>13}{'RT/op':>7}")
+        print(f"{'workload':<26}{'saver':<18}{'ops/s':>10}{'vs official':>13}{'RT/op':>7}{'KB sent/op':>12}")
         failures = []
         table: dict[str, dict[str, float]] = {}
         # The floor first, on a server not yet filled by the other workloads (its raw SET rewrites
@@ -183,11 +184,11 @@ def main(argv: list[str] | None = None) -> int:
             result = run_workload(title, make, names, args.url, rounds, seconds)
             table[title] = {name: result[name][0] for name in names}
             for name in names:
-                ops, rts = result[name]
+                ops, (rts, sent) = result[name]
                 base = OFFICIAL_ASYNC if name in ASYNC else OFFICIAL
                 ratio = ops / result[base][0] if base in result else float("nan")
                 shown = f"{ops:.0f}" if ops >= 100 else f"{ops:.1f}"
-                print(f"{title:<26}{name:<18}{shown:>10}{ratio:>12.2f}x{rts:>7}")
+                print(f"{title:<26}{name:<18}{shown:>10}{ratio:>12.2f}x{rts:>7}{sent:>12}")
             if title in TARGETS:
                 who, minimum = TARGETS[title]
                 base = OFFICIAL_ASYNC if who in ASYNC else OFFICIAL
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         memory = memory_per_thread(args.url)
         print(
             "memory, 50 checkpoints with a static 10 KB channel: "
-            + ", ".join(f"{k} {v / 1000:.1f} KB" for k, v in memory.items())
+            + ", ".join(f"{k} {v / 1000:.1f} KB ({v / 50:.0f} bytes per checkpoint)" for k, v in memory.items())
             + " (target <= 60 KB)"
         )
         if memory[OURS] > 60_000:
