@@ -1,6 +1,7 @@
 -- Delete the given checkpoints of one (thread, ns) with their writes, then garbage-collect:
 -- blob fields no remaining checkpoint references are deleted (with their spill fields), and a
--- namespace left with no checkpoints and no writes loses its keys. Returns the number of blob fields deleted.
+-- namespace left with no checkpoints and no writes loses its keys. Returns the number of blob
+-- fields deleted.
 -- KEYS: idx, widx, blobs, namespaces
 -- ARGV: doc_prefix, writes_prefix, ns, gc ('1' = garbage-collect after deleting), id...
 local idx, widx, blobs, nskey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
