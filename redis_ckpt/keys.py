@@ -84,6 +84,16 @@ class KeyLayout:
         """Hash of channel values, one field per (channel, version)."""
         return f"{self.prefix}:blob:{_thread_tag(thread_id)}:{escape(ns)}"
 
+    def chunks(self, thread_id: str, ns: str) -> str:
+        """Hash of deduplicated value chunks of (thread, ns), one field per chunk digest."""
+        return f"{self.prefix}:chunk:{_thread_tag(thread_id)}:{escape(ns)}"
+
+    def ns_data_keys(self, thread_id: str, ns: str) -> tuple[str, str, str, str]:
+        """Every per-(thread, ns) key that is not per checkpoint: index, writes index, blob hash,
+        chunk hash. (Per-checkpoint keys are `checkpoint(...)` and `writes(...)` of the ids in the
+        two indexes.) Tools that size or copy a namespace use this, so new keys show up there."""
+        return (*self.ns_keys(thread_id, ns), self.chunks(thread_id, ns))
+
     # -- per thread -------------------------------------------------------------------------
     def namespaces(self, thread_id: str) -> str:
         """Set of the raw namespaces a thread has used."""
