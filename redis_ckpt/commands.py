@@ -38,9 +38,12 @@ def put(
     the values of new_versions, the namespace registration and, with a TTL, the expiry of every
     key it touches and of the DeltaChannel ancestor chain it is rebuilt from."""
     document = layout.checkpoint(thread_id, ns, checkpoint_id)
-    index, writes_index, blobs = layout.ns_keys(thread_id, ns)
+    index, writes_index, blobs, chunks = layout.ns_data_keys(thread_id, ns)
     namespaces = layout.namespaces(thread_id)
-    commands: list[Command] = [
+    commands: list[Command] = []
+    if stored.chunks:
+        commands.append(("HSET", chunks, *_pairs(stored.chunks)))
+    commands += [
         ("DEL", document),
         ("HSET", document, *_pairs(stored.document)),
         ("ZADD", index, 0, checkpoint_id),
@@ -52,11 +55,18 @@ def put(
     commands.append(("SADD", namespaces, ns))
     if ttl:
         writes = layout.writes(thread_id, ns, checkpoint_id)
-        commands += [("EXPIRE", key, ttl) for key in (document, index, writes_index, blobs, namespaces, writes)]
+        keys = (document, index, writes_index, blobs, chunks, namespaces, writes)
+        commands += [("EXPIRE", key, ttl) for key in keys]
         if delta_channels:
             prefixes = [layout.checkpoint_prefix(thread_id, ns), layout.writes_prefix(thread_id, ns)]
             args = [*prefixes, checkpoint_id, parent_id or "", ttl, scripts.MAX_CHAIN_DEPTH, *delta_channels]
             commands.append(scripts.call("touch_chain", [blobs], args))
+    if stored.needed_fields or stored.needed_digests:
+        # Last, so it sees everything above: if a value or chunk this put did not send is gone
+        # (a prune or delete elsewhere collected it), it takes the checkpoint back out, and the
+        # saver puts it again with everything (see RedisSaver.put).
+        args = [checkpoint_id, len(stored.needed_fields), *stored.needed_fields, *stored.needed_digests]
+        commands.append(scripts.call_by_source("verify", [document, index, blobs, chunks], args))
     return commands
 
 
@@ -73,9 +83,12 @@ def put_writes(
     (A replay whose regular write was small the first time and large now leaves the unused spill
     field behind, until the checkpoint is deleted: MULTI cannot make it conditional.)"""
     writes = layout.writes(thread_id, ns, checkpoint_id)
-    _, writes_index, _ = layout.ns_keys(thread_id, ns)
+    _, writes_index, _, chunks = layout.ns_data_keys(thread_id, ns)
     namespaces = layout.namespaces(thread_id)
-    commands: list[Command] = [("HSETNX", writes, field, value) for field, value in stored.regular.items()]
+    commands: list[Command] = []
+    if stored.chunks:  # before the records that name them
+        commands.append(("HSET", chunks, *_pairs(stored.chunks)))
+    commands += [("HSETNX", writes, field, value) for field, value in stored.regular.items()]
     if stored.stale_spills:
         commands.append(("HDEL", writes, *stored.stale_spills))
     if stored.special:
@@ -84,5 +97,6 @@ def put_writes(
         commands.append(("HSET", writes, SPILL_FLAG, 1))
     commands += [("ZADD", writes_index, 0, checkpoint_id), ("SADD", namespaces, ns)]
     if ttl:
-        commands += [("EXPIRE", key, ttl) for key in (writes, writes_index, namespaces)]
+        keys = (writes, writes_index, namespaces, chunks) if stored.chunks else (writes, writes_index, namespaces)
+        commands += [("EXPIRE", key, ttl) for key in keys]
     return commands

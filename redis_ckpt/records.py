@@ -16,6 +16,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from redis_ckpt.chunks import Base, Known, encode_chunked, split
+from redis_ckpt.compression import pack_typed_value
 from redis_ckpt.encoding import (
     LARGE_VALUE,
     blob_field,
@@ -50,11 +52,16 @@ def loads(serde: SerializerProtocol, raw: bytes) -> Any:
 
 @dataclass(frozen=True)
 class StoredCheckpoint:
-    """What one put writes: the document hash, and the blob fields to set or delete."""
+    """What one put writes: the document hash, the blob fields to set or delete, the chunks to
+    store, and what it relies on being stored already (checked in its transaction)."""
 
     document: dict[str, bytes]
     blobs_to_set: dict[bytes, bytes]
     blobs_to_delete: list[bytes]
+    chunks: dict[bytes, bytes]
+    needed_fields: list[bytes]
+    needed_digests: list[bytes]
+    bases: dict[str, Base]  # per channel, what to remember once the put has landed
 
 
 def encode_checkpoint(
@@ -63,31 +70,53 @@ def encode_checkpoint(
     metadata: CheckpointMetadata,
     parent_id: str | None,
     new_versions: ChannelVersions,
+    *,
+    compress: bool = True,
+    known: Known | None = None,
 ) -> StoredCheckpoint:
+    """`known` says what is already stored (chunks and last versions); None sends everything."""
     values = checkpoint["channel_values"]
     versions = checkpoint["channel_versions"]
     fields = {channel: blob_field(channel, version) for channel, version in versions.items()}
     blobs_to_set: dict[bytes, bytes] = {}
     blobs_to_delete: list[bytes] = []
+    chunks: dict[bytes, bytes] = {}
+    needed_fields: list[bytes] = []
+    needed_digests: set[bytes] = set()
+    bases: dict[str, Base] = {}
     for channel, version in new_versions.items():
         current = versions.get(channel)
         same = current == version and type(current) is type(version)
         field = fields[channel] if same else blob_field(channel, version)
-        if channel in values:
-            value = dumps(serde, values[channel], f"channel {channel!r}")
-            if len(value) > LARGE_VALUE:  # kept out of the read scripts, see encoding.LARGE_VALUE
-                blobs_to_set[field] = spill_field(field)
-                blobs_to_set[spill_field(field)] = value
-            else:
-                blobs_to_set[field] = value
-        else:
+        if channel not in values:
             blobs_to_delete += (field, spill_field(field))
+            continue
+        typed = dumps(serde, values[channel], f"channel {channel!r}")
+        parts = split(typed)
+        if parts is not None:
+            encoded = encode_chunked(parts, compress, known, channel, field, version)
+            blobs_to_set[field] = encoded.stored
+            chunks.update(encoded.chunks)
+            needed_fields += encoded.needed_fields
+            needed_digests.update(encoded.needed_digests)
+            if encoded.base is not None:
+                bases[channel] = encoded.base
+            continue
+        value = pack_typed_value(typed, compress)
+        if len(value) > LARGE_VALUE:  # kept out of the read scripts, see encoding.LARGE_VALUE
+            blobs_to_set[field] = spill_field(field)
+            blobs_to_set[spill_field(field)] = value
+        else:
+            blobs_to_set[field] = value
+    # A chunk sent by this put needs no check, and a field it writes is not needed from before.
+    needed_digests -= chunks.keys()
+    needed_fields = sorted(set(needed_fields) - blobs_to_set.keys())
     referenced: list[bytes] = []
     for channel, field in fields.items():
         referenced += (utf8(channel), field)
     bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
     document = {
-        "c": dumps(serde, bare, "checkpoint"),
+        "c": pack_typed_value(dumps(serde, bare, "checkpoint"), compress),
         "m": dumps(serde, metadata, "metadata"),
         "v": pack_list(referenced),
     }
@@ -98,7 +127,9 @@ def encode_checkpoint(
         document["run"] = digest(str(run_id)).encode()
     if tags := metadata_tags(metadata):
         document["meta"] = ",".join(tags).encode()
-    return StoredCheckpoint(document, blobs_to_set, blobs_to_delete)
+    return StoredCheckpoint(
+        document, blobs_to_set, blobs_to_delete, chunks, needed_fields, sorted(needed_digests), bases
+    )
 
 
 @dataclass(frozen=True)
@@ -110,22 +141,37 @@ class StoredWrites:
     special: dict[bytes, bytes]
     spilled: bool
     stale_spills: list[bytes]  # spill fields of special writes now stored inline: to delete
+    chunks: dict[bytes, bytes]  # chunks of list values, always sent (they are new data)
 
 
 def encode_writes(
-    serde: SerializerProtocol, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    serde: SerializerProtocol,
+    writes: Sequence[tuple[str, Any]],
+    task_id: str,
+    task_path: str,
+    *,
+    compress: bool = True,
 ) -> StoredWrites:
     """Special channels (negative idx) overwrite, others are insert-if-absent; a large value goes
-    to its spill field, with the same semantics as its write."""
+    to its spill field, with the same semantics as its write. A list value (new messages) is
+    stored as chunks shared with the channel values that will hold the same elements."""
     regular: dict[bytes, bytes] = {}
     special: dict[bytes, bytes] = {}
     spilled = False
     stale_spills: list[bytes] = []
+    chunks: dict[bytes, bytes] = {}
     for position, (channel, value) in enumerate(writes):
         idx = WRITES_IDX_MAP.get(channel, position)
         fields = special if idx < 0 else regular
         field = write_field(task_id, idx)
         typed = dumps(serde, value, f"write to channel {channel!r}")
+        parts = split(typed)
+        if parts is not None:
+            encoded = encode_chunked(parts, compress, None)
+            chunks.update(encoded.chunks)
+            typed = encoded.stored
+        else:
+            typed = pack_typed_value(typed, compress)
         if len(typed) > LARGE_VALUE:
             fields[spill_field(field)] = typed
             typed = spill_field(field)
@@ -133,7 +179,7 @@ def encode_writes(
         elif idx < 0:  # an overwrite may replace a large value: its spill field must go too
             stale_spills.append(spill_field(field))
         fields[field] = pack_list([utf8(task_path), utf8(channel), typed])
-    return StoredWrites(regular, special, spilled, stale_spills)
+    return StoredWrites(regular, special, spilled, stale_spills, chunks)
 
 
 def decode_writes(serde: SerializerProtocol, flat: Sequence[bytes]) -> list[PendingWrite]:
@@ -165,7 +211,7 @@ def decode_entry(
     serde: SerializerProtocol, thread_id: str, ns: str, entry: Sequence[Any], config: Mapping[str, Any] | None = None
 ) -> CheckpointTuple:
     """One entry of the `load` script -> CheckpointTuple."""
-    cid_raw, checkpoint_raw, metadata_raw, parent_raw, channels, values, writes = entry
+    cid_raw, checkpoint_raw, metadata_raw, parent_raw, channels, values, writes = entry[:7]
     checkpoint_id = text(cid_raw)
     checkpoint = loads(serde, checkpoint_raw)
     checkpoint["channel_values"] = {text(ch): loads(serde, val) for ch, val in zip(channels, values)}

@@ -22,7 +22,7 @@ from redis.exceptions import NoScriptError
 from redis_ckpt import wire
 
 MAX_CHAIN_DEPTH = 100_000  # ancestors one chain walk may visit (a guard, far beyond snapshot cadence)
-NAMES = ("load", "delta", "touch_chain", "purge", "drop")
+NAMES = ("load", "delta", "touch_chain", "purge", "drop", "verify")
 
 
 def _source(name: str) -> str:
@@ -39,6 +39,13 @@ Call = tuple[str, Sequence[Any], Sequence[Any]]  # (script name, keys, args)
 def call(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:
     """The EVALSHA command running script `name`."""
     return ("EVALSHA", SHAS[name], len(keys), *keys, *args)
+
+
+def call_by_source(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:
+    """The EVAL command running script `name`: for calls inside MULTI/EXEC whose effect must not
+    depend on the script cache (an EVALSHA answered NOSCRIPT inside EXEC would let the other
+    commands apply without it). Redis still compiles the script once and caches it."""
+    return ("EVAL", SOURCES[name], len(keys), *keys, *args)
 
 
 def execute(client: Any, commands: Sequence[wire.Command], *, transaction: bool = False) -> list[Any]:

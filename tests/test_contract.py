@@ -16,7 +16,8 @@ from langgraph.types import Interrupt, Send
 from pydantic import BaseModel
 
 from redis_ckpt import AsyncRedisSaver, ConfigurationError, RedisSaver, SerializationError
-from tests.conftest import keys_under, purge_prefix, saver_kwargs
+from redis_ckpt.compression import COMPRESSED, unpack_typed_value
+from tests.conftest import fresh_saver, keys_under, purge_prefix, saver_kwargs
 from tests.helpers import checkpoint, config, put_chain
 
 
@@ -147,12 +148,25 @@ def test_encrypted_serializer_output_round_trips_and_is_not_stored_in_clear(
         purge_prefix(redis_url, prefix)
 
 
-def test_serializer_bytes_are_stored_raw(saver: RedisSaver, raw: redis.Redis, prefix: str) -> None:
+def test_serializer_bytes_are_stored_raw_with_compression_off(redis_url: str, raw: redis.Redis, prefix: str) -> None:
+    with fresh_saver(RedisSaver, redis_url, prefix, compress=False) as saver:
+        value = "é" * 100
+        saver.put(config("t"), checkpoint({"v": value}), {}, {"v": 1})
+        typed = saver.serde.dumps_typed(value)
+        blob_keys = [k for k in keys_under(raw, prefix) if b":blob:" in k]
+        assert raw.hgetall(blob_keys[0]).popitem()[1] == typed[0].encode() + b"\0" + typed[1]
+
+
+def test_compressed_values_are_marked_and_expand_to_the_serializer_bytes(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
     value = "é" * 100
     saver.put(config("t"), checkpoint({"v": value}), {}, {"v": 1})
     typed = saver.serde.dumps_typed(value)
     blob_keys = [k for k in keys_under(raw, prefix) if b":blob:" in k]
-    assert raw.hgetall(blob_keys[0]).popitem()[1] == typed[0].encode() + b"\0" + typed[1]
+    stored = raw.hgetall(blob_keys[0]).popitem()[1]
+    assert stored[:1] == COMPRESSED and len(stored) < len(typed[1])
+    assert unpack_typed_value(stored) == typed[0].encode() + b"\0" + typed[1]
 
 
 # -- list --------------------------------------------------------------------------------------------

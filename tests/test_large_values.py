@@ -4,12 +4,15 @@ second round trip, collected with the checkpoints that reference them."""
 from __future__ import annotations
 
 import asyncio
+import random
+import string
 from typing import Any
 
 import pytest
 import redis
 
 from redis_ckpt import AsyncRedisSaver, RedisSaver
+from redis_ckpt.compression import unpack_typed_value
 from redis_ckpt.encoding import LARGE_VALUE, blob_field, spill_field
 from tests.conftest import fresh_saver, keys_under
 from tests.helpers import checkpoint, config
@@ -17,7 +20,9 @@ from tests.roundtrips import counting
 
 
 def big(tag: str) -> str:
-    return tag * (LARGE_VALUE + 1000)
+    """A string whose stored form is over LARGE_VALUE even compressed: random text."""
+    rng = random.Random(tag)
+    return tag + "".join(rng.choice(string.ascii_letters) for _ in range(LARGE_VALUE * 3 // 2))
 
 
 def put_big_chain(saver: Any, thread_id: str, n: int) -> list[str]:
@@ -140,7 +145,7 @@ def test_large_pending_writes_are_spilled_and_read_back_in_order(saver: RedisSav
     writes = saver.layout.writes("t", "", cp["id"])
     assert raw.hget(writes, SPILL_FLAG) == b"1"
     field = write_field("task1", 0)
-    assert raw.hget(writes, spill_field(field)).startswith(b"msgpack\0")  # type: ignore[union-attr]
+    assert unpack_typed_value(raw.hget(writes, spill_field(field))).startswith(b"msgpack\0")  # type: ignore[arg-type]
     error_field = write_field("task2", WRITES_IDX_MAP["__error__"])
     assert raw.hget(writes, error_field).endswith(spill_field(error_field))  # type: ignore[union-attr]
     expected = [("task1", "a", big("a")), ("task1", "b", 2), ("task2", "__error__", big("f"))]

@@ -85,3 +85,76 @@ local function set_of(list, first)
   end
   return set, n
 end
+
+-- Deduplicated values (redis_ckpt/chunks.py). A stored value starting with '\2' is a record
+-- {type, header, base field, keep, depth, digests}: the first `keep` chunks of the value in
+-- `base field`, then `digests` (16 bytes each); an empty base field makes it a keyframe.
+local RECORD, DIGEST, MAX_RECORD_DEPTH = 2, 16, 64
+
+local function pack_list(items)
+  local out = {}
+  for i, s in ipairs(items) do out[i] = #s .. ':' .. s end
+  return table.concat(out)
+end
+
+local function is_record(value)
+  return value and string.byte(value, 1) == RECORD
+end
+
+local function digests_of(s)
+  local out = {}
+  for i = 1, #s, DIGEST do out[#out + 1] = string.sub(s, i, i + DIGEST - 1) end
+  return out
+end
+
+-- A record as a keyframe (its chain followed through the blob hash) and its digests; the record
+-- as stored, and nil, when a base is missing (the caller then reports an incomplete chain).
+local function resolve(blobs, value)
+  local chain, cur = {}, value
+  while true do
+    local p = split_list(string.sub(cur, 2))
+    chain[#chain + 1] = p
+    if p[3] == '' then break end
+    if #chain > MAX_RECORD_DEPTH then return value, nil end
+    cur = redis.call('HGET', blobs, p[3])
+    if not is_record(cur) then return value, nil end
+  end
+  local list = {}
+  for i = #chain, 1, -1 do
+    local p = chain[i]
+    if i < #chain then
+      for j = #list, tonumber(p[4]) + 1, -1 do list[j] = nil end
+    end
+    for _, d in ipairs(digests_of(p[6])) do list[#list + 1] = d end
+  end
+  local top = chain[1]
+  return string.char(RECORD) .. pack_list({top[1], top[2], '', '0', top[5], table.concat(list)}), list
+end
+
+-- The chunks one read returns, each once: want() collects digests, fetch() reads them.
+local function chunk_collector(chunks_key)
+  local seen, list = {}, {}
+  local c = {}
+  function c.want(digests)
+    for _, d in ipairs(digests) do
+      if not seen[d] then seen[d] = true; list[#list + 1] = d end
+    end
+  end
+  -- the pending writes of a writes hash (flat {field, record, ...}) that hold records
+  function c.want_writes(flat)
+    for i = 2, #flat, 2 do
+      local value = split_list(flat[i])[3]
+      if is_record(value) then c.want(digests_of(split_list(string.sub(value, 2))[6])) end
+    end
+  end
+  function c.fetch()
+    if #list == 0 then return {} end
+    local vals, flat = hmget_all(chunks_key, list), {}
+    for i, d in ipairs(list) do
+      flat[#flat + 1] = d
+      flat[#flat + 1] = vals[i] or ''
+    end
+    return flat
+  end
+  return c
+end

@@ -1,11 +1,12 @@
 -- Walk the parent chain of a checkpoint for get_delta_channel_history (and prune's ancestry).
--- KEYS: idx, blobs, widx, namespaces (the last two only to refresh their TTL)
+-- KEYS: idx, blobs, widx, namespaces, chunks (widx and namespaces only to refresh their TTL)
 -- ARGV: doc_prefix, writes_prefix, target id ('' = latest), max_depth, ttl, channel...
 -- Starting at the target's parent, for each ancestor: the writes to still-open channels, and the
 -- stored values of still-open channels (a channel closes at its first stored value, after its
 -- writes at that ancestor are collected). See walk_chain in common.lua for where it stops.
 -- ttl > 0 refreshes every key read (refresh_on_read).
--- Returns {target_id, {{ancestor_id, {writes field/value...}, {channel, value, ...}}, ...}}.
+-- Returns {target_id, {{ancestor_id, {writes field/value...}, {channel, value, ...}}, ...}, chunks}
+-- (deduplicated seeds resolved to keyframes, their chunks and those of writes in `chunks`, as in load).
 local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, target = ARGV[1], ARGV[2], ARGV[3]
 local max_depth, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -14,7 +15,7 @@ if target == '' then
   local upper = '+'
   while target == '' do
     local ids = redis.call('ZREVRANGEBYLEX', idx, upper, '-', 'LIMIT', 0, 16)
-    if #ids == 0 then return {'', {}} end
+    if #ids == 0 then return {'', {}, {}} end
     for _, cid in ipairs(ids) do
       if redis.call('EXISTS', doc_prefix .. cid) == 1 then target = cid break end
     end
@@ -23,6 +24,7 @@ if target == '' then
 end
 
 local open, n_open = set_of(ARGV, 6)
+local collector = chunk_collector(KEYS[5])
 local out = {}
 local function collect(cid, doc_key, writes_key, seeds)
   local raw = writes_of(writes_key)
@@ -34,6 +36,14 @@ local function collect(cid, doc_key, writes_key, seeds)
       writes[#writes + 1] = raw[i + 1]
     end
   end
+  for i = 2, #seeds, 2 do
+    if is_record(seeds[i]) then
+      local digests
+      seeds[i], digests = resolve(blobs, seeds[i])
+      if digests then collector.want(digests) end
+    end
+  end
+  collector.want_writes(writes)
   expire_all(ttl, {doc_key, writes_key})
   out[#out + 1] = {cid, writes, seeds}
 end
@@ -41,4 +51,4 @@ end
 local start = redis.call('HGET', doc_prefix .. target, 'p')
 walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open, max_depth, {[target] = true}, collect)
 expire_all(ttl, {doc_prefix .. target, writes_prefix .. target, unpack(KEYS)})
-return {target, out}
+return {target, out, collector.fetch()}

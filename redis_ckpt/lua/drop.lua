@@ -1,10 +1,11 @@
 -- Delete the given checkpoints of one (thread, ns) with their writes, then garbage-collect:
--- blob fields no remaining checkpoint references are deleted (with their spill fields), and a
--- namespace left with no checkpoints and no writes loses its keys. Returns the number of blob
--- fields deleted.
--- KEYS: idx, widx, blobs, namespaces
+-- blob fields no remaining checkpoint references, directly or as the base of a referenced
+-- record, are deleted (with their spill fields), and so are chunks that no remaining record or
+-- pending write names. A namespace left with no checkpoints and no writes loses its keys.
+-- Returns the number of blob fields and chunks deleted.
+-- KEYS: idx, widx, blobs, namespaces, chunks
 -- ARGV: doc_prefix, writes_prefix, ns, gc ('1' = garbage-collect after deleting), id...
-local idx, widx, blobs, nskey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local idx, widx, blobs, nskey, chunks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local doc_prefix, writes_prefix = ARGV[1], ARGV[2]
 
 for i = 5, #ARGV do
@@ -15,18 +16,48 @@ for i = 5, #ARGV do
 end
 
 if redis.call('ZCARD', idx) == 0 and redis.call('ZCARD', widx) == 0 then
-  redis.call('DEL', idx, widx, blobs)
+  redis.call('DEL', idx, widx, blobs, chunks)
   redis.call('SREM', nskey, ARGV[3])
   return 0
 end
 
 if ARGV[4] ~= '1' then return 0 end
 
-local referenced = {}
+-- Mark: blob fields the remaining checkpoints reference, the bases of their records, and the
+-- chunks those records and the remaining pending writes name.
+local referenced, queue, marked = {}, {}, {}
+local function reference(field)
+  if not referenced[field] then referenced[field] = true; queue[#queue + 1] = field end
+end
 for _, cid in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
   local pairs_ = split_list(redis.call('HGET', doc_prefix .. cid, 'v'))
-  for i = 2, #pairs_, 2 do referenced[pairs_[i]] = true end
+  for i = 2, #pairs_, 2 do reference(pairs_[i]) end
 end
+local head = 1
+while head <= #queue do
+  local value = redis.call('HGET', blobs, queue[head])
+  head = head + 1
+  if is_record(value) then
+    local p = split_list(string.sub(value, 2))
+    for _, d in ipairs(digests_of(p[6])) do marked[d] = true end
+    if p[3] ~= '' then reference(p[3]) end
+  end
+end
+local function mark_writes(ids)
+  for _, cid in ipairs(ids) do
+    local flat = writes_of(writes_prefix .. cid)
+    for i = 2, #flat, 2 do
+      local value = split_list(flat[i])[3]
+      if is_record(value) then
+        for _, d in ipairs(digests_of(split_list(string.sub(value, 2))[6])) do marked[d] = true end
+      end
+    end
+  end
+end
+mark_writes(redis.call('ZRANGE', idx, 0, -1))
+mark_writes(redis.call('ZRANGE', widx, 0, -1))
+
+-- Sweep.
 local unreferenced = {}
 for _, field in ipairs(redis.call('HKEYS', blobs)) do
   local keep = referenced[field]
@@ -41,4 +72,11 @@ end
 for s = 1, #unreferenced, 1000 do
   redis.call('HDEL', blobs, unpack(unreferenced, s, math.min(s + 999, #unreferenced)))
 end
-return #unreferenced
+local unmarked = {}
+for _, d in ipairs(redis.call('HKEYS', chunks)) do
+  if not marked[d] then unmarked[#unmarked + 1] = d end
+end
+for s = 1, #unmarked, 1000 do
+  redis.call('HDEL', chunks, unpack(unmarked, s, math.min(s + 999, #unmarked)))
+end
+return #unreferenced + #unmarked

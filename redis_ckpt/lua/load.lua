@@ -1,5 +1,5 @@
 -- Load checkpoints of one (thread, ns): documents, referenced channel values, pending writes.
--- KEYS: idx, blobs, widx, namespaces
+-- KEYS: idx, blobs, widx, namespaces, chunks
 -- ARGV: doc_prefix, writes_prefix, ttl, mode ('page' | 'ids'), what ('full' | 'meta'), count,
 --       tags, arg...
 --   mode 'ids':  arg... are checkpoint ids; missing ones are skipped.
@@ -11,11 +11,14 @@
 --         pre-filter for scalar metadata filters, re-checked by the caller.
 --   what 'full': each entry is {id, checkpoint, metadata, parent, {channels}, {values}, {writes}}
 --   what 'meta': each entry is {id, metadata}
--- Returns {cursor, entries}: cursor is the bound to continue a page scan from, '' when the index
--- holds nothing more below it. ttl > 0 refreshes the TTL of every key read (refresh_on_read).
+--   Deduplicated values come back as resolved records (keyframes); their chunks, and those of
+--   pending writes, come once per call in `chunks`, a flat {digest, stored chunk, ...} list.
+-- Returns {cursor, entries, chunks}: cursor is the bound to continue a page scan from, '' when the
+-- index holds nothing more below it. ttl > 0 refreshes the TTL of every key read (refresh_on_read).
 local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mode, what, count = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local collector = chunk_collector(KEYS[5])
 local required = {}
 for tag in string.gmatch(ARGV[7], '[^,]+') do required[#required + 1] = tag end
 
@@ -56,14 +59,21 @@ local function load_full(cid)
   if #fields > 0 then
     local vals = hmget_all(blobs, fields)
     for i = 1, #fields do
-      if vals[i] then
+      local val = vals[i]
+      if val then
+        if is_record(val) then
+          local digests
+          val, digests = resolve(blobs, val)
+          if digests then collector.want(digests) end
+        end
         found_ch[#found_ch + 1] = channels[i]
-        found_val[#found_val + 1] = vals[i]
+        found_val[#found_val + 1] = val
       end
     end
   end
   local writes_key = writes_prefix .. cid
   local writes = writes_of(writes_key)
+  collector.want_writes(writes)
   expire_all(ttl, {doc_key, writes_key})
   return {cid, d[1], d[2], d[3], found_ch, found_val, writes}
 end
@@ -102,4 +112,4 @@ else
   cursor = upper
 end
 expire_all(ttl, KEYS)
-return {cursor, out}
+return {cursor, out, collector.fetch()}

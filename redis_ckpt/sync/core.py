@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from redis_ckpt import scripts, search, spill, wire
+from redis_ckpt import chunks, scripts, search, spill, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
 from redis_ckpt.encoding import text
@@ -53,6 +53,14 @@ def key_text(name: str, value: Any) -> str:
     return text_
 
 
+def _materialize_ancestor(ancestor: Any, found: dict[bytes, bytes]) -> tuple[str, list[bytes], list[bytes]]:
+    """A delta walk ancestor (id, writes, seeds) with exact typed bytes for its values."""
+    checkpoint_id, writes, seeds = ancestor
+    values = [chunks.materialize(v, found)[0] for v in seeds[1::2]]
+    flat_seeds = [x for pair in zip(seeds[0::2], values) for x in pair]
+    return checkpoint_id, chunks.materialize_writes(writes, found), flat_seeds
+
+
 class SaverCore(BaseCheckpointSaver[str]):
     """Connection, key layout, scripts and the retrying I/O primitive."""
 
@@ -67,6 +75,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         checkpoint_write_prefix: str = "checkpoint_write",
         serde: SerializerProtocol | None = None,
         retry: RetryConfig | None = DEFAULT_RETRY,
+        compress: bool = True,
     ) -> None:
         super().__init__(serde=serde)
         if redis_client is None and redis_url is None:
@@ -79,6 +88,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
         self._search_ready = False
+        self.compress = compress
+        self._known = chunks.KnownChunks()
 
     @property
     def client(self) -> redis.Redis:
@@ -127,16 +138,15 @@ class SaverCore(BaseCheckpointSaver[str]):
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._io(scripts.run, self._client, [(name, keys, args)])[0]
 
-    def _transaction(self, commands: list[Any]) -> None:
+    def _transaction(self, commands: list[Any]) -> list[Any]:
         """Run a write's commands in MULTI/EXEC: one round trip, all or nothing queued."""
-        self._io(scripts.execute, self._client, commands, transaction=True)
+        return self._io(scripts.execute, self._client, commands, transaction=True)
 
     def _load(
         self, thread_id: str, ns: str, mode: str, what: str, count: int, *rest: str, tags: str = ""
     ) -> tuple[str, list[Any]]:
         """Run the `load` script on one (thread, ns): (cursor, entries); see redis_ckpt/lua/load.lua."""
-        idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
-        keys = [idx, blobs, widx, self.layout.namespaces(thread_id)]
+        keys = self._read_keys(thread_id, ns)
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
             self.layout.writes_prefix(thread_id, ns),
@@ -147,11 +157,18 @@ class SaverCore(BaseCheckpointSaver[str]):
             tags,
             *rest,
         ]
-        cursor, entries = self._script("load", keys, args)
+        cursor, entries, chunk_flat = self._script("load", keys, args)
         entries = list(entries)
         if what == "full":
-            entries = self._fill_large_values(thread_id, ns, entries)
+            found = chunks.chunk_map(chunk_flat)
+            entries = [chunks.materialize_entry(e, found) for e in self._fill_large_values(thread_id, ns, entries)]
+            self._known.learn(thread_id, ns, list(found))
         return text(cursor), entries
+
+    def _read_keys(self, thread_id: str, ns: str) -> list[str]:
+        """KEYS of the read scripts `load` and `delta`."""
+        idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
+        return [idx, blobs, widx, self.layout.namespaces(thread_id), chunk_hash]
 
     def _fill_large_values(self, thread_id: str, ns: str, entries: list[Any]) -> list[Any]:
         """`load` entries with their large values read in (one more round trip, only when some
@@ -215,9 +232,11 @@ class SaverCore(BaseCheckpointSaver[str]):
         keys = self._io(lambda: list(self._client.scan_iter(match=pattern, count=1000, _type="SET")))
         return sorted({self.layout.thread_of_namespaces_key(text(k)) for k in keys})
 
-    def _walk_ancestors(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> tuple[str, list[Any]]:
-        """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first)."""
-        idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
+    def _walk_ancestors(
+        self, thread_id: str, ns: str, target: str, channels: Sequence[str]
+    ) -> tuple[str, list[Any], dict[bytes, bytes]]:
+        """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first,
+        the chunks of their deduplicated values)."""
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
             self.layout.writes_prefix(thread_id, ns),
@@ -226,19 +245,18 @@ class SaverCore(BaseCheckpointSaver[str]):
             self.ttl.read_refresh_seconds,
             *channels,
         ]
-        keys = [idx, blobs, widx, self.layout.namespaces(thread_id)]
-        target_raw, ancestors = self._script("delta", keys, args)
-        return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors]
+        target_raw, ancestors, chunk_flat = self._script("delta", self._read_keys(thread_id, ns), args)
+        return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors], chunks.chunk_map(chunk_flat)
 
     def _walk_with_values(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> list[Any]:
         """`_walk_ancestors` with large seeds and writes read in (one more round trip, only when
         some value is large). If an ancestor was deleted between the two round trips (a prune or
         delete racing this read), the walk is run again, on what is left."""
         for _ in range(READ_ATTEMPTS):
-            ancestors = self._walk_ancestors(thread_id, ns, target, channels)[1]
+            _, ancestors, chunk_found = self._walk_ancestors(thread_id, ns, target, channels)
             wanted = dict(w for a in ancestors if (w := spill.wanted(a[0], a[2][1::2], a[1])))
             if not wanted:
-                return ancestors
+                return [_materialize_ancestor(a, chunk_found) for a in ancestors]
             found = self._read_spilled(thread_id, ns, wanted)
             if all(found.alive.values()):
                 break
@@ -252,7 +270,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             channels_, values = spill.fill_values(seeds[0::2], seeds[1::2], found)
             seeds = [x for pair in zip(channels_, values) for x in pair]
             filled.append((checkpoint_id, spill.fill_writes(checkpoint_id, writes, found), seeds))
-        return filled
+        return [_materialize_ancestor(a, chunk_found) for a in filled]
 
     def _ids(self, thread_id: str, ns: str, key: str | None = None, page: int = 10_000) -> Iterator[str]:
         """Every id in an index (default: the checkpoint index), oldest first, in pages."""

@@ -44,18 +44,20 @@ class Maintenance(SaverCore):
     def _purge_batch(self, thread_id: str, namespaces: list[str]) -> list[Any]:
         """One round trip: one `purge` script call per namespace, pipelined."""
         calls: list[scripts.Call] = []
+        self._known.forget(thread_id)
         for ns in namespaces:
-            idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
-            keys = [idx, widx, blobs, self.layout.namespaces(thread_id)]
+            idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
+            keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
             prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
             calls.append(("purge", keys, [*prefixes, BATCH, ns]))
         return scripts.run(self._client, calls)
 
     def _drop(self, thread_id: str, ns: str, ids: Sequence[str]) -> None:
         """Delete the given checkpoints of (thread, ns) and their writes, then collect garbage."""
-        idx, widx, blobs = self.layout.ns_keys(thread_id, ns)
-        keys = [idx, widx, blobs, self.layout.namespaces(thread_id)]
+        idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
+        keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
         prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns), ns]
+        self._known.forget(thread_id, ns)
         ids = list(ids)
         for start in range(0, max(len(ids), 1), BATCH):
             last = start + BATCH >= len(ids)
@@ -111,7 +113,11 @@ class Maintenance(SaverCore):
                 self._copy_page(source, target, ns, writes_ids[start : start + COPY_PAGE], with_docs=False)
 
     def _copy_values(self, source: str, target: str, ns: str) -> None:
-        src, dst = self.layout.blobs(source, ns), self.layout.blobs(target, ns)
+        # Chunks first, then the values (records) that name them.
+        self._copy_hash(self.layout.chunks(source, ns), self.layout.chunks(target, ns), target, ns)
+        self._copy_hash(self.layout.blobs(source, ns), self.layout.blobs(target, ns), target, ns)
+
+    def _copy_hash(self, src: str, dst: str, target: str, ns: str) -> None:
         cursor = 0
         while True:
             cursor, fields = self._io(self._client.hscan, src, cursor, count=200)  # type: ignore[misc]
@@ -157,7 +163,7 @@ class Maintenance(SaverCore):
         namespaces = self.layout.namespaces(thread_id)
         pipe.sadd(namespaces, ns)
         if self.ttl.seconds:
-            for key in (*keys, *self.layout.ns_keys(thread_id, ns), namespaces):
+            for key in (*keys, *self.layout.ns_data_keys(thread_id, ns), namespaces):
                 pipe.expire(key, self.ttl.seconds)
         pipe.execute()
 

@@ -1,0 +1,275 @@
+"""Deduplicated storage of serialized values: chunks, records, and what a process knows is stored.
+Pure functions and one in-memory cache; no Redis. See docs/design.md, "Deduplicated values".
+
+A serialized list (a msgpack array: a chat's `messages`, any list channel, a pending write of new
+messages) is cut at its element boundaries into chunks of at least GROUP_TARGET bytes. Each chunk
+is stored once per (thread, namespace), in the chunk hash, under its digest (blake2b-128). A value
+is then a *record* in the blob hash (or in a pending write):
+
+    RECORD + pack_list([type, header, base field, k, depth, digests])
+
+meaning "the first k chunks of the value stored in `base field`, then `digests`" (a *delta*), or,
+with an empty base field, just `digests` (a *keyframe*). A chat message list that grew by two
+messages is stored as a delta of a few dozen bytes on the channel's previous version. Deltas chain
+at most MAX_DEPTH deep, and only onto a strictly older version of the same channel, so chains
+never loop. Read scripts resolve chains to keyframes and return the chunks; `materialize` puts
+the exact serializer bytes back together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis_ckpt.compression import pack_chunk, unpack_chunk, unpack_typed_value
+from redis_ckpt.encoding import pack_list, unpack_list
+from redis_ckpt.errors import ReadConflictError
+from redis_ckpt.msgpack_walk import array_elements
+
+RECORD = b"\x02"
+DIGEST_SIZE = 16
+GROUP_TARGET = 256  # a chunk closes once it holds this many bytes: one chat message is one chunk
+MIN_VALUE = 256  # smaller values are stored inline: a record and a chunk would cost more
+MAX_DEPTH = 16  # delta chain length; the read script follows it server-side
+
+
+def digest(chunk: bytes) -> bytes:
+    return hashlib.blake2b(chunk, digest_size=DIGEST_SIZE).digest()
+
+
+@dataclass(frozen=True)
+class Split:
+    """A typed msgpack array cut into chunks: `type \\0 header + b"".join(chunks)` is the value."""
+
+    type_name: bytes
+    header: bytes
+    chunks: list[bytes]
+    digests: list[bytes]
+
+
+def split(typed: bytes) -> Split | None:
+    """The chunks of a typed value, or None when it is not a msgpack array worth chunking.
+
+    Boundaries depend only on the elements before them, so appending to a list leaves every
+    earlier chunk, and its digest, unchanged."""
+    if len(typed) < MIN_VALUE:
+        return None
+    type_name, _, data = typed.partition(b"\0")
+    if type_name != b"msgpack":
+        return None
+    found = array_elements(data)
+    if found is None:
+        return None
+    header, elements = found
+    chunks: list[bytes] = []
+    group: list[bytes] = []
+    size = 0
+    for element in elements:
+        group.append(element)
+        size += len(element)
+        if size >= GROUP_TARGET:
+            chunks.append(b"".join(group))
+            group, size = [], 0
+    if group:
+        chunks.append(b"".join(group))
+    return Split(type_name, header, chunks, [digest(c) for c in chunks])
+
+
+def record(
+    parts: Split, base_field: bytes = b"", keep: int = 0, depth: int = 0, digests: Sequence[bytes] = ()
+) -> bytes:
+    """A stored record: a keyframe of `parts`, or a delta keeping `keep` chunks of `base_field`."""
+    own = parts.digests if not base_field else digests
+    fields = [parts.type_name, parts.header, base_field, b"%d" % keep, b"%d" % depth, b"".join(own)]
+    return RECORD + pack_list(fields)
+
+
+def is_record(stored: bytes) -> bool:
+    return stored[:1] == RECORD
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A record as the read scripts return it: a keyframe (chains already followed)."""
+
+    type_name: bytes
+    header: bytes
+    digests: list[bytes]
+    depth: int
+
+
+def parse_record(stored: bytes) -> tuple[Resolved, bytes, int]:
+    """(record, base field, keep) of a stored record."""
+    type_name, header, base, keep, depth, own = unpack_list(stored[1:])
+    digests = [own[i : i + DIGEST_SIZE] for i in range(0, len(own), DIGEST_SIZE)]
+    return Resolved(type_name, header, digests, int(depth)), base, int(keep)
+
+
+def own_digests(stored: bytes) -> list[bytes]:
+    return parse_record(stored)[0].digests
+
+
+def materialize(stored: bytes, chunk_map: Mapping[bytes, bytes]) -> tuple[bytes, Resolved | None]:
+    """The exact typed bytes of a stored value (plain, compressed or a resolved record), and the
+    record when it was one."""
+    if not is_record(stored):
+        return unpack_typed_value(stored), None
+    resolved, base, _ = parse_record(stored)
+    if base:  # the read script could not follow the chain: a base field is gone
+        raise ReadConflictError("a deduplicated value's chain is incomplete (deleted while read); retry")
+    try:
+        body = b"".join(unpack_chunk(chunk_map[d]) for d in resolved.digests)
+    except KeyError:
+        raise ReadConflictError("a deduplicated value lost a chunk (deleted while read); retry") from None
+    return resolved.type_name + b"\0" + resolved.header + body, resolved
+
+
+def chunk_map(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    """The read scripts' {digest, stored chunk, ...} list as a dict (absent chunks left out)."""
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2) if flat[i + 1]}
+
+
+# -- what a process knows is stored -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Base:
+    """The last stored version of a channel this process wrote or read: a delta's candidate base."""
+
+    field: bytes
+    version: Any
+    digests: list[bytes]
+    depth: int
+
+
+@dataclass
+class Known:
+    """What is stored in one (thread, ns), as far as this process saw: chunk digests and, per
+    channel, the last record. Only an optimisation: a put that relies on it has Redis check, in
+    its own transaction, that what it did not send still exists."""
+
+    digests: set[bytes] = field(default_factory=set)
+    bases: dict[str, Base] = field(default_factory=dict)
+
+
+MAX_NAMESPACES = 1024  # (thread, ns) pairs remembered per saver, least recently used dropped
+MAX_DIGESTS = 200_000  # per (thread, ns): past this, start over (sending more, never wrong)
+
+
+class KnownChunks:
+    """Per saver: `Known` for recently used (thread, ns) pairs. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, str], Known] = OrderedDict()
+
+    def get(self, thread_id: str, ns: str) -> Known:
+        key = (thread_id, ns)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                found = self._entries[key] = Known()
+                if len(self._entries) > MAX_NAMESPACES:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(key)
+            return found
+
+    def learn(self, thread_id: str, ns: str, digests: Sequence[bytes], bases: Mapping[str, Base] = {}) -> None:
+        known = self.get(thread_id, ns)
+        with self._lock:
+            if len(known.digests) + len(digests) > MAX_DIGESTS:
+                known.digests = set()
+            known.digests.update(digests)
+            known.bases.update(bases)
+
+    def forget(self, thread_id: str, ns: str | None = None) -> None:
+        """Drop what is known of (thread, ns), or of every namespace of the thread."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == thread_id and (ns is None or k[1] == ns)]:
+                del self._entries[key]
+
+
+# -- encoding a value for a put -------------------------------------------------------------------
+@dataclass
+class Encoded:
+    """One value as a put stores it."""
+
+    stored: bytes  # what goes in the blob field (or the pending write)
+    chunks: dict[bytes, bytes]  # digest -> stored chunk, to send
+    needed_fields: list[bytes]  # blob fields it relies on without sending them
+    needed_digests: list[bytes]  # chunks it relies on without sending them
+    base: Base | None  # what to remember for the next version of this channel
+
+
+def encode_chunked(
+    parts: Split,
+    compress: bool,
+    known: Known | None,
+    channel: str | None = None,
+    field_name: bytes = b"",
+    version: Any = None,
+) -> Encoded:
+    """A record for `parts`: a delta on the channel's last known version when that is possible,
+    with only the chunks not known to be stored; `known=None` sends everything (a keyframe)."""
+    digests = parts.digests
+    base = known.bases.get(channel) if known is not None and channel is not None else None
+    keep = 0
+    if base is not None and _usable_base(base, field_name, version):
+        while keep < len(base.digests) and keep < len(digests) and base.digests[keep] == digests[keep]:
+            keep += 1
+    if keep:
+        assert base is not None
+        stored = record(parts, base.field, keep, base.depth + 1, digests[keep:])
+        depth, needed_fields, tail = base.depth + 1, [base.field], range(keep, len(digests))
+    else:
+        stored = record(parts)
+        depth, needed_fields, tail = 0, [], range(len(digests))
+    chunks: dict[bytes, bytes] = {}
+    needed: list[bytes] = []
+    for i in tail:
+        if known is not None and digests[i] in known.digests:
+            needed.append(digests[i])
+        elif digests[i] not in chunks:
+            chunks[digests[i]] = pack_chunk(parts.chunks[i], compress)
+    remembered = Base(field_name, version, digests, depth) if channel is not None else None
+    return Encoded(stored, chunks, needed_fields, sorted(set(needed) - set(chunks)), remembered)
+
+
+def _usable_base(base: Base, field_name: bytes, version: Any) -> bool:
+    """A delta may sit on `base` only if that is a strictly older version of the same channel
+    (so chains cannot loop, even when an old checkpoint is put again) and the chain is short."""
+    if base.depth + 1 >= MAX_DEPTH or base.field == field_name or type(base.version) is not type(version):
+        return False
+    try:
+        return bool(base.version < version)
+    except TypeError:
+        return False
+
+
+def materialize_writes(flat: Sequence[bytes], found: Mapping[bytes, bytes]) -> list[bytes]:
+    """A writes hash's {field, record, ...} list with each value as its exact typed bytes."""
+    out: list[bytes] = []
+    for i in range(0, len(flat), 2):
+        task_path, channel, value = unpack_list(flat[i + 1])
+        if value[:1] in (RECORD, b"\x01"):
+            out += (flat[i], pack_list([task_path, channel, materialize(value, found)[0]]))
+        else:
+            out += (flat[i], flat[i + 1])
+    return out
+
+
+def materialize_entry(entry: Sequence[Any], found: Mapping[bytes, bytes]) -> list[Any]:
+    """A `load` entry {id, checkpoint, metadata, parent, channels, values, writes} with exact typed
+    bytes everywhere, plus an eighth item: {channel: Resolved} of the values that were records."""
+    records: dict[str, Resolved] = {}
+    values = []
+    for channel, stored in zip(entry[4], entry[5]):
+        typed, resolved = materialize(stored, found)
+        values.append(typed)
+        if resolved is not None:
+            records[channel.decode("utf-8", "surrogatepass")] = resolved
+    checkpoint = unpack_typed_value(entry[1])
+    return [entry[0], checkpoint, entry[2], entry[3], entry[4], values, materialize_writes(entry[6], found), records]
