@@ -185,6 +185,15 @@ class KnownChunks:
             known.digests.update(digests)
             known.bases.update(bases)
 
+    def drop(self, thread_id: str, ns: str, missing: Sequence[bytes]) -> None:
+        """Stop relying on `missing` chunks and on bases whose record is missing."""
+        known = self.get(thread_id, ns)
+        gone = set(missing)
+        with self._lock:
+            known.digests -= gone
+            for channel in [c for c, base in known.bases.items() if base.field in gone]:
+                del known.bases[channel]
+
     def forget(self, thread_id: str, ns: str | None = None) -> None:
         """Drop what is known of (thread, ns), or of every namespace of the thread."""
         with self._lock:

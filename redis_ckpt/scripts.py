@@ -22,7 +22,7 @@ from redis.exceptions import NoScriptError
 from redis_ckpt import wire
 
 MAX_CHAIN_DEPTH = 100_000  # ancestors one chain walk may visit (a guard, far beyond snapshot cadence)
-NAMES = ("load", "delta", "touch_chain", "purge", "drop", "verify")
+NAMES = ("load", "delta", "touch_chain", "purge", "drop")
 
 
 def _source(name: str) -> str:
@@ -41,11 +41,21 @@ def call(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:
     return ("EVALSHA", SHAS[name], len(keys), *keys, *args)
 
 
+def _standalone(name: str) -> str:
+    """A script that uses nothing from common.lua, without its comment lines: what EVAL sends."""
+    source = (resources.files("redis_ckpt") / "lua" / f"{name}.lua").read_text()
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("--"))
+
+
+STANDALONE = {"verify": _standalone("verify")}
+
+
 def call_by_source(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:
-    """The EVAL command running script `name`: for calls inside MULTI/EXEC whose effect must not
-    depend on the script cache (an EVALSHA answered NOSCRIPT inside EXEC would let the other
-    commands apply without it). Redis still compiles the script once and caches it."""
-    return ("EVAL", SOURCES[name], len(keys), *keys, *args)
+    """The EVAL command running standalone script `name`: for calls inside MULTI/EXEC whose effect
+    must not depend on the script cache (an EVALSHA answered NOSCRIPT inside EXEC would let the
+    other commands apply without it). Redis compiles it once and caches it; each call sends its
+    few hundred bytes of source."""
+    return ("EVAL", STANDALONE[name], len(keys), *keys, *args)
 
 
 def execute(client: Any, commands: Sequence[wire.Command], *, transaction: bool = False) -> list[Any]:

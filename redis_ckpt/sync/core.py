@@ -90,6 +90,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         self._search_ready = False
         self.compress = compress
         self._known = chunks.KnownChunks()
+        self.resends = 0  # puts sent twice because what they relied on was gone (a counter for tests)
 
     @property
     def client(self) -> redis.Redis:

@@ -38,6 +38,7 @@ from redis_ckpt.sync.core import Group, logger, thread_and_ns
 from redis_ckpt.sync.maintenance import Maintenance
 
 PAGE = 50  # checkpoints per round trip when listing
+PUT_ATTEMPTS = 3  # a put relying on stored values that turn out missing sends them; the last sends all
 
 
 class RedisSaver(Maintenance):
@@ -102,19 +103,21 @@ class RedisSaver(Maintenance):
         # With a TTL, the ancestors these DeltaChannels are rebuilt from are kept alive too.
         delta_channels = list(metadata.get("counters_since_delta_snapshot") or ()) if ttl else []
         known: Known | None = self._known.get(thread_id, ns)
-        for _ in range(2):
+        for attempt in range(PUT_ATTEMPTS):
             # Only what Redis may not have yet is sent; what the put relies on is checked in its
-            # transaction. If a prune or delete elsewhere collected some of it, the checkpoint
-            # was taken back out, and the second pass sends everything.
+            # transaction. If some of it is missing (collected by a prune or delete elsewhere, or
+            # a put_writes still on its way), the checkpoint was taken back out and is put again
+            # with the missing parts; the last attempt sends everything.
             stored = encode_checkpoint(
                 self.serde, checkpoint, metadata, parent_id, new_versions, compress=self.compress, known=known
             )
             put = commands.put(self.layout, thread_id, ns, checkpoint_id, parent_id, stored, ttl, delta_channels)
-            results = self._transaction(put)
-            if not (stored.needed_fields or stored.needed_digests) or not results[-1]:
+            missing = self._transaction(put)[-1] if stored.needed_fields or stored.needed_digests else []
+            if not missing:
                 break
-            self._known.forget(thread_id, ns)
-            known = None
+            self.resends += 1
+            self._known.drop(thread_id, ns, missing)
+            known = None if attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
         self._known.learn(thread_id, ns, [*stored.chunks, *stored.needed_digests], stored.bases)
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 
@@ -134,8 +137,11 @@ class RedisSaver(Maintenance):
             return
         stored = encode_writes(self.serde, writes, task_id, task_path, compress=self.compress)
         ttl = self.ttl.seconds or 0
-        self._transaction(commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl))
+        # Learnt before they are sent: LangGraph may put the next checkpoint, which holds these
+        # new messages, while this transaction is still on its way. That put relies on them
+        # without resending, and its own transaction checks that they arrived.
         self._known.learn(thread_id, ns, list(stored.chunks))
+        self._transaction(commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl))
 
     # -- reads --------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
