@@ -8,6 +8,8 @@ COMMANDS = (
     "hello", "ping",
     # scripts: loaded by setup() (and again after the server lost them), then called by hash
     "evalsha", "script|load",
+    # put's check that what it relies on is still stored (EVAL: independent of the script cache)
+    "eval",
     # the writes' transactions and the scripts' commands (load, delta, touch_chain, purge, drop)
     "multi", "exec", "discard",
     "hget", "hmget", "hset", "hsetnx", "hdel", "hkeys", "hgetall", "hexists", "exists", "del",

@@ -112,7 +112,8 @@ class RedisSaver(Maintenance):
                 self.serde, checkpoint, metadata, parent_id, new_versions, compress=self.compress, known=known
             )
             put = commands.put(self.layout, thread_id, ns, checkpoint_id, parent_id, stored, ttl, delta_channels)
-            missing = self._transaction(put)[-1] if stored.needed_fields or stored.needed_digests else []
+            results = self._transaction(put)
+            missing = results[-1] if stored.needed_fields or stored.needed_digests else []
             if not missing:
                 break
             self.resends += 1
