@@ -37,7 +37,7 @@ def prose(rng: random.Random, chars: int) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def build_graph(checkpointer: Any, seed: int = 7) -> Any:
+def build_graph(checkpointer: Any, seed: int = 7, **compile_kwargs: Any) -> Any:
     """The agent: `agent` asks for a tool on a human turn and answers after the tool's result."""
     rng = random.Random(seed)
 
@@ -64,7 +64,7 @@ def build_graph(checkpointer: Any, seed: int = 7) -> Any:
     builder.add_edge(START, "agent")
     builder.add_conditional_edges("agent", route, ["tools", END])
     builder.add_edge("tools", "agent")
-    return builder.compile(checkpointer=checkpointer)
+    return builder.compile(checkpointer=checkpointer, **compile_kwargs)
 
 
 def run_turns(graph: Any, thread_id: str, turns: int, seed: int = 11, start: int = 0) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from redis_ckpt import scripts
+from redis_ckpt.chunks import is_record
 from redis_ckpt.encoding import SPILL_FLAG
 from redis_ckpt.keys import KeyLayout
 from redis_ckpt.records import StoredCheckpoint, StoredWrites
@@ -48,8 +49,11 @@ def put(
         ("HSET", document, *_pairs(stored.document)),
         ("ZADD", index, 0, checkpoint_id),
     ]
-    if stored.blobs_to_set:
-        commands.append(("HSET", blobs, *_pairs(stored.blobs_to_set)))
+    relies = bool(stored.needed_fields or stored.needed_digests)
+    # A put that relies on stored parts writes its records only once those are checked (below).
+    plain = {f: v for f, v in stored.blobs_to_set.items() if not (relies and is_record(v))}
+    if plain:
+        commands.append(("HSET", blobs, *_pairs(plain)))
     if stored.blobs_to_delete:
         commands.append(("HDEL", blobs, *stored.blobs_to_delete))
     commands.append(("SADD", namespaces, ns))
@@ -61,11 +65,19 @@ def put(
             prefixes = [layout.checkpoint_prefix(thread_id, ns), layout.writes_prefix(thread_id, ns)]
             args = [*prefixes, checkpoint_id, parent_id or "", ttl, scripts.MAX_CHAIN_DEPTH, *delta_channels]
             commands.append(scripts.call("touch_chain", [blobs], args))
-    if stored.needed_fields or stored.needed_digests:
+    if relies:
         # Last, so it sees everything above: if a value or chunk this put did not send is gone
-        # (a prune or delete elsewhere collected it), it takes the checkpoint back out, and the
-        # saver puts it again with everything (see RedisSaver.put).
-        args = [checkpoint_id, len(stored.needed_fields), *stored.needed_fields, *stored.needed_digests]
+        # (a prune or delete elsewhere collected it), it writes none of the records and takes the
+        # checkpoint back out, and the saver puts it again with what was missing (RedisSaver.put).
+        records = {f: v for f, v in stored.blobs_to_set.items() if is_record(v)}
+        args = [
+            checkpoint_id,
+            len(stored.needed_fields),
+            len(stored.needed_digests),
+            *stored.needed_fields,
+            *stored.needed_digests,
+            *_pairs(records),
+        ]
         commands.append(scripts.call_by_source("verify", [document, index, blobs, chunks], args))
     return commands
 

@@ -15,6 +15,7 @@ from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from typing_extensions import Self
 
 from redis_ckpt import chunks, scripts, search, spill, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
@@ -95,6 +96,12 @@ class SaverCore(BaseCheckpointSaver[str]):
     @property
     def client(self) -> redis.Redis:
         return self._client
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close the connection pool if this saver created it."""

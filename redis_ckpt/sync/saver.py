@@ -118,7 +118,9 @@ class RedisSaver(Maintenance):
                 break
             self.resends += 1
             self._known.drop(thread_id, ns, missing)
-            known = None if attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
+            # A missing record means its chain, and likely the thread, was collected: send all.
+            chain_gone = any(m in stored.needed_fields for m in missing)
+            known = None if chain_gone or attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
         self._known.learn(thread_id, ns, [*stored.chunks, *stored.needed_digests], stored.bases)
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 

@@ -1,0 +1,255 @@
+"""Deduplicated, compressed storage of values (docs/design.md, "Deduplicated values"): exact bytes
+back, each element stored once, only new bytes sent, and garbage collected to the last chunk."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from typing import Any
+
+import pytest
+import redis
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from benchmarks.chat_agent import build_graph, prose, run_turns
+from redis_ckpt import RedisSaver, chunks
+from redis_ckpt.encoding import blob_field, pack_list, pack_typed
+from tests.conftest import fresh_saver, keys_under, purge_prefix, saver_kwargs
+from tests.helpers import checkpoint, config
+from tests.roundtrips import counting
+
+
+def messages(n: int) -> list[Any]:
+    """n chat messages of 300-700 bytes serialized, the same for the same n."""
+    import random
+
+    rng = random.Random(5)
+    return [
+        (HumanMessage if i % 2 == 0 else AIMessage)(content=prose(rng, rng.randint(250, 600)), id=f"m{i}")
+        for i in range(n)
+    ]
+
+
+def latest_messages(saver: RedisSaver, thread_id: str) -> Any:
+    found = saver.get_tuple(config(thread_id))
+    assert found is not None
+    return found.checkpoint["channel_values"]["messages"]
+
+
+def grow(saver: RedisSaver, thread_id: str, steps: int, start: int = 0, parent: str | None = None) -> list[str]:
+    """Checkpoints whose `messages` grows by one message per step; returns their ids."""
+    ids = []
+    for step in range(start, start + steps):
+        cp = checkpoint({"messages": messages(step + 1)}, {"messages": step + 1}, step=step)
+        saver.put(config(thread_id, "", parent), cp, {"source": "loop", "step": step}, {"messages": step + 1})
+        ids.append(parent := cp["id"])
+    return ids
+
+
+def test_values_read_back_as_the_exact_serializer_bytes(saver: RedisSaver) -> None:
+    values = {"messages": messages(30), "small": [1, 2], "text": "é" * 500, "dict": {"k": list(range(300))}}
+    cp = checkpoint(values, {k: 1 for k in values})
+    saver.put(config("t"), cp, {}, {k: 1 for k in values})
+    entry = saver._load("t", "", "ids", "full", 1, cp["id"])[1][0]
+    stored = dict(zip((c.decode() for c in entry[4]), entry[5]))
+    for channel, value in values.items():
+        assert stored[channel] == pack_typed(saver.serde.dumps_typed(value)), channel
+    assert "messages" in entry[7]  # the list was stored as chunks
+
+
+def test_each_element_of_a_growing_list_is_stored_once_and_puts_send_only_what_is_new(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    ids = grow(saver, "t", 40)
+    assert raw.hlen(saver.layout.chunks("t", "")) == 40  # one chunk per message, never twice
+    state = len(saver.serde.dumps_typed(messages(41))[1])
+    cp = checkpoint({"messages": messages(41)}, {"messages": 41}, step=41)
+    with counting() as counted:
+        saver.put(config("t", "", ids[-1]), cp, {"source": "loop", "step": 41}, {"messages": 41})
+    assert counted.count == 1
+    assert counted.bytes_sent < 3_000 < state  # one new message and the document, not the list
+    assert latest_messages(saver, "t") == messages(41)
+
+
+def test_a_new_process_reads_the_parent_and_then_puts_deltas(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    with fresh_saver(RedisSaver, redis_url, prefix) as first:
+        ids = grow(first, "t", 30)
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as second:  # knows nothing yet
+            second.get_tuple(config("t"))  # what LangGraph does before running a step
+            cp = checkpoint({"messages": messages(31)}, {"messages": 31}, step=31)
+            with counting() as counted:
+                second.put(config("t", "", ids[-1]), cp, {"step": 31}, {"messages": 31})
+            assert counted.bytes_sent < 3_000
+            record = raw.hget(first.layout.blobs("t", ""), blob_field("messages", 31))
+            assert record is not None and chunks.parse_record(record)[1] != b""  # a delta, not a keyframe
+
+
+def test_a_chat_with_interrupts_forks_and_prune_reads_back_like_in_memory_saver(saver: RedisSaver) -> None:
+    reference = InMemorySaver()
+    histories = []
+    for checkpointer in (saver, reference):
+        graph = build_graph(checkpointer, interrupt_before=["tools"])
+        cfg = {"configurable": {"thread_id": "chat"}}
+        for turn in range(6):
+            graph.invoke({"messages": [HumanMessage(content=f"question {turn} " * 40, id=f"h{turn}")]}, cfg)
+            graph.invoke(None, cfg)  # resume past the interrupt
+        old = list(graph.get_state_history(cfg))[12].config
+        forked = graph.update_state(old, {"messages": [HumanMessage(content="a fork " * 50, id="fork")]})
+        graph.invoke(None, forked)
+        graph.invoke(None, forked)
+        histories.append([(s.values, s.next, s.metadata, len(s.tasks)) for s in graph.get_state_history(cfg)])
+    ours, theirs = histories
+    assert len(ours) == len(theirs) > 25
+    for a, b in zip(ours, theirs):
+        assert a[0] == b[0] and a[1] == b[1] and a[3] == b[3]
+        assert {k: v for k, v in a[2].items() if k != "run_id"} == {k: v for k, v in b[2].items() if k != "run_id"}
+    latest = saver.get_tuple({"configurable": {"thread_id": "chat"}})
+    saver.prune(["chat"], keep_last=1)
+    assert saver.get_tuple({"configurable": {"thread_id": "chat"}}).checkpoint == latest.checkpoint  # type: ignore[union-attr]
+    graph = build_graph(saver, interrupt_before=["tools"])
+    cfg = {"configurable": {"thread_id": "chat"}}
+    graph.invoke({"messages": [HumanMessage(content="after prune", id="late")]}, cfg)
+    state = graph.get_state(cfg)
+    assert state.values["messages"][: len(latest.checkpoint["channel_values"]["messages"])] == (  # type: ignore[union-attr]
+        latest.checkpoint["channel_values"]["messages"]  # type: ignore[union-attr]
+    )
+
+
+def _referenced_digests(saver: RedisSaver, thread_id: str) -> set[bytes]:
+    """Digests of every chunk the checkpoints and pending writes of the thread use."""
+    found: set[bytes] = set()
+    for t in saver.list(config(thread_id)):
+        for value in t.checkpoint["channel_values"].values():
+            if parts := chunks.split(pack_typed(saver.serde.dumps_typed(value))):
+                found.update(parts.digests)
+        for _, _, value in t.pending_writes or []:
+            if parts := chunks.split(pack_typed(saver.serde.dumps_typed(value))):
+                found.update(parts.digests)
+    return found
+
+
+def test_prune_and_delete_for_runs_leave_exactly_the_chunks_still_used(saver: RedisSaver, raw: redis.Redis) -> None:
+    run_turns(build_graph(saver), "t", 4)
+    assert raw.hlen(saver.layout.chunks("t", "")) > 10
+    saver.prune(["t"], keep_last=2)
+    assert set(raw.hkeys(saver.layout.chunks("t", ""))) == _referenced_digests(saver, "t")
+    run_ids = {t.metadata.get("run_id") for t in saver.list(config("t"))}
+    saver.delete_for_runs([r for r in run_ids if r][:1])
+    assert set(raw.hkeys(saver.layout.chunks("t", ""))) == _referenced_digests(saver, "t")
+
+
+def test_delete_thread_and_ttl_leave_no_key_behind(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    with fresh_saver(RedisSaver, redis_url, prefix) as saver:
+        run_turns(build_graph(saver), "t", 3)
+        saver.delete_thread("t")
+        assert keys_under(raw, prefix) == []
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 1 / 60}) as saver:
+        run_turns(build_graph(saver), "t", 2)
+        assert raw.exists(saver.layout.chunks("t", ""))
+        deadline = time.monotonic() + 10
+        while keys_under(raw, prefix) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert keys_under(raw, prefix) == []
+
+
+def test_a_put_relying_on_chunks_deleted_meanwhile_resends_them(redis_url: str, prefix: str) -> None:
+    with fresh_saver(RedisSaver, redis_url, prefix) as writer, RedisSaver(redis_url, **saver_kwargs(prefix)) as other:
+        ids = grow(writer, "t", 10)
+        other.delete_thread("t")  # another process: the chunks and records the writer knows are gone
+        cp = checkpoint({"messages": messages(11)}, {"messages": 11}, step=11)
+        writer.put(config("t", "", ids[-1]), cp, {"step": 11}, {"messages": 11})
+        assert writer.resends == 1
+        assert latest_messages(writer, "t") == messages(11)
+
+
+def test_data_stored_before_deduplication_stays_readable(saver: RedisSaver, raw: redis.Redis) -> None:
+    """The earlier format: plain typed values (no marker), uncompressed documents, 51-character
+    versions. Written here field by field, then read and extended by the current code."""
+    version = f"{3:032}.{0.25:016}"
+    old = messages(12)
+    cp = checkpoint({"messages": old}, {"messages": version})
+    bare = {k: v for k, v in cp.items() if k != "channel_values"}
+    field = blob_field("messages", version)
+    raw.hset(saver.layout.blobs("t", ""), field, pack_typed(saver.serde.dumps_typed(old)))
+    raw.hset(
+        saver.layout.checkpoint("t", "", cp["id"]),
+        mapping={
+            "c": pack_typed(saver.serde.dumps_typed(bare)),
+            "m": pack_typed(saver.serde.dumps_typed({"step": 3})),
+            "v": pack_list([b"messages", field]),
+        },
+    )
+    raw.zadd(saver.layout.index("t", ""), {cp["id"]: 0})
+    raw.sadd(saver.layout.namespaces("t"), "")
+    found = saver.get_tuple(config("t"))
+    assert found is not None and found.checkpoint["channel_values"]["messages"] == old
+    nxt = saver.get_next_version(version, None)
+    assert nxt > version
+    cp2 = checkpoint({"messages": messages(13)}, {"messages": nxt}, step=4)
+    saver.put(config("t", "", cp["id"]), cp2, {"step": 4}, {"messages": nxt})
+    saver.prune(["t"], keep_last=2)
+    assert [t.checkpoint["channel_values"]["messages"] for t in saver.list(config("t"))] == [messages(13), old]
+
+
+def test_copy_thread_keeps_deduplicated_values(saver: RedisSaver) -> None:
+    grow(saver, "src", 8)
+    saver.copy_thread("src", "dst")
+    saver.delete_thread("src")
+    assert latest_messages(saver, "dst") == messages(8)
+    assert len(list(saver.list(config("dst")))) == 8
+
+
+def _writer(url: str, prefix: str, seconds: float, out: Any) -> None:
+    """Grow one thread as a graph would (read the parent, put the child), counting resends."""
+    saver = RedisSaver(url, **saver_kwargs(prefix))
+    deadline, written = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline:
+        latest = saver.get_tuple(config("race"))
+        n = len(latest.checkpoint["channel_values"]["messages"]) if latest else 0
+        parent = latest.config["configurable"]["checkpoint_id"] if latest else None
+        cp = checkpoint({"messages": messages(n + 1)}, {"messages": n + 1}, step=n)
+        saver.put(config("race", "", parent), cp, {"step": n}, {"messages": n + 1})
+        written += 1
+    out.put((written, saver.resends))
+    saver.close()
+
+
+def _collector(url: str, prefix: str, seconds: float) -> None:
+    """Prune and delete the same thread over and over, from another process."""
+    saver = RedisSaver(url, **saver_kwargs(prefix))
+    deadline, i = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline:
+        if i % 5 == 4:
+            saver.delete_thread("race")
+        else:
+            saver.prune(["race"], keep_last=1)
+        i += 1
+        time.sleep(0.002)
+    saver.close()
+
+
+@pytest.mark.slow
+def test_puts_racing_prune_and_delete_in_other_processes_never_lose_a_chunk(redis_url: str, prefix: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    writers = [context.Process(target=_writer, args=(redis_url, prefix, 6.0, out)) for _ in range(2)]
+    collector = context.Process(target=_collector, args=(redis_url, prefix, 6.0))
+    try:
+        for p in [*writers, collector]:
+            p.start()
+        results = [out.get(timeout=60) for _ in writers]
+        for p in [*writers, collector]:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+        assert sum(w for w, _ in results) > 20
+        assert sum(r for _, r in results) > 0  # the race happened: puts found what they relied on gone
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as saver:
+            for t in saver.list(config("race")):  # every surviving checkpoint is whole
+                n = len(t.checkpoint["channel_values"]["messages"])
+                assert t.checkpoint["channel_values"]["messages"] == messages(n)
+    finally:
+        for p in [*writers, collector]:
+            if p.is_alive():
+                p.kill()
+        purge_prefix(redis_url, prefix)
