@@ -4,12 +4,13 @@ Pure functions and one in-memory cache; no Redis. See docs/design.md, "Deduplica
 A serialized list (a msgpack array: a chat's `messages`, any list channel, a pending write of new
 messages) is cut at its element boundaries into chunks of at least GROUP_TARGET bytes. Each chunk
 is stored once per (thread, namespace), in the chunk hash, under its digest (blake2b-128). A value
-is then a *record* in the blob hash (or in a pending write):
+is then a *record* in the blob hash (or in a pending write), of serializer type msgpack:
 
-    RECORD + pack_list([type, header, base field, k, depth, digests])
+    KEYFRAME + pack_list([array header, digests])
+    DELTA + pack_list([array header, digests, depth, base field, k])
 
-meaning "the first k chunks of the value stored in `base field`, then `digests`" (a *delta*), or,
-with an empty base field, just `digests` (a *keyframe*). A chat message list that grew by two
+A keyframe is the header and the chunks named by `digests`; a delta is "the first k chunks of the
+value stored in `base field`, then `digests`". A chat message list that grew by two
 messages is stored as a delta of a few dozen bytes on the channel's previous version. Deltas chain
 at most MAX_DEPTH deep, and only onto a strictly older version of the same channel, so chains
 never loop. Read scripts resolve chains to keyframes and return the chunks; `materialize` puts
@@ -30,11 +31,12 @@ from redis_ckpt.encoding import pack_list, unpack_list
 from redis_ckpt.errors import ReadConflictError
 from redis_ckpt.msgpack_walk import array_elements
 
-RECORD = b"\x02"
+DELTA, KEYFRAME = b"\x02", b"\x03"
 DIGEST_SIZE = 16
+MSGPACK = b"msgpack"
 GROUP_TARGET = 256  # a chunk closes once it holds this many bytes: one chat message is one chunk
 MIN_VALUE = 256  # smaller values are stored inline: a record and a chunk would cost more
-MAX_DEPTH = 16  # delta chain length; the read script follows it server-side
+MAX_DEPTH = 32  # delta chain length; the read script follows it server-side (one HGET per link)
 
 
 def digest(chunk: bytes) -> bytes:
@@ -43,9 +45,8 @@ def digest(chunk: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class Split:
-    """A typed msgpack array cut into chunks: `type \\0 header + b"".join(chunks)` is the value."""
+    """A typed msgpack array cut into chunks: `msgpack \\0 header + b"".join(chunks)` is the value."""
 
-    type_name: bytes
     header: bytes
     chunks: list[bytes]
     digests: list[bytes]
@@ -59,7 +60,7 @@ def split(typed: bytes) -> Split | None:
     if len(typed) < MIN_VALUE:
         return None
     type_name, _, data = typed.partition(b"\0")
-    if type_name != b"msgpack":
+    if type_name != MSGPACK:
         return None
     found = array_elements(data)
     if found is None:
@@ -76,37 +77,41 @@ def split(typed: bytes) -> Split | None:
             group, size = [], 0
     if group:
         chunks.append(b"".join(group))
-    return Split(type_name, header, chunks, [digest(c) for c in chunks])
+    return Split(header, chunks, [digest(c) for c in chunks])
 
 
 def record(
     parts: Split, base_field: bytes = b"", keep: int = 0, depth: int = 0, digests: Sequence[bytes] = ()
 ) -> bytes:
     """A stored record: a keyframe of `parts`, or a delta keeping `keep` chunks of `base_field`."""
-    own = parts.digests if not base_field else digests
-    fields = [parts.type_name, parts.header, base_field, b"%d" % keep, b"%d" % depth, b"".join(own)]
-    return RECORD + pack_list(fields)
+    if not base_field:
+        return KEYFRAME + pack_list([parts.header, b"".join(parts.digests)])
+    return DELTA + pack_list([parts.header, b"".join(digests), b"%d" % depth, base_field, b"%d" % keep])
 
 
 def is_record(stored: bytes) -> bool:
-    return stored[:1] == RECORD
+    return stored[:1] in (DELTA, KEYFRAME)
 
 
 @dataclass(frozen=True)
 class Resolved:
-    """A record as the read scripts return it: a keyframe (chains already followed)."""
+    """A record as the read scripts return it: a keyframe (chains already followed), with the
+    depth of the record it was resolved from."""
 
-    type_name: bytes
     header: bytes
     digests: list[bytes]
     depth: int
 
 
 def parse_record(stored: bytes) -> tuple[Resolved, bytes, int]:
-    """(record, base field, keep) of a stored record."""
-    type_name, header, base, keep, depth, own = unpack_list(stored[1:])
+    """(record, base field, keep) of a stored record; a keyframe has no base field."""
+    items = unpack_list(stored[1:])
+    own = items[1]
     digests = [own[i : i + DIGEST_SIZE] for i in range(0, len(own), DIGEST_SIZE)]
-    return Resolved(type_name, header, digests, int(depth)), base, int(keep)
+    depth = int(items[2]) if len(items) > 2 else 0
+    if stored[:1] == KEYFRAME:
+        return Resolved(items[0], digests, depth), b"", 0
+    return Resolved(items[0], digests, depth), items[3], int(items[4])
 
 
 def own_digests(stored: bytes) -> list[bytes]:
@@ -125,7 +130,7 @@ def materialize(stored: bytes, chunk_map: Mapping[bytes, bytes]) -> tuple[bytes,
         body = b"".join(unpack_chunk(chunk_map[d]) for d in resolved.digests)
     except KeyError:
         raise ReadConflictError("a deduplicated value lost a chunk (deleted while read); retry") from None
-    return resolved.type_name + b"\0" + resolved.header + body, resolved
+    return MSGPACK + b"\0" + resolved.header + body, resolved
 
 
 def chunk_map(flat: Sequence[bytes]) -> dict[bytes, bytes]:
@@ -263,22 +268,8 @@ def materialize_writes(flat: Sequence[bytes], found: Mapping[bytes, bytes]) -> l
     out: list[bytes] = []
     for i in range(0, len(flat), 2):
         task_path, channel, value = unpack_list(flat[i + 1])
-        if value[:1] in (RECORD, b"\x01"):
+        if is_record(value) or value[:1] == b"\x01":
             out += (flat[i], pack_list([task_path, channel, materialize(value, found)[0]]))
         else:
             out += (flat[i], flat[i + 1])
     return out
-
-
-def materialize_entry(entry: Sequence[Any], found: Mapping[bytes, bytes]) -> list[Any]:
-    """A `load` entry {id, checkpoint, metadata, parent, channels, values, writes} with exact typed
-    bytes everywhere, plus an eighth item: {channel: Resolved} of the values that were records."""
-    records: dict[str, Resolved] = {}
-    values = []
-    for channel, stored in zip(entry[4], entry[5]):
-        typed, resolved = materialize(stored, found)
-        values.append(typed)
-        if resolved is not None:
-            records[channel.decode("utf-8", "surrogatepass")] = resolved
-    checkpoint = unpack_typed_value(entry[1])
-    return [entry[0], checkpoint, entry[2], entry[3], entry[4], values, materialize_writes(entry[6], found), records]

@@ -16,8 +16,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from redis_ckpt.chunks import Base, Known, encode_chunked, split
-from redis_ckpt.compression import pack_typed_value
+from redis_ckpt.chunks import Base, Known, Resolved, encode_chunked, materialize, materialize_writes, split
+from redis_ckpt.compression import pack_chunk, pack_typed_value, unpack_chunk, unpack_typed_value
 from redis_ckpt.encoding import (
     LARGE_VALUE,
     blob_field,
@@ -48,6 +48,21 @@ def dumps(serde: SerializerProtocol, value: Any, what: str) -> bytes:
 
 def loads(serde: SerializerProtocol, raw: bytes) -> Any:
     return serde.loads_typed(unpack_typed(raw))
+
+
+def document_parts(checkpoint_or_body: bytes, metadata: bytes) -> tuple[bytes, bytes]:
+    """(checkpoint, metadata) typed bytes of what the read scripts return for a document: a body
+    holding both (metadata then comes back empty), or, from documents written before bodies
+    existed, the two typed values."""
+    if metadata:
+        return unpack_typed_value(checkpoint_or_body), metadata
+    checkpoint, metadata = unpack_list(unpack_chunk(checkpoint_or_body))
+    return checkpoint, metadata
+
+
+def metadata_bytes(entry: Sequence[bytes]) -> bytes:
+    """The metadata typed bytes of a `load` entry in 'meta' mode: {id, metadata} or {id, body, ''}."""
+    return document_parts(entry[1], entry[2])[1] if len(entry) > 2 else entry[1]
 
 
 @dataclass(frozen=True)
@@ -115,14 +130,11 @@ def encode_checkpoint(
     for channel, field in fields.items():
         referenced += (utf8(channel), field)
     bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-    document = {
-        "c": pack_typed_value(dumps(serde, bare, "checkpoint"), compress),
-        "m": dumps(serde, metadata, "metadata"),
-        "v": pack_list(referenced),
-    }
-    # Optional fields are left out when empty: fewer bytes per checkpoint and per round trip.
-    if parent_id:
-        document["p"] = utf8(parent_id)
+    # One field for what the scripts read (parent, values) and what only Python reads (checkpoint
+    # and metadata, compressed together): a field costs ~50 bytes of hash overhead in Redis.
+    body = pack_chunk(pack_list([dumps(serde, bare, "checkpoint"), dumps(serde, metadata, "metadata")]), compress)
+    document = {"d": pack_list([utf8(parent_id or ""), pack_list(referenced), body])}
+    # Search tags are fields of their own (the index reads them), left out when empty.
     if (run_id := metadata.get("run_id")) is not None:
         document["run"] = digest(str(run_id)).encode()
     if tags := metadata_tags(metadata):
@@ -223,3 +235,17 @@ def decode_entry(
         parent_config=make_config(thread_id, ns, parent_id) if parent_id else None,  # type: ignore[arg-type]
         pending_writes=decode_writes(serde, writes),
     )
+
+
+def materialize_entry(entry: Sequence[Any], found: Mapping[bytes, bytes]) -> list[Any]:
+    """A `load` entry {id, checkpoint, metadata, parent, channels, values, writes} with exact typed
+    bytes everywhere, plus an eighth item: {channel: Resolved} of the values that were records."""
+    records: dict[str, Resolved] = {}
+    values = []
+    for channel, stored in zip(entry[4], entry[5]):
+        typed, resolved = materialize(stored, found)
+        values.append(typed)
+        if resolved is not None:
+            records[channel.decode("utf-8", "surrogatepass")] = resolved
+    checkpoint, metadata = document_parts(entry[1], entry[2])
+    return [entry[0], checkpoint, metadata, entry[3], entry[4], values, materialize_writes(entry[6], found), records]

@@ -41,6 +41,20 @@ local function writes_of(key)
   return flat
 end
 
+-- A checkpoint document as {c, m, p, v}, or nil when it does not exist. A document holds one
+-- field 'd' = {p, v, body} (body: checkpoint and metadata together, compressed; returned in c's
+-- place, with m = '' saying so) and the search tags; documents written before it held 'c', 'm',
+-- 'p' and 'v' as fields of their own.
+local function read_doc(key)
+  local d = redis.call('HMGET', key, 'd', 'c', 'm', 'p', 'v')
+  if d[1] then
+    local x = split_list(d[1])
+    return {x[3], '', x[1], x[2]}
+  end
+  if not d[2] then return nil end
+  return {d[2], d[3], d[4] or '', d[5]}
+end
+
 local function expire_all(ttl, keys)
   if ttl > 0 then
     for _, k in ipairs(keys) do redis.call('EXPIRE', k, ttl) end
@@ -58,9 +72,9 @@ local function walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open,
     seen[cur] = true
     depth = depth + 1
     local doc_key = doc_prefix .. cur
-    local d = redis.call('HMGET', doc_key, 'p', 'v')
-    if not d[2] then break end
-    local pairs_, seeds = split_list(d[2]), {}
+    local d = read_doc(doc_key)
+    if not d then break end
+    local pairs_, seeds = split_list(d[4]), {}
     for i = 1, #pairs_, 2 do
       if open[pairs_[i]] then
         local val = redis.call('HGET', blobs, pairs_[i + 1])
@@ -74,7 +88,7 @@ local function walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open,
     for i = 1, #seeds, 2 do
       if open[seeds[i]] then open[seeds[i]] = nil; n_open = n_open - 1 end
     end
-    cur = d[1]
+    cur = d[3]
   end
 end
 
@@ -86,10 +100,10 @@ local function set_of(list, first)
   return set, n
 end
 
--- Deduplicated values (redis_ckpt/chunks.py). A stored value starting with '\2' is a record
--- {type, header, base field, keep, depth, digests}: the first `keep` chunks of the value in
--- `base field`, then `digests` (16 bytes each); an empty base field makes it a keyframe.
-local RECORD, DIGEST, MAX_RECORD_DEPTH = 2, 16, 64
+-- Deduplicated values (redis_ckpt/chunks.py). A stored value starting with '\3' is a keyframe
+-- record {array header, digests}, with '\2' a delta {array header, digests, depth, base field,
+-- keep}: the first `keep` chunks of the value in `base field`, then `digests` (16 bytes each).
+local DELTA, KEYFRAME, DIGEST, MAX_RECORD_DEPTH = 2, 3, 16, 64
 
 local function pack_list(items)
   local out = {}
@@ -98,7 +112,12 @@ local function pack_list(items)
 end
 
 local function is_record(value)
-  return value and string.byte(value, 1) == RECORD
+  local b = value and string.byte(value, 1)
+  return b == DELTA or b == KEYFRAME
+end
+
+local function record_parts(value)
+  return split_list(string.sub(value, 2))
 end
 
 local function digests_of(s)
@@ -107,28 +126,29 @@ local function digests_of(s)
   return out
 end
 
--- A record as a keyframe (its chain followed through the blob hash) and its digests; the record
--- as stored, and nil, when a base is missing (the caller then reports an incomplete chain).
+-- A record as a keyframe (its chain followed through the blob hash, the original's depth kept as
+-- a third item) and its digests; the record as stored, and nil, when a base is missing (the
+-- caller then reports an incomplete chain).
 local function resolve(blobs, value)
   local chain, cur = {}, value
   while true do
-    local p = split_list(string.sub(cur, 2))
+    local p = record_parts(cur)
     chain[#chain + 1] = p
-    if p[3] == '' then break end
+    if string.byte(cur, 1) == KEYFRAME then break end
     if #chain > MAX_RECORD_DEPTH then return value, nil end
-    cur = redis.call('HGET', blobs, p[3])
+    cur = redis.call('HGET', blobs, p[4])
     if not is_record(cur) then return value, nil end
   end
   local list = {}
   for i = #chain, 1, -1 do
     local p = chain[i]
     if i < #chain then
-      for j = #list, tonumber(p[4]) + 1, -1 do list[j] = nil end
+      for j = #list, tonumber(p[5]) + 1, -1 do list[j] = nil end
     end
-    for _, d in ipairs(digests_of(p[6])) do list[#list + 1] = d end
+    for _, d in ipairs(digests_of(p[2])) do list[#list + 1] = d end
   end
-  local top = chain[1]
-  return string.char(RECORD) .. pack_list({top[1], top[2], '', '0', top[5], table.concat(list)}), list
+  local depth = chain[1][3] or '0'
+  return string.char(KEYFRAME) .. pack_list({chain[1][1], table.concat(list), depth}), list
 end
 
 -- The chunks one read returns, each once: want() collects digests, fetch() reads them.
@@ -144,7 +164,7 @@ local function chunk_collector(chunks_key)
   function c.want_writes(flat)
     for i = 2, #flat, 2 do
       local value = split_list(flat[i])[3]
-      if is_record(value) then c.want(digests_of(split_list(string.sub(value, 2))[6])) end
+      if is_record(value) then c.want(digests_of(record_parts(value)[2])) end
     end
   end
   function c.fetch()

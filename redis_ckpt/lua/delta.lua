@@ -48,7 +48,8 @@ local function collect(cid, doc_key, writes_key, seeds)
   out[#out + 1] = {cid, writes, seeds}
 end
 
-local start = redis.call('HGET', doc_prefix .. target, 'p')
+local target_doc = read_doc(doc_prefix .. target)
+local start = target_doc and target_doc[3]
 walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open, max_depth, {[target] = true}, collect)
 expire_all(ttl, {doc_prefix .. target, writes_prefix .. target, unpack(KEYS)})
 return {target, out, collector.fetch()}

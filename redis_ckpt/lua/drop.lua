@@ -30,7 +30,8 @@ local function reference(field)
   if not referenced[field] then referenced[field] = true; queue[#queue + 1] = field end
 end
 for _, cid in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
-  local pairs_ = split_list(redis.call('HGET', doc_prefix .. cid, 'v'))
+  local doc = read_doc(doc_prefix .. cid)
+  local pairs_ = split_list(doc and doc[4])
   for i = 2, #pairs_, 2 do reference(pairs_[i]) end
 end
 local head = 1
@@ -38,9 +39,9 @@ while head <= #queue do
   local value = redis.call('HGET', blobs, queue[head])
   head = head + 1
   if is_record(value) then
-    local p = split_list(string.sub(value, 2))
-    for _, d in ipairs(digests_of(p[6])) do marked[d] = true end
-    if p[3] ~= '' then reference(p[3]) end
+    local p = record_parts(value)
+    for _, d in ipairs(digests_of(p[2])) do marked[d] = true end
+    if p[4] then reference(p[4]) end
   end
 end
 local function mark_writes(ids)
@@ -49,7 +50,7 @@ local function mark_writes(ids)
     for i = 2, #flat, 2 do
       local value = split_list(flat[i])[3]
       if is_record(value) then
-        for _, d in ipairs(digests_of(split_list(string.sub(value, 2))[6])) do marked[d] = true end
+        for _, d in ipairs(digests_of(record_parts(value)[2])) do marked[d] = true end
       end
     end
   end

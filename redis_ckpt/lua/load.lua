@@ -10,7 +10,9 @@
 --         alternatives of which the document must carry one ('' = no condition); a server-side
 --         pre-filter for scalar metadata filters, re-checked by the caller.
 --   what 'full': each entry is {id, checkpoint, metadata, parent, {channels}, {values}, {writes}}
---   what 'meta': each entry is {id, metadata}
+--   what 'meta': each entry is {id, metadata}, or {id, body, ''} for documents with a body
+--   (checkpoint and metadata packed together, see read_doc in common.lua; then checkpoint is the
+--   body and metadata '' in full entries too).
 --   Deduplicated values come back as resolved records (keyframes); their chunks, and those of
 --   pending writes, come once per call in `chunks`, a flat {digest, stored chunk, ...} list.
 -- Returns {cursor, entries, chunks}: cursor is the bound to continue a page scan from, '' when the
@@ -39,16 +41,17 @@ end
 -- Each loader returns nil when the document does not exist.
 local function load_meta(cid)
   local doc_key = doc_prefix .. cid
-  local m = redis.call('HGET', doc_key, 'm')
-  if not m then return nil end
+  local d = read_doc(doc_key)
+  if not d then return nil end
   expire_all(ttl, {doc_key, writes_prefix .. cid}) -- a checkpoint's writes live as long as it does
-  return {cid, m}
+  if d[2] == '' then return {cid, d[1], ''} end
+  return {cid, d[2]}
 end
 
 local function load_full(cid)
   local doc_key = doc_prefix .. cid
-  local d = redis.call('HMGET', doc_key, 'c', 'm', 'p', 'v')
-  if not d[1] then return nil end
+  local d = read_doc(doc_key)
+  if not d then return nil end
   local pairs_ = split_list(d[4])
   local channels, fields = {}, {}
   for i = 1, #pairs_, 2 do

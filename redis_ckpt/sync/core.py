@@ -23,6 +23,7 @@ from redis_ckpt.connection import check_client, client_from_url, redact_url
 from redis_ckpt.encoding import text
 from redis_ckpt.errors import ConfigurationError, ReadConflictError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
+from redis_ckpt.records import materialize_entry, metadata_bytes
 
 logger = logging.getLogger("redis_ckpt")
 T = TypeVar("T")
@@ -167,9 +168,11 @@ class SaverCore(BaseCheckpointSaver[str]):
         ]
         cursor, entries, chunk_flat = self._script("load", keys, args)
         entries = list(entries)
-        if what == "full":
+        if what == "meta":
+            entries = [[e[0], metadata_bytes(e)] for e in entries]
+        else:
             found = chunks.chunk_map(chunk_flat)
-            entries = [chunks.materialize_entry(e, found) for e in self._fill_large_values(thread_id, ns, entries)]
+            entries = [materialize_entry(e, found) for e in self._fill_large_values(thread_id, ns, entries)]
             self._known.learn(thread_id, ns, list(found))
         return text(cursor), entries
 
