@@ -30,6 +30,7 @@ from redis_ckpt.encoding import (
     unpack_list,
     unpack_typed,
     utf8,
+    version_repr,
     write_field,
 )
 from redis_ckpt.errors import SerializationError
@@ -127,8 +128,8 @@ def encode_checkpoint(
     needed_digests -= chunks.keys()
     needed_fields = sorted(set(needed_fields) - blobs_to_set.keys())
     referenced: list[bytes] = []
-    for channel, field in fields.items():
-        referenced += (utf8(channel), field)
+    for channel, version in versions.items():
+        referenced += (utf8(channel), utf8(version_repr(version)))
     bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
     # One field for what the scripts read (parent, values) and what only Python reads (checkpoint
     # and metadata, compressed together): a field costs ~50 bytes of hash overhead in Redis.

@@ -41,18 +41,24 @@ local function writes_of(key)
   return flat
 end
 
--- A checkpoint document as {c, m, p, v}, or nil when it does not exist. A document holds one
--- field 'd' = {p, v, body} (body: checkpoint and metadata together, compressed; returned in c's
--- place, with m = '' saying so) and the search tags; documents written before it held 'c', 'm',
--- 'p' and 'v' as fields of their own.
+-- A checkpoint document as {c, m, p, pairs}, or nil when it does not exist; pairs is the flat
+-- {channel, blob field, ...} list of the values it references. A document holds one field
+-- 'd' = {p, {channel, version repr, ...}, body} (body: checkpoint and metadata together,
+-- compressed; returned in c's place, with m = '' saying so) and the search tags. Documents
+-- written before it held 'c', 'm', 'p' and 'v' = {channel, blob field, ...} as fields.
 local function read_doc(key)
   local d = redis.call('HMGET', key, 'd', 'c', 'm', 'p', 'v')
   if d[1] then
     local x = split_list(d[1])
-    return {x[3], '', x[1], x[2]}
+    local versions, pairs_ = split_list(x[2]), {}
+    for i = 1, #versions, 2 do
+      pairs_[i] = versions[i]
+      pairs_[i + 1] = versions[i] .. '\0' .. versions[i + 1]
+    end
+    return {x[3], '', x[1], pairs_}
   end
   if not d[2] then return nil end
-  return {d[2], d[3], d[4] or '', d[5]}
+  return {d[2], d[3], d[4] or '', split_list(d[5])}
 end
 
 local function expire_all(ttl, keys)
@@ -74,7 +80,7 @@ local function walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open,
     local doc_key = doc_prefix .. cur
     local d = read_doc(doc_key)
     if not d then break end
-    local pairs_, seeds = split_list(d[4]), {}
+    local pairs_, seeds = d[4], {}
     for i = 1, #pairs_, 2 do
       if open[pairs_[i]] then
         local val = redis.call('HGET', blobs, pairs_[i + 1])

@@ -31,7 +31,7 @@ local function reference(field)
 end
 for _, cid in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
   local doc = read_doc(doc_prefix .. cid)
-  local pairs_ = split_list(doc and doc[4])
+  local pairs_ = doc and doc[4] or {}
   for i = 2, #pairs_, 2 do reference(pairs_[i]) end
 end
 local head = 1

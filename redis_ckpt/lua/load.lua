@@ -52,7 +52,7 @@ local function load_full(cid)
   local doc_key = doc_prefix .. cid
   local d = read_doc(doc_key)
   if not d then return nil end
-  local pairs_ = split_list(d[4])
+  local pairs_ = d[4]
   local channels, fields = {}, {}
   for i = 1, #pairs_, 2 do
     channels[#channels + 1] = pairs_[i]
