@@ -177,3 +177,17 @@ def decode_entry(
         parent_config=make_config(thread_id, ns, parent_id) if parent_id else None,  # type: ignore[arg-type]
         pending_writes=decode_writes(serde, writes),
     )
+
+
+def raw_writes(flat: Sequence[bytes]) -> list[tuple[str, int, str, str, bytes]]:
+    """`decode_writes` without deserializing: (task_id, idx, task_path, channel, typed value
+    bytes) in writes_sort_key order, for tools that copy values byte for byte."""
+    rows = []
+    for i in range(0, len(flat), 2):
+        if flat[i][:1] == b"\0":  # the spill flag or a spill field (read scripts leave them out)
+            continue
+        idx, _, task_id = flat[i].partition(b":")
+        task_path, channel, value = unpack_list(flat[i + 1])
+        rows.append((text(task_id), int(idx), text(task_path), text(channel), bytes(value)))
+    rows.sort(key=lambda r: (r[2], r[0], r[1]))
+    return rows
