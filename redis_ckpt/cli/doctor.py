@@ -11,10 +11,14 @@ from rich.console import Console
 
 from redis_ckpt import acl, search
 from redis_ckpt.cli.app import env, json_option
-from redis_ckpt.encoding import text
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 Check = dict[str, str]
+
+
+def text(value: Any) -> str:
+    """A reply as text: redis-py hands back bytes or str depending on the command's callback."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _check(name: str, status: str, detail: str) -> Check:
@@ -92,7 +96,7 @@ def acl_check(client: Any, prefix: str, with_search: bool) -> Check:
             if "unknown" in str(exc).lower() and "subcommand" not in str(exc).lower():
                 return _check("acl", WARN, f"cannot check as {user!r} (ACL DRYRUN refused: {exc})")
             continue  # a command this server does not have (e.g. FT.* without Search): not needed here
-        if text(answer) != "OK":
+        if answer is not True and text(answer) != "OK":
             denied.append(command)
     if denied:
         return _check("acl", FAIL, f"user {user!r} may not run: {', '.join(denied)}")

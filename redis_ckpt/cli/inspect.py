@@ -27,17 +27,27 @@ def _newer(version: Any, seen: Any) -> bool:
         return str(version) > str(seen)
 
 
+def _target(channel: str) -> str | None:
+    """The node a trigger channel starts: `branch:to:<node>`, or `__start__` for the input."""
+    if channel.startswith(BRANCH):
+        return channel[len(BRANCH) :]
+    return "__start__" if channel == "__start__" else None
+
+
 def next_nodes(checkpoint: Mapping[str, Any]) -> list[str]:
-    """The nodes LangGraph (1.x) would run next, read from the checkpoint alone: each node whose
-    `branch:to:<node>` channel (or `__start__` for input) changed since that node last saw it,
-    plus the targets of pending Sends."""
-    versions = checkpoint.get("channel_versions") or {}
-    seen = checkpoint.get("versions_seen") or {}
+    """The nodes LangGraph (1.x) runs next, read from the checkpoint alone (no graph needed): the
+    targets of the trigger channels the last step updated (`updated_channels`; for checkpoints
+    without it, the `branch:to:` channels newer than their node has seen), plus pending Sends."""
     found = set()
-    for channel, version in versions.items():
-        node = channel[len(BRANCH) :] if channel.startswith(BRANCH) else "__start__" if channel == "__start__" else None
-        if node is not None and _newer(version, (seen.get(node) or {}).get(channel)):
-            found.add(node)
+    updated = checkpoint.get("updated_channels")
+    if updated is not None:
+        found = {node for channel in updated if (node := _target(channel))}
+    else:
+        seen = checkpoint.get("versions_seen") or {}
+        for channel, version in (checkpoint.get("channel_versions") or {}).items():
+            node = _target(channel)
+            if node and node != "__start__" and _newer(version, (seen.get(node) or {}).get(channel)):
+                found.add(node)
     for send in (checkpoint.get("channel_values") or {}).get(TASKS) or []:
         node = getattr(send, "node", None)
         if isinstance(node, str):
@@ -133,11 +143,8 @@ def history(ctx: click.Context, thread_id: str, ns: str, limit: int) -> None:
         load(saver, thread_id, ns, None)  # raises the "no checkpoint" error
 
     def human(out: Console) -> None:
-        cells = [
-            (r["checkpoint_id"], render.when(r["ts"]), r["step"], r["source"], ",".join(r["next"]), r["pending_writes"])
-            for r in rows
-        ]
-        out.print(render.table(None, ["checkpoint", "time (UTC)", "step", "source", "next", "writes"], cells))
+        cells = [(r["checkpoint_id"], r["step"], r["source"], r["pending_writes"], ",".join(r["next"])) for r in rows]
+        out.print(render.table(None, ["checkpoint", "step", "source", "writes", "next"], cells, keep=1))
 
     e.emit({"thread_id": thread_id, "checkpoint_ns": ns, "checkpoints": rows}, human)
 

@@ -94,11 +94,15 @@ def when(ts: str | None) -> str:
     return parsed.strftime("%Y-%m-%d %H:%M:%S") if parsed else "-"
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A compact table for an 80-column terminal (cells are cut, never wrapped)."""
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], keep: int = 0) -> Table:
+    """A compact table for an 80-column terminal: cells are cut, never wrapped, except the first
+    `keep` columns (ids), which are shown whole."""
     out = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
-    for name in columns:
-        out.add_column(name, overflow="ellipsis", no_wrap=True)
+    for i, name in enumerate(columns):
+        out.add_column(name, overflow="ellipsis", no_wrap=True, min_width=len(name), max_width=None if i < keep else 60)
+    rows = list(rows)
+    for i in range(keep):
+        out.columns[i].min_width = max([len(str(r[i])) for r in rows] + [len(columns[i])])
     for row in rows:
         out.add_row(*(str(c) for c in row))
     return out
