@@ -26,6 +26,8 @@ def _check(name: str, status: str, detail: str) -> Check:
 
 
 def version_check(info: dict[str, Any]) -> Check:
+    if not info:
+        return _check("server", WARN, "INFO refused: version, topology and persistence unknown")
     version = str(info.get("redis_version", "?"))
     try:
         major = int(version.split(".")[0])
@@ -88,15 +90,22 @@ def acl_check(client: Any, prefix: str, with_search: bool) -> Check:
         return _check("acl", WARN, f"cannot check (ACL WHOAMI refused: {exc})")
     commands = list(acl.COMMANDS) + (list(acl.SEARCH_COMMANDS) if with_search else [])
     denied = []
+    key = f"{prefix}:doctor"
     for command in commands:
         name = command.replace("|", " ").split()
-        try:
-            answer = client.execute_command("ACL DRYRUN", user, *name, f"{prefix}:doctor")
-        except redis.ResponseError as exc:
-            if "unknown" in str(exc).lower() and "subcommand" not in str(exc).lower():
+        answer = None
+        for args in ([key], [key, "0", "0"], [], [key, "0"]):  # the first shape the command's arity accepts
+            try:
+                answer = client.execute_command("ACL DRYRUN", user, *name, *args)
+                break
+            except redis.ResponseError as exc:
+                message = str(exc).lower()
+                if "number of arguments" in message:
+                    continue
+                if "unknown command" in message or "unknown subcommand" in message or "not found" in message:
+                    break  # a command this server does not have (e.g. FT.* without Search): not needed
                 return _check("acl", WARN, f"cannot check as {user!r} (ACL DRYRUN refused: {exc})")
-            continue  # a command this server does not have (e.g. FT.* without Search): not needed here
-        if answer is not True and text(answer) != "OK":
+        if answer is not None and answer is not True and text(answer) != "OK":
             denied.append(command)
     if denied:
         return _check("acl", FAIL, f"user {user!r} may not run: {', '.join(denied)}")
