@@ -305,10 +305,9 @@ def test_wrong_prefix_lists_nothing_and_says_so(saver: RedisSaver, redis_url: st
     counter_graph(saver, nodes=1).invoke({"count": 0, "log": []}, config("t"))
     done = entry_point("--url", redis_url, "--prefix", saver.layout.prefix + "x", "threads")
     assert done.returncode == 0 and "wrong --prefix?" in done.stdout
-    listed = entry_point("--url", redis_url, *sum(([f"--{k}", v] for k, v in _prefix_args(saver).items()), []), "threads")
+    prefixes = saver_kwargs(saver.layout.prefix)
+    listed = entry_point(
+        "--url", redis_url, "--prefix", prefixes["checkpoint_prefix"],
+        "--write-prefix", prefixes["checkpoint_write_prefix"], "threads",
+    )  # fmt: skip
     assert listed.stdout.split() == ["t"]
-
-
-def _prefix_args(saver: RedisSaver) -> dict[str, str]:
-    kwargs = saver_kwargs(saver.layout.prefix)
-    return {"prefix": kwargs["checkpoint_prefix"], "write-prefix": kwargs["checkpoint_write_prefix"]}

@@ -51,9 +51,7 @@ def search_url(servers: _Servers) -> str:
 def official(search_url: str, prefix: str) -> Iterator[Any]:
     from langgraph.checkpoint.redis import RedisSaver as OfficialSaver
 
-    saver = OfficialSaver(
-        search_url, checkpoint_prefix=f"{prefix}off", checkpoint_write_prefix=f"{prefix}off_write"
-    )
+    saver = OfficialSaver(search_url, checkpoint_prefix=f"{prefix}off", checkpoint_write_prefix=f"{prefix}off_write")
     saver.setup()
     try:
         yield saver
@@ -88,19 +86,26 @@ def report(result: Result) -> dict[str, Any]:
     return found
 
 
-def run_graphs(saver: Any, prefix: str) -> dict[str, Any]:
-    """The graph of each thread, after real runs that stop at interrupts."""
+def run_graphs(saver: Any, prefix: str) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The graph of each thread, after real runs that stop at interrupts, and the interrupts
+    each run raised."""
     graphs = {
         f"{prefix}:count": counter_graph(saver),
         f"{prefix}:ask": approval_graph(saver),
         f"{prefix}:fan": fan_out_graph(saver),
         f"{prefix}:sub": parent_graph(saver),
     }
-    graphs[f"{prefix}:count"].invoke({"count": 0, "log": []}, cfg(f"{prefix}:count"))
-    graphs[f"{prefix}:ask"].invoke({"request": "deploy", "answer": ""}, cfg(f"{prefix}:ask"))
-    graphs[f"{prefix}:fan"].invoke({"items": ["a", "b"], "results": []}, cfg(f"{prefix}:fan"))
-    graphs[f"{prefix}:sub"].invoke({"x": "a"}, cfg(f"{prefix}:sub"))
-    return graphs
+    inputs = {
+        f"{prefix}:count": {"count": 0, "log": []},
+        f"{prefix}:ask": {"request": "deploy", "answer": ""},
+        f"{prefix}:fan": {"items": ["a", "b"], "results": []},
+        f"{prefix}:sub": {"x": "a"},
+    }
+    raised = {}
+    for thread_id, graph in graphs.items():
+        result = graph.invoke(inputs[thread_id], cfg(thread_id))
+        raised[thread_id] = [(i.value, i.id) for i in result.get("__interrupt__", [])]
+    return graphs, raised
 
 
 def cfg(thread_id: str) -> dict[str, Any]:
@@ -124,12 +129,18 @@ def snapshot(state: Any) -> dict[str, Any]:
 
 
 def history(graph: Any, thread_id: str) -> list[dict[str, Any]]:
-    return [snapshot(s) for s in graph.get_state_history(cfg(thread_id))]
+    """get_state_history, each checkpoint read again with get_state (a get_tuple): the official
+    saver's sync list() leaves channel values unrevived (a pending Send stays a dict, so its
+    history shows no next task), while its get_tuple revives them. And the official
+    saver returns every namespace for checkpoint_ns "" (subgraph checkpoints interleave): only the
+    root namespace's are the thread's history."""
+    states = [snapshot(graph.get_state(s.config)) for s in graph.get_state_history(cfg(thread_id))]
+    return [s for s in states if s["ns"] == ""]
 
 
 @pytest.mark.slow
 def test_migration_keeps_history_and_resumes(official: Any, target: RedisSaver, search_url: str, prefix: str) -> None:
-    graphs = run_graphs(official, prefix)
+    graphs, raised = run_graphs(official, prefix)
     before = {thread_id: history(graph, thread_id) for thread_id, graph in graphs.items()}
     stored = sum(1 for _ in official.list(None))
 
@@ -140,12 +151,22 @@ def test_migration_keeps_history_and_resumes(official: Any, target: RedisSaver, 
 
     done = report(migrate(search_url, prefix, "--json"))
     assert done["migrated"] == done["verified"] == done["checkpoints"] == planned["checkpoints"]
-    assert done["writes"] > 0 and done["issues"] == []
+    assert done["writes"] > 0
+    # The only issue this data can have: the official saver's race (put in the background, writes
+    # first) hides the writes of a checkpoint from its own get_tuple; they are stored, so migrated.
+    hidden = {i["checkpoint_id"] for i in done["issues"] if i["kind"] == "writes_hidden_by_source"}
+    assert {i["kind"] for i in done["issues"]} <= {"writes_hidden_by_source"}
 
-    # get_state_history under redis-ckpt equals the official saver's, checkpoint by checkpoint.
+    # get_state_history under redis-ckpt equals the official saver's, checkpoint by checkpoint
+    # (where the official saver hid an interrupt, redis-ckpt shows the one the run raised).
     for thread_id, graph in graphs.items():
-        mine = history(graph.copy(update={"checkpointer": target}), thread_id)
-        assert mine == before[thread_id], thread_id
+        mine = [snapshot(s) for s in graph.copy(update={"checkpointer": target}).get_state_history(cfg(thread_id))]
+        assert [s["id"] for s in mine] == [s["id"] for s in before[thread_id]]
+        for ours, theirs in zip(mine, before[thread_id]):
+            if ours["id"] in hidden and ours["interrupts"] != theirs["interrupts"]:
+                assert not theirs["interrupts"] and ours["interrupts"] == raised[thread_id], thread_id
+                ours = {**ours, "interrupts": [], "tasks": [(t[0], t[1], []) for t in ours["tasks"]]}
+            assert ours == theirs, thread_id
 
     # Re-running is idempotent: nothing migrated twice, no key added.
     client = redis.Redis.from_url(search_url)
@@ -187,9 +208,7 @@ def test_migration_reports_what_the_official_saver_lost(
     assert ("orphan_writes", lost) in kinds
     assert ("missing_parent", states[1].config["configurable"]["checkpoint_id"]) in kinds
     assert found["migrated"] == len(states) - 1 and found["verified"] == found["migrated"]
-    text = CliRunner().invoke(cli, ["--url", search_url, "migrate", "--from", "langgraph-checkpoint-redis",
-                                    "--source-prefix", f"{prefix}off", "--source-write-prefix", f"{prefix}off_write",
-                                    "--to-prefix", f"{prefix}rc", "--to-write-prefix", f"{prefix}rc_write"])  # fmt: skip
+    text = migrate(search_url, prefix)
     assert "issue orphan_writes: 1" in text.stdout and "issue missing_parent: 1" in text.stdout
 
 

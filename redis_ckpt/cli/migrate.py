@@ -106,7 +106,9 @@ def migrate(
         official.Issue("unreadable_document", "?", "?", "?", f"{key}: no readable ids; skipped")
         for key in docs.unreadable
     ]
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter(
+        dict.fromkeys(("migrated", "skipped", "would_migrate", "verified", "writes", "unreadable"), 0)
+    )
     threads = set()
     with progress(not e.json, "migrating", sum(len(c) for c in docs.checkpoints.values())) as advance:
         for (thread_id, ns), by_id in sorted(docs.checkpoints.items()):

@@ -233,6 +233,14 @@ def convert_checkpoint(
             continue
         writes.append((str(write.get("task_id", "")), str(write.get("task_path", "")), int(write.get("idx", 0)),
                        str(write.get("channel", "")), value))  # fmt: skip
+    if writes and doc.get("has_writes") is False:
+        # The official saver writes a checkpoint in the background while its pending writes may
+        # land first; its later document then says has_writes=false and its get_tuple hides them.
+        issue(
+            "writes_hidden_by_source",
+            f"{len(writes)} stored pending writes the official saver does not return "
+            "(its has_writes flag is false); migrated, so redis-ckpt shows them",
+        )
     for problem in reviver.problems:
         issue("unrevived_value", problem)
     parent = from_id(str(doc.get("parent_checkpoint_id") or "")) or None
