@@ -215,3 +215,23 @@ def test_migration_reports_what_the_official_saver_lost(
 def test_migration_refuses_colliding_prefixes(search_url: str) -> None:
     result = CliRunner().invoke(cli, ["--url", search_url, "migrate", "--from", "langgraph-checkpoint-redis"])
     assert result.exit_code == 2 and "--to-prefix" in result.output
+
+
+def test_migration_to_another_db(official: Any, search_url: str, prefix: str) -> None:
+    """The official saver's default prefixes are redis-ckpt's too: another db (or server) avoids
+    the collision. RediSearch has no index outside db 0; the saver works without it."""
+    thread_id = f"{prefix}:count"
+    counter_graph(official).invoke({"count": 0, "log": []}, cfg(thread_id))
+    other_db = search_url + "/1"
+    args = ["--url", search_url, "--prefix", prefix, "--write-prefix", f"{prefix}_write", "migrate", "--from",
+            "langgraph-checkpoint-redis", "--source-prefix", f"{prefix}off", "--source-write-prefix",
+            f"{prefix}off_write", "--to-url", other_db, "--json"]  # fmt: skip
+    try:
+        done = report(CliRunner().invoke(cli, args))
+        assert done["migrated"] == done["verified"] == 5 and done["target"]["url"] == other_db
+        with RedisSaver.from_conn_string(
+            other_db, checkpoint_prefix=prefix, checkpoint_write_prefix=f"{prefix}_write"
+        ) as s:
+            assert counter_graph(s).get_state(cfg(thread_id)).values == {"count": 3, "log": ["n0", "n1", "n2"]}
+    finally:
+        purge_prefix(other_db, prefix)

@@ -70,6 +70,16 @@ class Env:
         click.echo(json.dumps(render.jsonable(data), ensure_ascii=False))
 
 
+def prepare(saver: RedisSaver) -> None:
+    """`setup()` for commands that write. RediSearch refuses indexes outside db 0: a target in
+    another db works without the index (cross-thread queries then scan), so go on without it."""
+    try:
+        saver.setup()
+    except Exception as exc:
+        if "db != 0" not in str(exc):
+            raise
+
+
 def console(stderr: bool = False) -> Console:
     return Console(width=80 if not sys.stdout.isatty() else None, stderr=stderr, highlight=False, soft_wrap=False)
 

@@ -12,7 +12,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from redis_ckpt import inventory
 from redis_ckpt.cli import backup_format as fmt
-from redis_ckpt.cli.app import env, json_option
+from redis_ckpt.cli.app import env, json_option, prepare
 from redis_ckpt.cli.progress import progress
 from redis_ckpt.cli.rawput import PassThroughSerde, RawWrite, put_raw, put_raw_writes
 from redis_ckpt.sync import RedisSaver
@@ -75,7 +75,7 @@ def import_(ctx: click.Context, source: IO[str]) -> None:
     base = e.saver()
     saver = RedisSaver(redis_client=base.client, checkpoint_prefix=e.prefix, checkpoint_write_prefix=e.write_prefix,
                        serde=PassThroughSerde(decoder))  # type: ignore[arg-type]  # fmt: skip
-    saver.setup()
+    prepare(saver)
     first = source.readline()
     try:
         fmt.parse_header(first)

@@ -14,8 +14,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from redis_ckpt.cli import official, render
-from redis_ckpt.cli.app import env, json_option
+from redis_ckpt.cli import official
+from redis_ckpt.cli.app import env, json_option, prepare
 from redis_ckpt.cli.progress import progress
 from redis_ckpt.connection import redact_url
 from redis_ckpt.sync import RedisSaver
@@ -99,7 +99,7 @@ def migrate(
     source = e.saver()  # a connection to the source server (its saver methods are not used)
     target = e.saver(target_url, target_prefix, target_write_prefix)
     if not dry_run:
-        target.setup()
+        prepare(target)
     docs = official.index_documents(source.client, source_prefix, source_write_prefix)
     reviver = official.Reviver()
     issues: list[official.Issue] = [
@@ -161,11 +161,10 @@ def migrate(
         by_kind = Counter(i.kind for i in issues)
         for kind, n in sorted(by_kind.items()):
             out.print(f"issue {kind}: {n}", markup=False)
-        cells = [(i.kind, i.thread_id, i.checkpoint_id[-12:], i.detail) for i in issues[:20]]
-        if cells:
-            out.print(
-                render.table("issues (first 20; --json for all)", ["kind", "thread", "checkpoint", "detail"], cells)
-            )
+        for i in issues[:20]:
+            out.print(f"  {i.kind} {i.thread_id!r} ns={i.checkpoint_ns!r} {i.checkpoint_id}: {i.detail}", markup=False)
+        if len(issues) > 20:
+            out.print(f"  ... {len(issues) - 20} more (--json lists all)", markup=False)
 
     e.emit(summary, human)
     if failed:
