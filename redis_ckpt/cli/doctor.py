@@ -72,7 +72,9 @@ def eviction_check(policy: str) -> Check:
     return _check("maxmemory-policy", OK, policy or "?")
 
 
-def modules_check(state: str) -> Check:
+def modules_check(state: str, db: int = 0) -> Check:
+    if state == search.NO_INDEX and db != 0:
+        return _check("search", OK, f"db {db}: RediSearch indexes only db 0; cross-thread queries scan")
     if state == search.NO_MODULE:
         return _check("search", OK, "no Search module: per-thread operations unaffected; cross-thread queries scan")
     if state == search.NO_INDEX:
@@ -135,7 +137,7 @@ def doctor(ctx: click.Context) -> None:
         topology_check(info),
         persistence_check(info, save),
         eviction_check(str(info.get("maxmemory_policy", ""))),
-        modules_check(state),
+        modules_check(state, int(client.connection_pool.connection_kwargs.get("db") or 0)),
         acl_check(client, saver.layout.prefix, state != search.NO_MODULE),
     ]
     failed = any(c["status"] == FAIL for c in checks)

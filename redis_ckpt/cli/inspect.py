@@ -171,7 +171,8 @@ def show(ctx: click.Context, thread_id: str, checkpoint_id: str | None, ns: str)
             writes = [(w["task_id"][:12], w["channel"], render.short(w["value"], 44)) for w in data["pending_writes"]]
             out.print(render.table("pending writes", ["task", "channel", "value"], writes))
         for item in data["interrupts"]:
-            out.print(f"interrupt  {render.short(item, 68)}", markup=False)
+            value = item.get("value", item) if isinstance(item, dict) else item
+            out.print(f"interrupt  {render.short(value, 68)}", markup=False)
 
     e.emit(data, human)
 
