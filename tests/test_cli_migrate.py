@@ -138,7 +138,6 @@ def history(graph: Any, thread_id: str) -> list[dict[str, Any]]:
     return [s for s in states if s["ns"] == ""]
 
 
-@pytest.mark.slow
 def test_migration_keeps_history_and_resumes(official: Any, target: RedisSaver, search_url: str, prefix: str) -> None:
     graphs, raised = run_graphs(official, prefix)
     before = {thread_id: history(graph, thread_id) for thread_id, graph in graphs.items()}
@@ -190,7 +189,6 @@ def test_migration_keeps_history_and_resumes(official: Any, target: RedisSaver, 
     assert sorted(fan.invoke(Command(resume=answers), cfg(f"{prefix}:fan"))["results"]) == ["a=answer-a", "b=answer-b"]
 
 
-@pytest.mark.slow
 def test_migration_reports_what_the_official_saver_lost(
     official: Any, target: RedisSaver, search_url: str, prefix: str
 ) -> None:
