@@ -3,7 +3,7 @@
 Line 1 is a header, then one line per checkpoint, then an `end` line with the counts (an export
 without it was cut short). Every stored value is kept as the serializer wrote it:
 `{"type": <serde type>, "b64": <base64 of the serializer's bytes>}`, so an import writes back
-the same bytes, whatever the serializer.
+the same bytes, whatever the serializer. Text is ASCII-escaped JSON, so any id survives.
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ def checkpoint_line(thread_id: str, ns: str, entry: Sequence[Any]) -> str:
                 for task, idx, path, channel, value in raw_writes(writes)
             ],
         },
-        ensure_ascii=False,
     )
 
 
