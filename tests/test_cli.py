@@ -311,3 +311,12 @@ def test_wrong_prefix_lists_nothing_and_says_so(saver: RedisSaver, redis_url: st
         "--write-prefix", prefixes["checkpoint_write_prefix"], "threads",
     )  # fmt: skip
     assert listed.stdout.split() == ["t"]
+
+
+def test_ttl_applies_to_what_the_cli_writes(saver: RedisSaver, run: Cli, raw: redis.Redis) -> None:
+    counter_graph(saver, nodes=1).invoke({"count": 0, "log": []}, config("t"))
+    done = CliRunner().invoke(cli, [*run.base, "--ttl", "5", "copy", "t", "t-copy"])
+    assert done.exit_code == 0, done.output
+    copied = [k for k in keys_under(raw, saver.layout.prefix) if b"t-copy" in k]
+    assert copied and all(0 < raw.ttl(k) <= 300 for k in copied)
+    assert all(raw.ttl(k) == -1 for k in keys_under(raw, saver.layout.prefix) if b"t-copy" not in k)

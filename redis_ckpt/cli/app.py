@@ -32,6 +32,7 @@ class Env:
     prefix: str
     write_prefix: str
     json: bool = False
+    ttl_minutes: float | None = None
     savers: list[RedisSaver] = field(default_factory=list)
 
     def saver(self, url: str | None = None, prefix: str | None = None, write_prefix: str | None = None) -> RedisSaver:
@@ -41,6 +42,7 @@ class Env:
             url,
             checkpoint_prefix=prefix or self.prefix,
             checkpoint_write_prefix=write_prefix or self.write_prefix,
+            ttl=self.ttl,
             retry=CLI_RETRY,
         )
         self.savers.append(saver)
@@ -53,6 +55,11 @@ class Env:
         except redis.ResponseError as exc:  # e.g. NOAUTH, or an ACL user without PING
             raise click.ClickException(f"Redis at {redact_url(url)} refused PING: {exc}") from None
         return saver
+
+    @property
+    def ttl(self) -> dict[str, Any] | None:
+        """The saver's `ttl` option for what the CLI writes (import, migrate, copy)."""
+        return {"default_ttl": self.ttl_minutes} if self.ttl_minutes else None
 
     def close(self) -> None:
         for saver in self.savers:
@@ -132,11 +139,16 @@ def json_option(fn: F) -> F:
     "--write-prefix", default="checkpoint_write", show_default=True, help="The saver's checkpoint_write_prefix."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option(
+    "--ttl",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Expire what import, migrate and copy write after this many minutes (the saver's ttl default_ttl).",
+)
 @click.version_option(package_name="redis-ckpt")
 @click.pass_context
-def cli(ctx: click.Context, url: str, prefix: str, write_prefix: str, as_json: bool) -> None:
+def cli(ctx: click.Context, url: str, prefix: str, write_prefix: str, as_json: bool, ttl: float | None) -> None:
     """Inspect, prune, back up and migrate LangGraph checkpoints stored by redis-ckpt."""
-    ctx.obj = Env(url=url, prefix=prefix, write_prefix=write_prefix, json=as_json)
+    ctx.obj = Env(url=url, prefix=prefix, write_prefix=write_prefix, json=as_json, ttl_minutes=ttl)
 
 
 def env(ctx: click.Context) -> Env:

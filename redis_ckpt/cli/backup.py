@@ -73,8 +73,13 @@ def import_(ctx: click.Context, source: IO[str]) -> None:
     e = env(ctx)
     decoder = JsonPlusSerializer()
     base = e.saver()
-    saver = RedisSaver(redis_client=base.client, checkpoint_prefix=e.prefix, checkpoint_write_prefix=e.write_prefix,
-                       serde=PassThroughSerde(decoder))  # type: ignore[arg-type]  # fmt: skip
+    saver = RedisSaver(
+        redis_client=base.client,
+        checkpoint_prefix=e.prefix,
+        checkpoint_write_prefix=e.write_prefix,
+        ttl=e.ttl,
+        serde=PassThroughSerde(decoder),  # type: ignore[arg-type]
+    )
     prepare(saver)
     first = source.readline()
     try:
