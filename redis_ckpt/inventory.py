@@ -131,10 +131,11 @@ def footprint(client: Any, layout: KeyLayout, thread_id: str) -> Footprint:
     return result
 
 
-def checkpoint_count(client: Any, layout: KeyLayout, thread_id: str) -> int:
-    """Index entries of every namespace of a thread (cheap: one ZCARD per namespace; may count
-    entries whose document expired a moment ago)."""
+def namespace_counts(client: Any, layout: KeyLayout, thread_id: str) -> dict[str, int]:
+    """Index entries per namespace of a thread (cheap: one ZCARD per namespace, one round trip;
+    may count an entry whose document expired a moment ago). {} when the thread does not exist."""
+    names = namespaces(client, layout, thread_id)
     pipe = client.pipeline(transaction=False)
-    for ns in namespaces(client, layout, thread_id):
+    for ns in names:
         pipe.zcard(layout.index(thread_id, ns))
-    return sum(int(n) for n in pipe.execute())
+    return dict(zip(names, (int(n) for n in pipe.execute())))

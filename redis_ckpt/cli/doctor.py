@@ -37,8 +37,8 @@ def version_check(info: dict[str, Any]) -> Check:
     return _check("server", status, f"Redis {version}" + ("" if status == OK else " (redis-ckpt needs Redis 7+)"))
 
 
-def topology_check(info: dict[str, Any]) -> Check:
-    mode = str(info.get("redis_mode", "standalone"))
+def topology_check(info: dict[str, Any], sentinel: bool = False) -> Check:
+    mode = str(info.get("redis_mode", "standalone")) + (" (primary found through Sentinel)" if sentinel else "")
     role = str(info.get("role", "?"))
     if mode == "cluster":
         return _check("topology", FAIL, "Redis Cluster: cluster clients are not supported yet")
@@ -134,7 +134,7 @@ def doctor(ctx: click.Context) -> None:
     state = _safe(lambda: search.index_state(client, saver.layout), search.NO_MODULE)
     checks = [
         version_check(info),
-        topology_check(info),
+        topology_check(info, e.url.startswith("redis+sentinel://")),
         persistence_check(info, save),
         eviction_check(str(info.get("maxmemory_policy", ""))),
         modules_check(state, int(client.connection_pool.connection_kwargs.get("db") or 0)),

@@ -29,11 +29,7 @@ def last_activity(saver: RedisSaver, thread_id: str) -> dt.datetime | None:
 
 
 def per_namespace_counts(saver: RedisSaver, thread_id: str) -> dict[str, int]:
-    pipe = saver.client.pipeline(transaction=False)
-    names = inventory.namespaces(saver.client, saver.layout, thread_id)
-    for ns in names:
-        pipe.zcard(saver.layout.index(thread_id, ns))
-    return dict(zip(names, (int(n) for n in pipe.execute())))
+    return inventory.namespace_counts(saver.client, saver.layout, thread_id)
 
 
 @click.command()
