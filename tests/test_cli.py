@@ -242,6 +242,10 @@ def test_export_of_named_threads_and_cut_short_import(
     counter_graph(saver).invoke({"count": 0, "log": []}, config("two"))
     lines = run.run("export", "one").stdout.splitlines()  # to stdout
     assert {json.loads(line)["thread_id"] for line in lines[1:-1]} == {"one"}
+    summary = run.json("export", "one", "two", "-o", str(tmp_path / "both.jsonl"))
+    assert summary == {"checkpoints": 2 * (len(lines) - 2), "threads": 2}
+    missing = run.run("export", "one", "nope", ok=False)
+    assert missing.exit_code == 1 and "no such thread" in missing.output
     cut = tmp_path / "cut.jsonl"
     cut.write_text("\n".join(lines[:-1]) + "\n")
     target = Cli(redis_url, other_prefix.layout.prefix)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO
 
 import click
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -20,47 +19,47 @@ from redis_ckpt.sync import RedisSaver
 PAGE = 50  # checkpoints read per round trip
 
 
-def export_lines(saver: RedisSaver, threads: Iterable[str]) -> Iterable[str]:
-    """Header, one line per checkpoint (newest first per namespace), end line: constant memory."""
+def export_lines(saver: RedisSaver, threads: Iterable[str], counts: dict[str, int]) -> Iterable[str]:
+    """Header, one line per checkpoint (newest first per namespace), end line: constant memory.
+    `counts` gets the totals the end line states."""
     now = dt.datetime.now(dt.timezone.utc).isoformat()
     yield fmt.header(now, saver.layout.prefix, saver.layout.write_prefix)
-    checkpoints = thread_count = 0
+    counts.update(checkpoints=0, threads=0)
     for thread_id in threads:
-        thread_count += 1
+        before = counts["checkpoints"]
         for ns in inventory.namespaces(saver.client, saver.layout, thread_id):
             for entry in saver._scan(thread_id, ns, "full", PAGE):
-                checkpoints += 1
+                counts["checkpoints"] += 1
                 yield fmt.checkpoint_line(thread_id, ns, entry)
-    yield fmt.end(checkpoints, thread_count)
+        counts["threads"] += counts["checkpoints"] > before
+    yield fmt.end(counts["checkpoints"], counts["threads"])
 
 
 @click.command("export")
 @click.argument("thread_ids", nargs=-1)
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=True), default="-",
-              help="File to write (default: stdout).")  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
 @json_option
 @click.pass_context
-def export(ctx: click.Context, thread_ids: tuple[str, ...], output: IO[str]) -> None:
+def export(ctx: click.Context, thread_ids: tuple[str, ...], output: str | None) -> None:
     """Write threads (default: all) as JSON lines; values keep their serializer bytes."""
     e = env(ctx)
     saver = e.saver()
+    missing = [t for t in thread_ids if not inventory.namespaces(saver.client, saver.layout, t)]
+    if missing:
+        raise click.ClickException(
+            f"no such thread under prefix {saver.layout.prefix!r}: {', '.join(map(repr, missing))}"
+        )
     threads: Iterable[str] = thread_ids or inventory.iter_threads(saver.client, saver.layout)
-    count = 0
-    last: dict[str, Any] = {}
-    with progress(not e.json and output is not sys.stdout, "exporting") as advance:
-        for line in export_lines(saver, threads):
-            output.write(line + "\n")
-            if line.startswith('{"end"'):
-                last = fmt.parse_line(line, 0)  # type: ignore[assignment]
-            else:
-                count += 1
-                advance(1)
-    output.flush()
-    summary = {"checkpoints": last.get("checkpoints", 0), "threads": last.get("threads", 0)}
-    if e.json and output is not sys.stdout:
-        e.emit_line(summary)
-    elif output is not sys.stdout:
-        click.echo(f"exported {summary['checkpoints']} checkpoints of {summary['threads']} threads", err=True)
+    counts: dict[str, int] = {}
+    if output is None:  # data on stdout: nothing else goes there
+        for line in export_lines(saver, threads, counts):
+            click.echo(line)
+        return
+    with open(output, "w", encoding="utf-8") as out, progress(not e.json, "exporting") as advance:
+        for line in export_lines(saver, threads, counts):
+            out.write(line + "\n")
+            advance(1)
+    e.emit(counts, lambda c: c.print(f"exported {counts['checkpoints']} checkpoints of {counts['threads']} threads"))
 
 
 @click.command("import")
