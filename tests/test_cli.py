@@ -69,6 +69,30 @@ def test_threads_pages_cover_every_thread_once(saver: RedisSaver, run: Cli) -> N
     assert "more: --cursor" in human
 
 
+def test_threads_pages_across_scan_batches(saver: RedisSaver, run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SCAN batches smaller and larger than a page: cut batches resume where they were cut."""
+    from redis_ckpt import inventory
+
+    graph = counter_graph(saver, nodes=1)
+    names = {f"t{i}" for i in range(40)}
+    for name in names:
+        graph.invoke({"count": 0, "log": []}, config(name))
+    for scan_count, limit in ((3, 7), (50, 4), (7, 1)):
+        monkeypatch.setattr(inventory, "SCAN_COUNT", scan_count)
+        seen: list[str] = []
+        cursor = "0"
+        while True:
+            page = run.json("threads", "--limit", str(limit), "--cursor", cursor)
+            assert len(page["threads"]) <= limit
+            seen += [row["thread_id"] for row in page["threads"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert sorted(seen) == sorted(names), (scan_count, limit)
+    bad = run.run("threads", "--cursor", "x:y", ok=False)
+    assert bad.exit_code == 1 and "bad cursor" in bad.output
+
+
 def test_threads_sizes_are_exact_memory_and_checkpoint_counts(saver: RedisSaver, run: Cli, raw: redis.Redis) -> None:
     counter_graph(saver).invoke({"count": 0, "log": []}, config("a"))
     approval_graph(saver).invoke({"request": "r", "answer": ""}, config("b"))
