@@ -348,3 +348,28 @@ def test_ttl_applies_to_what_the_cli_writes(saver: RedisSaver, run: Cli, raw: re
     copied = [k for k in keys_under(raw, saver.layout.prefix) if b"t-copy" in k]
     assert copied and all(0 < raw.ttl(k) <= 300 for k in copied)
     assert all(raw.ttl(k) == -1 for k in keys_under(raw, saver.layout.prefix) if b"t-copy" not in k)
+
+
+def test_delete_asks_on_a_terminal(saver: RedisSaver, redis_url: str) -> None:
+    """At a terminal, delete asks; 'n' keeps the thread, 'y' deletes it."""
+    import os
+    import pty
+
+    counter_graph(saver, nodes=1).invoke({"count": 0, "log": []}, config("asked"))
+    prefixes = saver_kwargs(saver.layout.prefix)
+    args = ["--url", redis_url, "--prefix", prefixes["checkpoint_prefix"],
+            "--write-prefix", prefixes["checkpoint_write_prefix"], "delete", "asked"]  # fmt: skip
+    for answer, kept in (("n", True), ("y", False)):
+        controller, terminal = pty.openpty()
+        try:
+            os.write(controller, f"{answer}\n".encode())
+            done = subprocess.run(
+                [sys.executable, "-m", "redis_ckpt.cli", *args],
+                stdin=terminal, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+        finally:
+            os.close(controller)
+            os.close(terminal)
+        assert "Delete 1 thread(s): asked (" in done.stdout, done
+        assert done.returncode == (1 if kept else 0), done
+        assert (saver.get_tuple(config("asked")) is not None) == kept
