@@ -197,23 +197,7 @@ def encode_writes(
 
 def decode_writes(serde: SerializerProtocol, flat: Sequence[bytes]) -> list[PendingWrite]:
     """HGETALL output of a writes hash -> pending writes in writes_sort_key order."""
-    rows = []
-    for i in range(0, len(flat), 2):
-        if flat[i][:1] == b"\0":  # the spill flag or a spill field (read scripts leave them out)
-            continue
-        idx, _, task_id = flat[i].partition(b":")
-        task_path, channel, value = unpack_list(flat[i + 1])
-        rows.append(
-            (
-                text(task_path),
-                text(task_id),
-                int(idx),
-                text(channel),
-                value,
-            )
-        )
-    rows.sort(key=lambda r: (r[0], r[1], r[2]))
-    return [(task_id, channel, loads(serde, value)) for _, task_id, _, channel, value in rows]
+    return [(task_id, channel, loads(serde, value)) for task_id, _, _, channel, value in raw_writes(flat)]
 
 
 def make_config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
@@ -250,3 +234,17 @@ def materialize_entry(entry: Sequence[Any], found: Mapping[bytes, bytes]) -> lis
             records[channel.decode("utf-8", "surrogatepass")] = resolved
     checkpoint, metadata = document_parts(entry[1], entry[2])
     return [entry[0], checkpoint, metadata, entry[3], entry[4], values, materialize_writes(entry[6], found), records]
+
+
+def raw_writes(flat: Sequence[bytes]) -> list[tuple[str, int, str, str, bytes]]:
+    """`decode_writes` without deserializing: (task_id, idx, task_path, channel, typed value
+    bytes) in writes_sort_key order, for tools that copy values byte for byte."""
+    rows = []
+    for i in range(0, len(flat), 2):
+        if flat[i][:1] == b"\0":  # the spill flag or a spill field (read scripts leave them out)
+            continue
+        idx, _, task_id = flat[i].partition(b":")
+        task_path, channel, value = unpack_list(flat[i + 1])
+        rows.append((text(task_id), int(idx), text(task_path), text(channel), bytes(value)))
+    rows.sort(key=lambda r: (r[2], r[0], r[1]))
+    return rows

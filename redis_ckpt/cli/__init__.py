@@ -1,0 +1,15 @@
+"""The `redis-ckpt` command line (extra `redis-ckpt[cli]`): inspect, prune, back up and migrate
+checkpoints. One module per command group; formatting lives in `render`. See docs/cli.md."""
+
+from redis_ckpt.cli import backup, doctor, inspect, maintain, migrate, threads
+from redis_ckpt.cli.app import cli
+
+for _module in (doctor, threads, inspect, maintain, backup, migrate):
+    _module.register(cli)
+
+
+def main() -> None:
+    cli(prog_name="redis-ckpt")
+
+
+__all__ = ["cli", "main"]

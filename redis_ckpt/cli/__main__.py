@@ -1,0 +1,3 @@
+from redis_ckpt.cli import main
+
+main()

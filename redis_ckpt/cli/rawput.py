@@ -1,0 +1,104 @@
+"""Writing stored values back byte for byte through the saver's public `put` / `put_writes`.
+
+The saver serializes whatever it is given with its serde; `PassThroughSerde` hands back the
+bytes of a `Raw` value untouched (and, for the checkpoint and metadata documents, the bytes of
+the `Raw` under the `RAW` key), so what is written is exactly what was exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import WRITES_IDX_MAP
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from redis_ckpt.sync import RedisSaver
+
+# Marks a document whose serialized form is given. Its value is a plain dict, so the saver's
+# metadata search tags ignore it (they tag scalar values only).
+RAW = "__redis_ckpt_raw__"
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A value already serialized: (serde type, bytes)."""
+
+    type: str
+    data: bytes
+
+
+class PassThroughSerde:
+    """A serde that passes `Raw` values through and delegates everything else."""
+
+    def __init__(self, inner: SerializerProtocol) -> None:
+        self.inner = inner
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        if isinstance(obj, Raw):
+            return obj.type, obj.data
+        if (
+            isinstance(obj, dict)
+            and isinstance(marker := obj.get(RAW), dict)
+            and isinstance(raw := marker.get("raw"), Raw)
+        ):
+            return raw.type, raw.data
+        return self.inner.dumps_typed(obj)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        return self.inner.loads_typed(data)
+
+
+def with_raw(document: dict[str, Any], typed: tuple[str, bytes]) -> dict[str, Any]:
+    return {**document, RAW: {"raw": Raw(*typed)}}
+
+
+@dataclass(frozen=True)
+class RawWrite:
+    task_id: str
+    idx: int
+    task_path: str
+    channel: str
+    value: tuple[str, bytes]
+
+
+def put_raw(
+    saver: RedisSaver,
+    decoder: SerializerProtocol,
+    where: tuple[str, str, str, str | None],
+    checkpoint: tuple[str, bytes],
+    metadata: tuple[str, bytes],
+    values: Sequence[tuple[str, tuple[str, bytes]]],
+) -> None:
+    """`put` a stored checkpoint: `decoder` reads the versions and metadata the saver needs to
+    index it; the bytes written are the given ones. `saver` must use a PassThroughSerde."""
+    thread_id, ns, checkpoint_id, parent_id = where
+    decoded = decoder.loads_typed(checkpoint)
+    versions = decoded.get("channel_versions") or {}
+    document = with_raw({"id": checkpoint_id, "channel_versions": versions}, checkpoint)
+    document["channel_values"] = {channel: Raw(*typed) for channel, typed in values}
+    configurable = {"thread_id": thread_id, "checkpoint_ns": ns}
+    if parent_id:
+        configurable["checkpoint_id"] = parent_id
+    new_versions = {channel: versions[channel] for channel, _ in values if channel in versions}
+    meta = with_raw(decoder.loads_typed(metadata), metadata)
+    saver.put({"configurable": configurable}, document, meta, new_versions)  # type: ignore[arg-type]
+
+
+def put_raw_writes(saver: RedisSaver, thread_id: str, ns: str, checkpoint_id: str, writes: Sequence[RawWrite]) -> int:
+    """`put_writes` stored writes, one call per task, so each keeps its index. Returns how many
+    tasks had gaps in their indexes (then positions are renumbered, order kept)."""
+    by_task: dict[tuple[str, str], list[RawWrite]] = {}
+    for write in writes:
+        by_task.setdefault((write.task_id, write.task_path), []).append(write)
+    gaps = 0
+    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
+    for (task_id, task_path), group in by_task.items():
+        regular = sorted((w for w in group if w.idx >= 0), key=lambda w: w.idx)
+        special = [w for w in group if w.idx < 0 and WRITES_IDX_MAP.get(w.channel) == w.idx]
+        if [w.idx for w in regular] != list(range(len(regular))) or len(special) + len(regular) != len(group):
+            gaps += 1
+        ordered = regular + special  # regular writes first: their position is their index
+        saver.put_writes(config, [(w.channel, Raw(*w.value)) for w in ordered], task_id, task_path)  # type: ignore[arg-type]
+    return gaps

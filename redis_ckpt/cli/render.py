@@ -1,0 +1,108 @@
+"""Pure formatting: values to JSON-safe data and short text, sizes, durations, tables."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from rich.table import Table
+
+SHORT = 60  # characters of a value shown in a table cell
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """Any stored value as JSON-safe data: containers kept, models dumped, the rest as text."""
+    if depth > 50:
+        return repr(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytes_b64": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [jsonable(v, depth + 1) for v in items]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        try:
+            return jsonable(dump(), depth + 1)
+        except Exception:  # a model that cannot dump itself is still shown, as text
+            return repr(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return {"__type__": type(value).__name__, **jsonable(fields, depth + 1)}
+    if hasattr(value, "_asdict"):
+        return jsonable(value._asdict(), depth + 1)
+    return repr(value)
+
+
+def short(value: Any, width: int = SHORT) -> str:
+    """A value as one line of at most `width` characters."""
+    import json
+
+    try:
+        text = json.dumps(jsonable(value), ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """'90s', '15m', '12h', '7d', '2w' -> timedelta; anything else is a ValueError."""
+    found = _DURATION.match(text.strip())
+    if not found:
+        raise ValueError(f"bad duration {text!r}: use a number and s, m, h, d or w (e.g. 7d)")
+    return dt.timedelta(seconds=float(found.group(1)) * _SECONDS[found.group(2)])
+
+
+def parse_ts(ts: str | None) -> dt.datetime | None:
+    """A checkpoint's `ts` (ISO 8601) as an aware datetime, or None."""
+    if not ts:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def when(ts: str | None) -> str:
+    parsed = parse_ts(ts)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S") if parsed else "-"
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], keep: int = 0) -> Table:
+    """A compact table for an 80-column terminal: cells are cut, never wrapped, except the first
+    `keep` columns (ids), which are shown whole."""
+    out = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for i, name in enumerate(columns):
+        out.add_column(name, overflow="ellipsis", no_wrap=True, min_width=len(name), max_width=None if i < keep else 60)
+    rows = list(rows)
+    for i in range(keep):
+        out.columns[i].min_width = max([len(str(r[i])) for r in rows] + [len(columns[i])])
+    for row in rows:
+        out.add_row(*(str(c) for c in row))
+    return out
