@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import decimal
 import os
+import re
 import time
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ from redis_ckpt import AsyncRedisSaver, IncompatibleClientError, RedisSaver, Ret
 from redis_ckpt.connection import client_from_url, redact_url
 from redis_ckpt.embedded import EmbeddedRedis, free_port
 from tests.conftest import purge_prefix, saver_kwargs
-from tests.helpers import checkpoint, config
+from tests.helpers import checkpoint, config, put_chain
 
 
 @pytest.fixture
@@ -105,3 +106,14 @@ def test_clients_the_saver_cannot_send_on_are_refused_with_a_typed_error(redis_u
     sync_client = redis.Redis.from_url(redis_url)
     assert RedisSaver(redis_client=sync_client).client is sync_client
     sync_client.close()
+
+
+def test_setup_on_a_db_other_than_0_works_without_the_index(redis_url: str, prefix: str) -> None:
+    """RediSearch refuses FT.CREATE outside db 0: the saver works without it (scan fallback)."""
+    with RedisSaver(re.sub(r"(/\d*)?$", "/3", redis_url, count=1), **saver_kwargs(prefix)) as saver:
+        try:
+            saver.setup()
+            put_chain(saver, "t", 2, metadata=lambda s: {"source": "loop", "step": s})
+            assert [t.metadata["step"] for t in saver.list(None, filter={"step": 1})] == [1]
+        finally:
+            saver.delete_thread("t")

@@ -20,6 +20,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
     get_checkpoint_metadata,
 )
+from redisvl.exceptions import RedisSearchError
 from typing_extensions import Self
 
 from redis_ckpt import commands, scripts, search
@@ -63,7 +64,14 @@ class RedisSaver(Maintenance):
         self._io(scripts.load_all, self._client)
         state = self._io(search.index_state, self._client, self.layout)
         if state == search.NO_INDEX:
-            self._io(search.create_index, self._client, self.layout)
+            try:
+                self._io(search.create_index, self._client, self.layout)
+            except RedisSearchError as exc:  # e.g. "Cannot create index on db != 0"
+                logger.warning(
+                    "redis-ckpt: no search index on %s (%s); cross-thread metadata queries scan every thread",
+                    self._where,
+                    exc,
+                )
         elif state == search.NO_MODULE:
             logger.info(
                 "redis-ckpt: no Search module on %s; per-thread operations are unaffected, cross-thread "
