@@ -118,16 +118,16 @@ def own_digests(stored: bytes) -> list[bytes]:
     return parse_record(stored)[0].digests
 
 
-def materialize(stored: bytes, chunk_map: Mapping[bytes, bytes]) -> tuple[bytes, Resolved | None]:
-    """The exact typed bytes of a stored value (plain, compressed or a resolved record), and the
-    record when it was one."""
+def materialize(stored: bytes, raw_chunks: Mapping[bytes, bytes]) -> tuple[bytes, Resolved | None]:
+    """The exact typed bytes of a stored value (plain, compressed or a resolved record, whose chunks
+    `raw_chunks` holds, expanded), and the record when it was one."""
     if not is_record(stored):
         return unpack_typed_value(stored), None
     resolved, base, _ = parse_record(stored)
     if base:  # the read script could not follow the chain: a base field is gone
         raise ReadConflictError("a deduplicated value's chain is incomplete (deleted while read); retry")
     try:
-        body = b"".join(unpack_chunk(chunk_map[d]) for d in resolved.digests)
+        body = b"".join([raw_chunks[d] for d in resolved.digests])
     except KeyError:
         raise ReadConflictError("a deduplicated value lost a chunk (deleted while read); retry") from None
     return MSGPACK + b"\0" + resolved.header + body, resolved
@@ -136,6 +136,36 @@ def materialize(stored: bytes, chunk_map: Mapping[bytes, bytes]) -> tuple[bytes,
 def chunk_map(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     """The read scripts' {digest, stored chunk, ...} list as a dict (absent chunks left out)."""
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2) if flat[i + 1]}
+
+
+CACHE_BYTES = 32 * 1024 * 1024  # expanded chunks kept per saver
+
+
+class ExpandedChunks:
+    """Chunks already decompressed, by digest (content-addressed, so never stale), bounded by
+    size, oldest dropped first. A thread read again (LangGraph reads it before every run) then
+    costs decompression only for what is new: 800 chat messages take ~3 ms to expand. Thread-safe."""
+
+    def __init__(self, limit: int = CACHE_BYTES) -> None:
+        self._lock = threading.Lock()
+        self._data: OrderedDict[bytes, bytes] = OrderedDict()
+        self._size, self._limit = 0, limit
+
+    def expand(self, stored_chunks: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
+        """digest -> raw chunk for every chunk the read scripts returned."""
+        with self._lock:
+            out = {d: raw for d in stored_chunks if (raw := self._data.get(d)) is not None}
+        missing = {d: unpack_chunk(v) for d, v in stored_chunks.items() if d not in out}
+        if missing:
+            with self._lock:
+                for d, raw in missing.items():
+                    if d not in self._data:
+                        self._data[d] = raw
+                        self._size += len(raw)
+                while self._size > self._limit and self._data:
+                    self._size -= len(self._data.popitem(last=False)[1])
+            out.update(missing)
+        return out
 
 
 # -- what a process knows is stored -----------------------------------------------------------------

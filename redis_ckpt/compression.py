@@ -8,7 +8,8 @@ compression off, or before compression existed, stays readable:
 
 The dictionary (`zstd_dict_v1.bin`, 1.6 KB of serialized LangChain messages and checkpoint
 boilerplate) is part of the format: it is never changed, a new one would get a new marker. It is
-what makes small values pay: chat messages compress to 59% of their size alone and to 47% with it (measured on the chat benchmark).
+what makes small values pay: chat messages compress to 59% of their size alone and to 47% with
+it (measured on the chat benchmark).
 """
 
 from __future__ import annotations

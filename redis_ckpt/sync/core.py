@@ -92,6 +92,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         self._search_ready = False
         self.compress = compress
         self._known = chunks.KnownChunks()
+        self._expanded = chunks.ExpandedChunks()
         self.resends = 0  # puts sent twice because what they relied on was gone (a counter for tests)
 
     @property
@@ -171,7 +172,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         if what == "meta":
             entries = [[e[0], metadata_bytes(e)] for e in entries]
         else:
-            found = chunks.chunk_map(chunk_flat)
+            found = self._expanded.expand(chunks.chunk_map(chunk_flat))
             entries = [materialize_entry(e, found) for e in self._fill_large_values(thread_id, ns, entries)]
             self._known.learn(thread_id, ns, list(found))
         return text(cursor), entries
@@ -257,7 +258,8 @@ class SaverCore(BaseCheckpointSaver[str]):
             *channels,
         ]
         target_raw, ancestors, chunk_flat = self._script("delta", self._read_keys(thread_id, ns), args)
-        return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors], chunks.chunk_map(chunk_flat)
+        found = self._expanded.expand(chunks.chunk_map(chunk_flat))
+        return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors], found
 
     def _walk_with_values(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> list[Any]:
         """`_walk_ancestors` with large seeds and writes read in (one more round trip, only when
