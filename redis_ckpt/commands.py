@@ -107,7 +107,11 @@ def put_writes(
         commands.append(("HSET", writes, *_pairs(stored.special)))
     if stored.spilled:
         commands.append(("HSET", writes, SPILL_FLAG, 1))
-    commands += [("ZADD", writes_index, 0, checkpoint_id), ("SADD", namespaces, ns)]
+    document = layout.checkpoint(thread_id, ns, checkpoint_id)
+    commands += [
+        scripts.call_by_source("track_writes", [document, writes_index], [checkpoint_id]),
+        ("SADD", namespaces, ns),
+    ]
     if ttl:
         keys = (writes, writes_index, namespaces, chunks) if stored.chunks else (writes, writes_index, namespaces)
         commands += [("EXPIRE", key, ttl) for key in keys]

@@ -106,10 +106,15 @@ def thread_key_pages(client: Any, layout: KeyLayout, thread_id: str) -> Iterator
     yield "other", [layout.namespaces(thread_id)]
     for ns in namespaces(client, layout, thread_id):
         yield "other", list(layout.ns_data_keys(thread_id, ns))
+        # A checkpoint's writes hash is found through the checkpoint index; the writes index lists
+        # only writes that came without (or before) their checkpoint.
+        checkpoint_ids: set[str] = set()
         for ids in _ids(client, layout.index(thread_id, ns)):
+            checkpoint_ids.update(ids)
             yield "checkpoint", [layout.checkpoint(thread_id, ns, i) for i in ids]
-        for ids in _ids(client, layout.writes_index(thread_id, ns)):
             yield "other", [layout.writes(thread_id, ns, i) for i in ids]
+        for ids in _ids(client, layout.writes_index(thread_id, ns)):
+            yield "other", [layout.writes(thread_id, ns, i) for i in ids if i not in checkpoint_ids]
 
 
 def footprint(client: Any, layout: KeyLayout, thread_id: str) -> Footprint:

@@ -47,7 +47,7 @@ def _standalone(name: str) -> str:
     return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("--"))
 
 
-STANDALONE = {"verify": _standalone("verify")}
+STANDALONE = {name: _standalone(name) for name in ("verify", "track_writes")}
 
 
 def call_by_source(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:

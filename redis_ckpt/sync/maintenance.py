@@ -151,7 +151,8 @@ class Maintenance(SaverCore):
                 if writes:
                     key = self.layout.writes(target, ns, checkpoint_id)
                     pipe.hset(key, mapping=writes)
-                    pipe.zadd(self.layout.writes_index(target, ns), {checkpoint_id: 0})
+                    if not (doc and with_docs):  # the writes index lists writes without a checkpoint
+                        pipe.zadd(self.layout.writes_index(target, ns), {checkpoint_id: 0})
                     touched.append(key)
 
         self._io(self._write_with_ttl, target, ns, write, touched)
