@@ -1,0 +1,20 @@
+-- Shared by the store's scripts. Layout: redis_ckpt/store/keys.py (names are rebuilt here from
+-- an item's member with the same escaping: each namespace label escaped and followed by ':').
+local ESCAPES = {['\0'] = ':', ['%'] = '%25', [':'] = '%3A', ['{'] = '%7B', ['}'] = '%7D'}
+
+-- `{N}K` of an item member `label\0...label\0\0key`.
+local function item_suffix(member)
+  local stop = string.find(member, '\0\0', 1, true)
+  local ns = string.sub(member, 1, stop)
+  return '{' .. string.gsub(ns, '[%z%%:{}]', ESCAPES) .. '}' .. string.sub(member, stop + 2)
+end
+
+-- Give an item and its vectors the item's TTL again (its field `t`, ms; 0 = none).
+local function refresh(item, vector_base, ttl, count)
+  ttl = tonumber(ttl or '0') or 0
+  if ttl <= 0 then return end
+  redis.call('PEXPIRE', item, ttl)
+  for i = 0, (tonumber(count or '0') or 0) - 1 do
+    redis.call('PEXPIRE', vector_base .. '#' .. i, ttl)
+  end
+end

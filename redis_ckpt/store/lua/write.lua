@@ -1,0 +1,46 @@
+-- A batch of puts and deletes, atomically. KEYS: items zset, namespaces zset.
+-- ARGV: item prefix, vector prefix, now (µs), then per op:
+--   'p', member, ns member, suffix, value, ttl ms (0 = none), vector count n, n x (vector, tags)
+--   'd', member, ns member, suffix
+-- An upsert keeps the item's created time, replaces everything else (old vectors dropped).
+local items, namespaces = KEYS[1], KEYS[2]
+local item_prefix, vector_prefix, now = ARGV[1], ARGV[2], ARGV[3]
+
+local function drop_vectors(item, vector_base)
+  local count = tonumber(redis.call('HGET', item, 'n') or '0') or 0
+  for i = 0, count - 1 do redis.call('DEL', vector_base .. '#' .. i) end
+end
+
+local i = 4
+while i <= #ARGV do
+  local kind, member, ns, suffix = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local item, vector_base = item_prefix .. suffix, vector_prefix .. suffix
+  drop_vectors(item, vector_base)
+  if kind == 'p' then
+    local value, ttl, count = ARGV[i + 4], tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+    local created = redis.call('HGET', item, 'c') or now
+    redis.call('DEL', item)
+    redis.call('HSET', item, 'v', value, 'c', created, 'u', now, 't', ttl, 'n', count)
+    if ttl > 0 then redis.call('PEXPIRE', item, ttl) end
+    redis.call('ZADD', items, 0, member)
+    redis.call('ZADD', namespaces, 0, ns)
+    local at = i + 7
+    for j = 0, count - 1 do
+      local vector = vector_base .. '#' .. j
+      redis.call('DEL', vector)
+      redis.call('HSET', vector, 'vec', ARGV[at], 'pfx', ARGV[at + 1], 'm', member)
+      if ttl > 0 then redis.call('PEXPIRE', vector, ttl) end
+      at = at + 2
+    end
+    i = at
+  else
+    redis.call('DEL', item)
+    redis.call('ZREM', items, member)
+    -- forget the namespace when no member of exactly it is left
+    if #redis.call('ZRANGEBYLEX', items, '[' .. ns .. '\0', '(' .. ns .. '\0\255', 'LIMIT', 0, 1) == 0 then
+      redis.call('ZREM', namespaces, ns)
+    end
+    i = i + 4
+  end
+end
+return 1
