@@ -298,7 +298,7 @@ def test_semantic_search_ranks_by_cosine_with_scores(vstore: RedisStore) -> None
     vstore.put(("docs", "deep"), "fruit2", {"text": "apple apple"})
     vstore.put(("other",), "fruit3", {"text": "apple banana cherry"})
     results = vstore.search(("docs",), query="apple banana cherry", limit=3)
-    assert [r.key for r in results][0] == "fruit"
+    assert results[0].key == "fruit"
     assert results[0].score == pytest.approx(1.0, abs=1e-5)
     assert all(r.score is not None for r in results)
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)  # type: ignore[type-var]
