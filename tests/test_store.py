@@ -290,6 +290,28 @@ def test_filters_equality_nested_and_operators_before_limit(store: RedisStore) -
         found(filter={"score": {"$regex": "x"}})
 
 
+def test_filter_pushdown_never_hides_a_match(store: RedisStore) -> None:
+    """Equality filters are narrowed server-side by tags; values Python calls equal still match."""
+    from decimal import Decimal
+
+    store.put(("p",), "int", {"x": 1})
+    store.put(("p",), "float", {"x": 1.0})
+    store.put(("p",), "bool", {"x": True})
+    store.put(("p",), "decimal", {"x": Decimal(1)})
+    store.put(("p",), "str", {"x": "1"})
+    store.put(("p",), "list", {"x": [1]})
+    assert sorted(i.key for i in store.search(("p",), filter={"x": 1})) == ["bool", "decimal", "float", "int"]
+    assert sorted(i.key for i in store.search(("p",), filter={"x": {"$eq": True}})) == [
+        "bool", "decimal", "float", "int"
+    ]  # fmt: skip
+    assert [i.key for i in store.search(("p",), filter={"x": "1"})] == ["str"]
+    assert [i.key for i in store.search(("p",), filter={"x": [1]})] == ["list"]
+    for i in range(40):
+        store.put(("p", "many"), f"k{i:02d}", {"x": i % 7})
+    hits = [i.key for i in store.search(("p", "many"), filter={"x": 3}, limit=3, offset=1)]
+    assert hits == ["k10", "k17", "k24"]
+
+
 # -- semantic search ---------------------------------------------------------------------------
 def test_semantic_search_ranks_by_cosine_with_scores(vstore: RedisStore) -> None:
     vstore.put(("docs",), "fruit", {"text": "apple banana cherry"})

@@ -1,18 +1,20 @@
 """The optional vector index (Search module, through redisvl): schema, detection and KNN queries.
 
-Only vectors are indexed. A vector hash carries `pfx`, one tag per namespace prefix of its item
-(a hex digest, so labels never meet the query language), and `m`, its item's member. Candidates the
+Only vectors are indexed. A vector hash carries `pfx`, one tag per namespace prefix of its item,
+`f`, its item's filter tags (both hex digests, so user text never meets the query language), and
+`m`, its item's member. Candidates the
 index returns are always loaded and re-checked (filter, expiry) in Python.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from redis.exceptions import ResponseError
 from redisvl.index import SearchIndex
+from redisvl.query.filter import FilterExpression, Tag
 from redisvl.schema import IndexSchema
 
 from redis_ckpt.store.keys import StoreLayout, ns_member
@@ -36,6 +38,7 @@ def schema(layout: StoreLayout, dims: int, algorithm: str) -> IndexSchema:
             "index": {"name": layout.vector_index, "prefix": layout.vector_prefix, "storage_type": "hash"},
             "fields": [
                 {"name": "pfx", "type": "tag", "attrs": {"separator": ",", "case_sensitive": True}},
+                {"name": "f", "type": "tag", "attrs": {"separator": ",", "case_sensitive": True}},
                 {
                     "name": "vec",
                     "type": "vector",
@@ -74,9 +77,23 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def knn(client: Any, layout: StoreLayout, prefix: tuple[str, ...], vector: bytes, k: int) -> list[tuple[bytes, float]]:
-    """The k nearest vectors under a namespace prefix: (item member, cosine similarity), best first."""
-    where = f"@pfx:{{{prefix_tag(prefix)}}}" if prefix else "*"
+def knn(
+    client: Any,
+    layout: StoreLayout,
+    prefix: tuple[str, ...],
+    requirements: Sequence[tuple[str, ...]],
+    vector: bytes,
+    k: int,
+) -> list[tuple[bytes, float]]:
+    """The k nearest vectors under a namespace prefix whose filter tags meet the requirements (each
+    a set of alternative tags, see redis_ckpt.store.filtering): (item member, cosine similarity),
+    best first."""
+    parts = [Tag("pfx") == prefix_tag(prefix)] if prefix else []
+    parts += [Tag("f") == list(alternatives) for alternatives in requirements]
+    expression: FilterExpression | None = None
+    for part in parts:
+        expression = part if expression is None else expression & part
+    where = str(expression) if expression is not None else "*"
     reply = client.execute_command(
         "FT.SEARCH", layout.vector_index, f"{where}=>[KNN {k} @vec $vector AS distance]",
         "PARAMS", 2, "vector", vector, "SORTBY", "distance", "ASC", "RETURN", 2, "m", "distance",

@@ -41,7 +41,7 @@ from typing_extensions import Self
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
 from redis_ckpt.errors import ConfigurationError, StoreUnavailableError
-from redis_ckpt.store import codec, embedding, keys, matching, scripts
+from redis_ckpt.store import codec, embedding, filtering, keys, matching, scripts
 from redis_ckpt.store import index as vector_index
 from redis_ckpt.sync.core import TRANSIENT_ERRORS
 
@@ -163,11 +163,15 @@ class RedisStore(BaseStore):
         """Delete every item under a namespace prefix (`()` = the whole store); the number deleted."""
         matching.check_labels(namespace_prefix)
         low, high = keys.prefix_range(tuple(namespace_prefix))
-        deleted = 0
-        while page := [item for item, _ in self._scan(low, high, page=PAGE, pages=1)]:
-            self._write([PutOp(item.namespace, item.key, None) for item in page])
-            deleted += len(page)
-        return deleted
+        deleted, doomed = 0, []
+        for item, _ in self._scan(low, high):  # the scan's cursor is a member: deleting behind it is safe
+            doomed.append(PutOp(item.namespace, item.key, None))
+            if len(doomed) == PAGE:
+                self._write(doomed)
+                deleted, doomed = deleted + len(doomed), []
+        if doomed:
+            self._write(doomed)
+        return deleted + len(doomed)
 
     def sweep(self) -> None:
         """Drop index entries of expired items and namespaces left empty. Redis expires the items
@@ -189,18 +193,29 @@ class RedisStore(BaseStore):
         ]
 
     def _scan(
-        self, low: bytes, high: bytes, *, page: int = PAGE, pages: int | None = None, vectors: bool = False
+        self, low: bytes, high: bytes, *, page: int = PAGE, pages: int | None = None, requirements: str = ""
     ) -> Iterator[Entry]:
-        """Live items in a member range, in (namespace, key) order, a page per round trip."""
-        for entry, _ in self._scan_with_vectors(low, high, page=page, pages=pages, vectors=vectors):
+        """Live items in a member range, in (namespace, key) order, a page per round trip; with
+        filter requirements (redis_ckpt.store.filtering), only items whose tags meet them."""
+        for entry, _ in self._scan_with_vectors(low, high, page=page, pages=pages, requirements=requirements):
             yield entry
 
     def _scan_with_vectors(
-        self, low: bytes, high: bytes, *, page: int = PAGE, pages: int | None = None, vectors: bool = False
+        self,
+        low: bytes,
+        high: bytes,
+        *,
+        page: int = PAGE,
+        pages: int | None = None,
+        vectors: bool = False,
+        requirements: str = "",
     ) -> Iterator[tuple[Entry, list[list[float]]]]:
         done = 0
         while pages is None or done < pages:
-            args = [self.layout.item_prefix, self.layout.vector_prefix, low, high, page, "1" if vectors else "0"]
+            args = [
+                self.layout.item_prefix, self.layout.vector_prefix, low, high, page, "1" if vectors else "0",
+                requirements,
+            ]  # fmt: skip
             last, exhausted, rows = self._io(scripts.run, self._client, "page", [self.layout.items], args)
             done += 1
             for member, value, created, updated, ttl, stored_vectors in rows:
@@ -230,10 +245,10 @@ class RedisStore(BaseStore):
     def _plain_search(self, op: SearchOp) -> list[tuple[Entry, float | None]]:
         """Items in (namespace, key) order, filter before offset and limit."""
         low, high = keys.prefix_range(tuple(op.namespace_prefix))
-        page = PAGE if op.filter else max(1, min(PAGE, op.offset + op.limit))
+        page = max(1, min(PAGE, op.offset + op.limit))
         found: list[tuple[Entry, float | None]] = []
         skipped = 0
-        for entry in self._scan(low, high, page=page):
+        for entry in self._scan(low, high, page=page, requirements=filtering.requirements_text(op.filter)):
             if not matching.matches(entry[0].value, op.filter):
                 continue
             if skipped < op.offset:
@@ -249,7 +264,9 @@ class RedisStore(BaseStore):
         low, high = keys.prefix_range(tuple(op.namespace_prefix))
         candidates = [
             (entry, found)
-            for entry, found in self._scan_with_vectors(low, high, vectors=True)
+            for entry, found in self._scan_with_vectors(
+                low, high, vectors=True, requirements=filtering.requirements_text(op.filter)
+            )
             if matching.matches(entry[0].value, op.filter)
         ]
         return matching.rank(candidates, query, op.offset, op.limit)
@@ -260,10 +277,12 @@ class RedisStore(BaseStore):
         included)."""
         wanted = op.offset + op.limit
         vector = codec.pack_vector(query)
+        requirements = filtering.requirements(op.filter)
         loaded: dict[bytes, Entry | None] = {}
         k = max(10, 2 * wanted)
         while True:
-            hits = self._io(vector_index.knn, self._client, self.layout, tuple(op.namespace_prefix), vector, k)
+            prefix = tuple(op.namespace_prefix)
+            hits = self._io(vector_index.knn, self._client, self.layout, prefix, requirements, vector, k)
             best: dict[bytes, float] = {}
             for member, score in hits:
                 best.setdefault(member, score)  # hits come best first: an item scores its best vector
@@ -321,7 +340,8 @@ class RedisStore(BaseStore):
             if op.value is None:
                 args += ["d", *head]
                 continue
-            args += ["p", *head, codec.encode_value(self.serde, op.value), codec.ttl_millis(op.ttl), len(op_vectors)]
+            value = codec.encode_value(self.serde, op.value)
+            args += ["p", *head, value, filtering.item_tags(op.value), codec.ttl_millis(op.ttl), len(op_vectors)]
             tags = vector_index.prefix_tags(namespace)
             for vector in op_vectors:
                 args += [codec.pack_vector(vector), tags]

@@ -1,6 +1,6 @@
 -- A batch of puts and deletes, atomically. KEYS: items zset, namespaces zset.
 -- ARGV: item prefix, vector prefix, now (µs), then per op:
---   'p', member, ns member, suffix, value, ttl ms (0 = none), vector count n, n x (vector, tags)
+--   'p', member, ns member, suffix, value, filter tags, ttl ms (0 = none), vector count n, n x (vector, prefix tags)
 --   'd', member, ns member, suffix
 -- An upsert keeps the item's created time, replaces everything else (old vectors dropped).
 local items, namespaces = KEYS[1], KEYS[2]
@@ -17,18 +17,18 @@ while i <= #ARGV do
   local item, vector_base = item_prefix .. suffix, vector_prefix .. suffix
   drop_vectors(item, vector_base)
   if kind == 'p' then
-    local value, ttl, count = ARGV[i + 4], tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
+    local value, tags, ttl, count = ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
     local created = redis.call('HGET', item, 'c') or now
     redis.call('DEL', item)
-    redis.call('HSET', item, 'v', value, 'c', created, 'u', now, 't', ttl, 'n', count)
+    redis.call('HSET', item, 'v', value, 'f', tags, 'c', created, 'u', now, 't', ttl, 'n', count)
     if ttl > 0 then redis.call('PEXPIRE', item, ttl) end
     redis.call('ZADD', items, 0, member)
     redis.call('ZADD', namespaces, 0, ns)
-    local at = i + 7
+    local at = i + 8
     for j = 0, count - 1 do
       local vector = vector_base .. '#' .. j
       redis.call('DEL', vector)
-      redis.call('HSET', vector, 'vec', ARGV[at], 'pfx', ARGV[at + 1], 'm', member)
+      redis.call('HSET', vector, 'vec', ARGV[at], 'pfx', ARGV[at + 1], 'f', tags, 'm', member)
       if ttl > 0 then redis.call('PEXPIRE', vector, ttl) end
       at = at + 2
     end
