@@ -164,7 +164,7 @@ def main() -> None:
     try:
         with contextlib.ExitStack() as stack:
             stores = {name: stack.enter_context(make_store(name, url, index=False)) for name in NAMES}
-            for name, (store, _) in stores.items():
+            for store, _ in stores.values():
                 load(store, ("bench", "users"), 1_000)
                 for j in range(100):
                     store.put(("bench", "ns", str(j)), "k", {"j": j})

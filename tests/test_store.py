@@ -499,3 +499,17 @@ def test_match_condition_ops_passed_to_batch_directly(store: RedisStore) -> None
     store.put(("x", "y"), "k", {"v": 1})
     op = ListNamespacesOp(match_conditions=(MatchCondition("suffix", ("y",)),), max_depth=None, limit=10)
     assert store.batch([op]) == [[("x", "y")]]
+
+
+def test_an_unreachable_server_is_a_typed_error_after_the_retry_budget() -> None:
+    from redis_ckpt import RetryConfig, StoreUnavailableError
+    from redis_ckpt.embedded import free_port
+
+    store = RedisStore(
+        f"redis://127.0.0.1:{free_port()}", retry=RetryConfig(attempts=2, initial_wait=0.01, max_wait=0.02)
+    )
+    try:
+        with pytest.raises(StoreUnavailableError, match="after 2 attempt"):
+            store.get(("a",), "k")
+    finally:
+        store.close()

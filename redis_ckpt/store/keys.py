@@ -11,6 +11,8 @@
   first NUL NUL ends the namespace. Byte order of members is (namespace, key) order, and the items
   under a namespace prefix are one lexicographic range.
 - `P:namespaces` (sorted set, scores 0) holds the namespace part of the members: the registry.
+  Writes keep it exact; only expiry can leave a namespace in it without items, so `P:expiring`
+  (set) names the namespaces that ever got an item with a TTL, the only ones readers must check.
 The Lua scripts rebuild an item's name from its member with the same escaping (store/lua/common.lua).
 """
 
@@ -82,6 +84,15 @@ class StoreLayout:
     @property
     def namespaces(self) -> str:
         return f"{self.prefix}:namespaces"
+
+    @property
+    def expiring(self) -> str:
+        return f"{self.prefix}:expiring"
+
+    @property
+    def write_keys(self) -> list[str]:
+        """The index keys the write and namespaces scripts take (items, registry, expiring)."""
+        return [self.items, self.namespaces, self.expiring]
 
     @property
     def item_prefix(self) -> str:

@@ -325,7 +325,7 @@ class RedisStore(BaseStore):
 
     def _live_namespaces(self, low: bytes, high: bytes) -> list[tuple[str, ...]]:
         args = [self.layout.item_prefix, low, high]
-        members = self._io(scripts.run, self._client, "namespaces", [self.layout.items, self.layout.namespaces], args)
+        members = self._io(scripts.run, self._client, "namespaces", self.layout.write_keys, args)
         return [keys.split_ns_member(m) for m in members]
 
     # -- writes ------------------------------------------------------------------------------
@@ -345,7 +345,7 @@ class RedisStore(BaseStore):
             tags = vector_index.prefix_tags(namespace)
             for vector in op_vectors:
                 args += [codec.pack_vector(vector), tags]
-        self._io(scripts.run, self._client, "write", [self.layout.items, self.layout.namespaces], args)
+        self._io(scripts.run, self._client, "write", self.layout.write_keys, args)
 
     def _embed_puts(self, puts: Sequence[PutOp]) -> list[list[list[float]]]:
         """The vectors of each put (none for deletes, `index=False`, or a store without `index`)."""
@@ -382,8 +382,13 @@ class RedisStore(BaseStore):
         """Run one idempotent Redis operation, retrying transient errors per the retry policy."""
         attempts = 1 if self.retry is None else self.retry.attempts
         try:
-            if attempts == 1 or self.retry is None:
+            try:  # the first attempt runs without tenacity's bookkeeping: this is the hot path
                 return operation(*args)
+            except TRANSIENT_ERRORS:
+                if attempts == 1 or self.retry is None:
+                    raise
+                logger.warning("redis-ckpt store: transient error on %s, retrying", self._where)
+            attempts -= 1  # the budget counts the attempt above
             retrying = Retrying(
                 stop=stop_after_attempt(attempts),
                 wait=wait_random_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
@@ -393,8 +398,9 @@ class RedisStore(BaseStore):
             )
             return retrying(operation, *args)
         except TRANSIENT_ERRORS as exc:
+            total = 1 if self.retry is None else self.retry.attempts
             raise StoreUnavailableError(
-                f"Redis at {self._where} failed after {attempts} attempt(s): {type(exc).__name__}: {exc}. "
+                f"Redis at {self._where} failed after {total} attempt(s): {type(exc).__name__}: {exc}. "
                 "Check that the server is up and reachable, then retry the call."
             ) from exc
 

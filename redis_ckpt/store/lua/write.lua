@@ -1,9 +1,9 @@
--- A batch of puts and deletes, atomically. KEYS: items zset, namespaces zset.
+-- A batch of puts and deletes, atomically. KEYS: items zset, namespaces zset, expiring set.
 -- ARGV: item prefix, vector prefix, now (µs), then per op:
 --   'p', member, ns member, suffix, value, filter tags, ttl ms (0 = none), vector count n, n x (vector, prefix tags)
 --   'd', member, ns member, suffix
 -- An upsert keeps the item's created time, replaces everything else (old vectors dropped).
-local items, namespaces = KEYS[1], KEYS[2]
+local items, namespaces, expiring = KEYS[1], KEYS[2], KEYS[3]
 local item_prefix, vector_prefix, now = ARGV[1], ARGV[2], ARGV[3]
 
 local function drop_vectors(item, vector_base)
@@ -21,7 +21,10 @@ while i <= #ARGV do
     local created = redis.call('HGET', item, 'c') or now
     redis.call('DEL', item)
     redis.call('HSET', item, 'v', value, 'f', tags, 'c', created, 'u', now, 't', ttl, 'n', count)
-    if ttl > 0 then redis.call('PEXPIRE', item, ttl) end
+    if ttl > 0 then
+      redis.call('PEXPIRE', item, ttl)
+      redis.call('SADD', expiring, ns)
+    end
     redis.call('ZADD', items, 0, member)
     redis.call('ZADD', namespaces, 0, ns)
     local at = i + 8
@@ -39,6 +42,7 @@ while i <= #ARGV do
     -- forget the namespace when no member of exactly it is left
     if #redis.call('ZRANGEBYLEX', items, '[' .. ns .. '\0', '(' .. ns .. '\0\255', 'LIMIT', 0, 1) == 0 then
       redis.call('ZREM', namespaces, ns)
+      redis.call('SREM', expiring, ns)
     end
     i = i + 4
   end
