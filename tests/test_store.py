@@ -495,6 +495,23 @@ def test_async_store_across_event_loops(redis_url: str, prefix: str) -> None:
         assert asyncio.run(s.aclear(("a",))) == 1
 
 
+def test_an_async_only_embedding_function_works_in_both_faces(redis_url: str, prefix: str) -> None:
+    import asyncio
+
+    from redis_ckpt import AsyncRedisStore
+    from tests.store_helpers import DIMS, bag_of_words
+
+    async def embed(texts: list[str]) -> list[list[float]]:
+        await asyncio.sleep(0)
+        return bag_of_words(texts)
+
+    with fresh_store(AsyncRedisStore, redis_url, prefix, index={"dims": DIMS, "embed": embed}) as s:
+        asyncio.run(s.aput(("d",), "a", {"text": "green tea"}))
+        s.put(("d",), "b", {"text": "black coffee"})
+        assert asyncio.run(s.asearch(("d",), query="coffee"))[0].key == "b"
+        assert s.search(("d",), query="tea")[0].key == "a"
+
+
 def test_match_condition_ops_passed_to_batch_directly(store: RedisStore) -> None:
     store.put(("x", "y"), "k", {"v": 1})
     op = ListNamespacesOp(match_conditions=(MatchCondition("suffix", ("y",)),), max_depth=None, limit=10)

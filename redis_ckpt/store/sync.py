@@ -359,14 +359,32 @@ class RedisStore(BaseStore):
         unique = list(dict.fromkeys(text for op_texts in texts for text in op_texts))
         if not unique or self.embeddings is None:
             return [[] for _ in puts]
-        by_text = dict(zip(unique, self._checked(self.embeddings.embed_documents(unique), len(unique))))
+        by_text = dict(zip(unique, self._checked(self._embed(unique), len(unique))))
         return [[by_text[text] for text in op_texts] for op_texts in texts]
 
     def _embed_queries(self, searches: Sequence[SearchOp]) -> dict[str, list[float]]:
         if self.embeddings is None:
             return {}
         queries = list(dict.fromkeys(op.query for op in searches if op.query))
-        return {query: self._checked([self.embeddings.embed_query(query)], 1)[0] for query in queries}
+        return dict(zip(queries, self._checked(self._embed(queries, query=True), len(queries))))
+
+    def _embed(self, texts: list[str], *, query: bool = False) -> list[list[float]]:
+        """Embed texts with the sync function, or, if the index config gave only an async one, with
+        the async one on a private event loop (the store runs on worker threads: no loop is running)."""
+        assert self.embeddings is not None
+        embeddings = self.embeddings
+        if getattr(embeddings, "afunc", None) is not None and getattr(embeddings, "func", None) is None:
+            # LangGraph's wrapper of an async-only embedding function
+
+            async def embed_async() -> list[list[float]]:
+                if query:
+                    return list(await asyncio.gather(*(embeddings.aembed_query(t) for t in texts)))
+                return await embeddings.aembed_documents(texts)
+
+            return asyncio.run(embed_async())
+        if query:
+            return [embeddings.embed_query(text) for text in texts]
+        return embeddings.embed_documents(texts)
 
     def _checked(self, vectors: Sequence[Sequence[float]], count: int) -> list[list[float]]:
         dims = int(self.index_config["dims"]) if self.index_config else 0
