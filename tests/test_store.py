@@ -530,3 +530,39 @@ def test_an_unreachable_server_is_a_typed_error_after_the_retry_budget() -> None
             store.get(("a",), "k")
     finally:
         store.close()
+
+
+def test_concurrent_puts_of_one_key_leave_one_item(store: RedisStore) -> None:
+    import threading
+
+    threads = [threading.Thread(target=store.put, args=(("c",), "same", {"i": i})) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    found = store.search(("c",), limit=100)
+    assert len(found) == 1 and found[0].value["i"] in range(16)
+    assert store.client.zcard(store.layout.items) == 1
+
+
+def test_a_lost_script_cache_is_reloaded(store: RedisStore) -> None:
+    store.put(("s",), "k", {"v": 1})
+    store.client.script_flush()
+    assert store.get(("s",), "k") is not None
+    store.client.script_flush()
+    store.put(("s",), "k", {"v": 2})
+    store.client.script_flush()
+    assert [i.value for i in store.search(("s",))] == [{"v": 2}]
+    store.client.script_flush()
+    assert store.list_namespaces() == [("s",)]
+
+
+def test_hnsw_index_answers_semantic_search(redis_url: str, prefix: str) -> None:
+    with fresh_store(RedisStore, redis_url, prefix, index=index_config(fields=["text"]), vector_algorithm="hnsw") as s:
+        for i in range(30):
+            s.put(("h",), f"k{i}", {"text": f"word{i} common"})
+        top = s.search(("h",), query="word3 common", limit=2)
+        assert top[0].score == pytest.approx(1.0, abs=1e-5)
+        assert top[0].value["text"] in {f"word{i} common" for i in range(30)}
+    with pytest.raises(ConfigurationError):
+        RedisStore(redis_url, vector_algorithm="ivf")
