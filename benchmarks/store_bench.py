@@ -66,7 +66,7 @@ def make_store(name: str, url: str, index: bool) -> Iterator[tuple[BaseStore, li
             yield ours, [f"{prefix}:*"]
         finally:
             ours.close()
-            _purge(url, [f"{prefix}:*"], [ours.layout.vector_index])
+            _purge(url, [f"{prefix}:*"], [ours.layout.item_index, ours.layout.vector_index])
         return
     # The official store is a benchmark-only dependency, never imported by the package.
     from langgraph.store.redis import RedisStore as OfficialStore

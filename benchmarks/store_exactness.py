@@ -82,7 +82,7 @@ def main() -> None:
             print(f"| {title} | " + " | ".join(answers.values()) + " |")
         ours.clear(())
         ours.close()
-        for index in (prefix + "o", prefix + "ov"):  # the official store's indexes and documents
+        for index in (prefix + "o", prefix + "ov", ours.layout.item_index):  # indexes (with documents)
             with contextlib.suppress(redis.ResponseError):
                 client.execute_command("FT.DROPINDEX", index, "DD")
         client.close()

@@ -36,8 +36,9 @@ def purge_store(url: str, prefix: str) -> None:
     try:
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):
             client.delete(key)
-        with contextlib.suppress(redis.ResponseError):
-            client.execute_command("FT.DROPINDEX", f"{prefix}:vector_index")
+        for index in ("item_index", "vector_index"):
+            with contextlib.suppress(redis.ResponseError):
+                client.execute_command("FT.DROPINDEX", f"{prefix}:{index}")
     finally:
         client.close()
 

@@ -161,6 +161,15 @@ def test_random_operations_match_in_memory_store(
         return knn(*args)
 
     monkeypatch.setattr(vector_index, "knn", counting_knn)
+    indexed_calls = 0
+    all_matching_items = vector_index.all_matching_items
+
+    def counting_matching(*args: Any) -> Any:
+        nonlocal indexed_calls
+        indexed_calls += 1
+        return all_matching_items(*args)
+
+    monkeypatch.setattr(vector_index, "all_matching_items", counting_matching)
     rng = random.Random(20261201)
     counts: dict[str, int] = {}
     for step in range(OPS):
@@ -194,7 +203,8 @@ def test_random_operations_match_in_memory_store(
     reference = sorted(memory.search((), limit=10**6), key=lambda item: (item.namespace, item.key))
     assert [(i.namespace, i.key, i.value) for i in everything] == [(i.namespace, i.key, i.value) for i in reference]
     assert len(everything) > 50
-    assert (knn_calls > 0) == (ours._vector_state == "ready")  # with the module, the index answered
+    assert (knn_calls > 0) == (ours._vector_state == "ready")  # with the module, the indexes answered
+    assert (indexed_calls > 0) == (ours._item_state == "ready")
 
 
 def test_random_batches_match_in_memory_store(stores: tuple[RedisStore, InMemoryStore]) -> None:

@@ -18,6 +18,7 @@ The Lua scripts rebuild an item's name from its member with the same escaping (s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from redis_ckpt.encoding import text, utf8
@@ -62,6 +63,17 @@ def split_ns_member(member: bytes) -> tuple[str, ...]:
     return tuple(text(label) for label in member.split(b"\0")[:-1])
 
 
+def split_item_suffix(suffix: bytes) -> tuple[tuple[str, ...], str]:
+    """Inverse of `item_suffix`."""
+    close = suffix.index(b"}")
+    labels = text(suffix[1:close]).split(":")[:-1]
+    return tuple(_unescape(label) for label in labels), text(suffix[close + 1 :])
+
+
+def _unescape(label: str) -> str:
+    return re.sub("%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), label)
+
+
 def item_suffix(namespace: tuple[str, ...], key: str) -> bytes:
     """`{N}K`: what follows the item (or vector) prefix; see the module docstring."""
     return b"{" + b"".join(utf8(label.translate(_ESCAPES)) + b":" for label in namespace) + b"}" + utf8(key)
@@ -103,11 +115,19 @@ class StoreLayout:
         return f"{self.prefix}:vec:"
 
     @property
+    def item_index(self) -> str:
+        return f"{self.prefix}:item_index"
+
+    @property
     def vector_index(self) -> str:
         return f"{self.prefix}:vector_index"
 
     def item(self, namespace: tuple[str, ...], key: str) -> bytes:
         return utf8(self.item_prefix) + item_suffix(namespace, key)
+
+    def split_item(self, name: bytes) -> tuple[tuple[str, ...], str]:
+        """(namespace, key) of an item hash's name."""
+        return split_item_suffix(name[len(utf8(self.item_prefix)) :])
 
     def vector_base(self, namespace: tuple[str, ...], key: str) -> bytes:
         """Vector i of the item is this name + `#i`."""

@@ -86,7 +86,8 @@ class RedisStore(BaseStore):
         self._client: redis.Redis = redis_client or client_from_url(str(redis_url), connection_args)
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
-        self._vector_state = vector_index.NO_MODULE  # until setup() finds the module and creates the index
+        # Index states (vector_index.NO_MODULE / NOT_READY / READY): set by setup()
+        self._item_state = self._vector_state = vector_index.NO_MODULE
 
     @classmethod
     @contextmanager
@@ -104,12 +105,14 @@ class RedisStore(BaseStore):
         return self._client
 
     def setup(self) -> None:
-        """Load the scripts and, with an `index` config and the Search module, create the vector
-        index (idempotent). Without the module, semantic search ranks candidates exactly in Python."""
+        """Load the scripts and, where the Search module exists, create the item index and (with an
+        `index` config) the vector index; idempotent. Without the module everything still works:
+        filters are checked in a Lua pass, semantic search ranks candidates exactly in Python."""
         self._io(scripts.load_all, self._client)
-        if self.index_config is not None:
-            dims, algorithm = int(self.index_config["dims"]), self.vector_algorithm
-            self._vector_state = self._io(vector_index.ensure_index, self._client, self.layout, dims, algorithm)
+        self._item_state = self._io(vector_index.ensure, self._client, vector_index.item_schema(self.layout))
+        if self.index_config is not None and self._item_state != vector_index.NO_MODULE:
+            schema = vector_index.vector_schema(self.layout, int(self.index_config["dims"]), self.vector_algorithm)
+            self._vector_state = self._io(vector_index.ensure, self._client, schema)
 
     def close(self) -> None:
         """Close the connection pool if this store created it."""
@@ -232,7 +235,7 @@ class RedisStore(BaseStore):
             return []
         if op.query and self.embeddings is not None and query is not None:
             if self._vector_state == vector_index.NOT_READY:  # still indexing older vectors: ask again
-                self._vector_state = self._io(vector_index.state, self._client, self.layout)
+                self._vector_state = self._io(vector_index.state, self._client, self.layout.vector_index)
             ranked = self._vector_search(op, query) if self._vector_state == vector_index.READY else None
             if ranked is None:
                 ranked = self._exact_search(op, query)
@@ -244,6 +247,11 @@ class RedisStore(BaseStore):
 
     def _plain_search(self, op: SearchOp) -> list[tuple[Entry, float | None]]:
         """Items in (namespace, key) order, filter before offset and limit."""
+        requirements = filtering.requirements(op.filter)
+        if requirements and self._item_state == vector_index.NOT_READY:
+            self._item_state = self._io(vector_index.state, self._client, self.layout.item_index)
+        if requirements and self._item_state == vector_index.READY:
+            return self._indexed_search(op, requirements)
         low, high = keys.prefix_range(tuple(op.namespace_prefix))
         page = max(1, min(PAGE, op.offset + op.limit))
         found: list[tuple[Entry, float | None]] = []
@@ -257,6 +265,29 @@ class RedisStore(BaseStore):
             found.append((entry, None))
             if len(found) == op.limit:
                 break
+        return found
+
+    def _indexed_search(self, op: SearchOp, requirements: list[tuple[str, str]]) -> list[tuple[Entry, float | None]]:
+        """The item index finds every item whose tags meet the filter's requirements; they are
+        sorted into (namespace, key) order, then loaded and re-checked a page at a time."""
+        query = vector_index.query(tuple(op.namespace_prefix), requirements)
+        found_names = self._io(vector_index.all_matching_items, self._client, self.layout, query)
+        names = sorted(found_names, key=self.layout.split_item)
+        page = max(50, min(PAGE, op.offset + op.limit))
+        found: list[tuple[Entry, float | None]] = []
+        skipped = 0
+        for start in range(0, len(names), page):
+            chunk = names[start : start + page]
+            members = [keys.item_member(*self.layout.split_item(name)) for name in chunk]
+            for entry in self._load(chunk, members):
+                if entry is None or not matching.matches(entry[0].value, op.filter):
+                    continue
+                if skipped < op.offset:
+                    skipped += 1
+                    continue
+                found.append((entry, None))
+                if len(found) == op.limit:
+                    return found
         return found
 
     def _exact_search(self, op: SearchOp, query: list[float]) -> list[tuple[Entry, float | None]]:
@@ -302,6 +333,10 @@ class RedisStore(BaseStore):
 
     def _load_members(self, members: Sequence[bytes]) -> list[Entry | None]:
         names = [self.layout.item_prefix.encode() + keys.item_suffix(*keys.split_member(m)) for m in members]
+        return self._load(names, members)
+
+    def _load(self, names: Sequence[bytes], members: Sequence[bytes]) -> list[Entry | None]:
+        """Items by name (no TTL refresh), one round trip; None for those gone."""
         replies = self._io(scripts.run, self._client, "get", names, ["0", ""] * len(names))
         return [
             None if reply is None else (codec.item_from_fields(self.serde, member, reply), int(reply[3] or 0))
@@ -340,11 +375,9 @@ class RedisStore(BaseStore):
             if op.value is None:
                 args += ["d", *head]
                 continue
-            value = codec.encode_value(self.serde, op.value)
-            args += ["p", *head, value, filtering.item_tags(op.value), codec.ttl_millis(op.ttl), len(op_vectors)]
-            tags = vector_index.prefix_tags(namespace)
-            for vector in op_vectors:
-                args += [codec.pack_vector(vector), tags]
+            value, tags = codec.encode_value(self.serde, op.value), filtering.item_tags(namespace, op.value)
+            args += ["p", *head, value, tags, codec.ttl_millis(op.ttl), len(op_vectors)]
+            args += [codec.pack_vector(vector) for vector in op_vectors]
         self._io(scripts.run, self._client, "write", self.layout.write_keys, args)
 
     def _embed_puts(self, puts: Sequence[PutOp]) -> list[list[list[float]]]:

@@ -1,6 +1,6 @@
 -- A batch of puts and deletes, atomically. KEYS: items zset, namespaces zset, expiring set.
 -- ARGV: item prefix, vector prefix, now (µs), then per op:
---   'p', member, ns member, suffix, value, filter tags, ttl ms (0 = none), vector count n, n x (vector, prefix tags)
+--   'p', member, ns member, suffix, value, tags, ttl ms (0 = none), vector count n, n vectors
 --   'd', member, ns member, suffix
 -- An upsert keeps the item's created time, replaces everything else (old vectors dropped).
 local items, namespaces, expiring = KEYS[1], KEYS[2], KEYS[3]
@@ -31,9 +31,9 @@ while i <= #ARGV do
     for j = 0, count - 1 do
       local vector = vector_base .. '#' .. j
       redis.call('DEL', vector)
-      redis.call('HSET', vector, 'vec', ARGV[at], 'pfx', ARGV[at + 1], 'f', tags, 'm', member)
+      redis.call('HSET', vector, 'vec', ARGV[at], 'f', tags, 'm', member)
       if ttl > 0 then redis.call('PEXPIRE', vector, ttl) end
-      at = at + 2
+      at = at + 1
     end
     i = at
   else
