@@ -290,6 +290,27 @@ def test_filters_equality_nested_and_operators_before_limit(store: RedisStore) -
         found(filter={"score": {"$regex": "x"}})
 
 
+def test_a_rare_filter_over_many_items_hands_over_to_the_item_index(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page script looks at SCAN_BUDGET members per call; past that, with the Search module,
+    the item index supplies the rest of the answer (without it, the script goes on)."""
+    from redis_ckpt.store import index as vector_index
+    from redis_ckpt.store import sync
+
+    store.batch([PutOp(("big", f"n{i // 100}"), f"k{i:04d}", {"rare": i % 97 == 0, "i": i}) for i in range(600)])
+    monkeypatch.setattr(sync, "SCAN_BUDGET", 50)
+    asked = []
+    all_matching_items = vector_index.all_matching_items
+    monkeypatch.setattr(vector_index, "all_matching_items", lambda *a: asked.append(a) or all_matching_items(*a))
+    expected = [("big", f"n{i // 100}", f"k{i:04d}") for i in range(600) if i % 97 == 0]
+    found = store.search(("big",), filter={"rare": True}, limit=100)
+    assert [(*i.namespace, i.key) for i in found] == expected
+    assert [i.key for i in store.search(("big",), filter={"rare": True}, limit=2, offset=3)] == ["k0291", "k0388"]
+    assert [i.key for i in store.search(("big", "n3"), filter={"rare": True, "i": {"$gt": 300}})] == ["k0388"]
+    assert bool(asked) == (store._item_state == "ready")
+
+
 def test_filter_pushdown_never_hides_a_match(store: RedisStore) -> None:
     """Equality filters are narrowed server-side by tags; values Python calls equal still match."""
     from decimal import Decimal

@@ -48,6 +48,7 @@ from redis_ckpt.sync.core import TRANSIENT_ERRORS
 logger = logging.getLogger("redis_ckpt.store")
 T = TypeVar("T")
 PAGE = 500  # items per page script call when a search must look at many candidates
+SCAN_BUDGET = 5000  # members one page script call may look at (bounds the time it holds the server)
 Entry = tuple[Item, int]  # an item and its TTL in ms (0 = none), as read
 
 
@@ -215,18 +216,30 @@ class RedisStore(BaseStore):
     ) -> Iterator[tuple[Entry, list[list[float]]]]:
         done = 0
         while pages is None or done < pages:
-            args = [
-                self.layout.item_prefix, self.layout.vector_prefix, low, high, page, "1" if vectors else "0",
-                requirements,
-            ]  # fmt: skip
-            last, exhausted, rows = self._io(scripts.run, self._client, "page", [self.layout.items], args)
+            last, exhausted, rows = self._page(low, high, page, vectors, requirements)
             done += 1
-            for member, value, created, updated, ttl, stored_vectors in rows:
-                item = codec.item_from_fields(self.serde, member, (value, created, updated))
-                yield (item, int(ttl or 0)), [codec.unpack_vector(v) for v in stored_vectors if v]
+            yield from rows
             if exhausted:
                 return
             low = b"(" + last
+
+    def _page(
+        self, low: bytes, high: bytes, count: int, vectors: bool, requirements: str
+    ) -> tuple[bytes, bool, list[tuple[Entry, list[list[float]]]]]:
+        """One call of the page script: (last member looked at, range exhausted, entries)."""
+        args = [
+            self.layout.item_prefix, self.layout.vector_prefix, low, high, count, "1" if vectors else "0",
+            requirements, SCAN_BUDGET,
+        ]  # fmt: skip
+        last, exhausted, rows = self._io(scripts.run, self._client, "page", [self.layout.items], args)
+        entries = [
+            (
+                (codec.item_from_fields(self.serde, member, (value, created, updated)), int(ttl or 0)),
+                [codec.unpack_vector(v) for v in stored_vectors if v],
+            )
+            for member, value, created, updated, ttl, stored_vectors in rows
+        ]
+        return last, bool(exhausted), entries
 
     def _search(self, op: SearchOp, query: list[float] | None) -> list[SearchItem]:
         matching.check_filter(op.filter)
@@ -247,16 +260,9 @@ class RedisStore(BaseStore):
 
     def _plain_search(self, op: SearchOp) -> list[tuple[Entry, float | None]]:
         """Items in (namespace, key) order, filter before offset and limit."""
-        requirements = filtering.requirements(op.filter)
-        if requirements and self._item_state == vector_index.NOT_READY:
-            self._item_state = self._io(vector_index.state, self._client, self.layout.item_index)
-        if requirements and self._item_state == vector_index.READY:
-            return self._indexed_search(op, requirements)
-        low, high = keys.prefix_range(tuple(op.namespace_prefix))
-        page = max(1, min(PAGE, op.offset + op.limit))
         found: list[tuple[Entry, float | None]] = []
         skipped = 0
-        for entry in self._scan(low, high, page=page, requirements=filtering.requirements_text(op.filter)):
+        for entry in self._candidates(op):
             if not matching.matches(entry[0].value, op.filter):
                 continue
             if skipped < op.offset:
@@ -267,28 +273,46 @@ class RedisStore(BaseStore):
                 break
         return found
 
-    def _indexed_search(self, op: SearchOp, requirements: list[tuple[str, str]]) -> list[tuple[Entry, float | None]]:
-        """The item index finds every item whose tags meet the filter's requirements; they are
-        sorted into (namespace, key) order, then loaded and re-checked a page at a time."""
+    def _candidates(self, op: SearchOp) -> Iterator[Entry]:
+        """The items under the prefix whose tags meet the filter's pushable requirements, in
+        (namespace, key) order. The page script walks the range; when a call spends its scan budget
+        before it fills a page (a rare filter over many items) and the item index is ready, the
+        index supplies the rest, past the last member the script looked at."""
+        requirements = filtering.requirements(op.filter)
+        text = filtering.requirements_text(op.filter)
+        low, high = keys.prefix_range(tuple(op.namespace_prefix))
+        page = max(1, min(PAGE, op.offset + op.limit))
+        while True:
+            last, exhausted, rows = self._page(low, high, page, False, text)
+            yield from (entry for entry, _ in rows)
+            if exhausted:
+                return
+            if requirements and len(rows) < page and self._item_index_ready():
+                yield from self._indexed_candidates(op, requirements, after=keys.split_member(last), page=page)
+                return
+            low = b"(" + last
+
+    def _item_index_ready(self) -> bool:
+        if self._item_state == vector_index.NOT_READY:  # still indexing older items: ask again
+            self._item_state = self._io(vector_index.state, self._client, self.layout.item_index)
+        return self._item_state == vector_index.READY
+
+    def _indexed_candidates(
+        self, op: SearchOp, requirements: list[tuple[str, str]], *, after: tuple[tuple[str, ...], str], page: int
+    ) -> Iterator[Entry]:
+        """Items the item index finds, past `after` in (namespace, key) order, loaded a page at a time."""
         query = vector_index.query(tuple(op.namespace_prefix), requirements)
-        found_names = self._io(vector_index.all_matching_items, self._client, self.layout, query)
-        names = sorted(found_names, key=self.layout.split_item)
-        page = max(50, min(PAGE, op.offset + op.limit))
-        found: list[tuple[Entry, float | None]] = []
-        skipped = 0
-        for start in range(0, len(names), page):
+        found = self._io(vector_index.all_matching_items, self._client, self.layout, query)
+        named = sorted((self.layout.split_item(name), name) for name in found)
+        names = [(place, name) for place, name in named if place > after]
+        start = 0
+        while start < len(names):
             chunk = names[start : start + page]
-            members = [keys.item_member(*self.layout.split_item(name)) for name in chunk]
-            for entry in self._load(chunk, members):
-                if entry is None or not matching.matches(entry[0].value, op.filter):
-                    continue
-                if skipped < op.offset:
-                    skipped += 1
-                    continue
-                found.append((entry, None))
-                if len(found) == op.limit:
-                    return found
-        return found
+            for entry in self._load([name for _, name in chunk], [keys.item_member(*place) for place, _ in chunk]):
+                if entry is not None:
+                    yield entry
+            start += len(chunk)
+            page = min(PAGE, page * 2)
 
     def _exact_search(self, op: SearchOp, query: list[float]) -> list[tuple[Entry, float | None]]:
         """Every candidate under the prefix ranked in Python: cost grows with the candidates."""

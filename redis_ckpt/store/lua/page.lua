@@ -1,11 +1,11 @@
 -- One page of the live items in a member range, in member order (= namespace, key order).
 -- KEYS: items zset. ARGV: item prefix, vector prefix, low bound, high bound, count,
 -- with vectors ('1'/'0'), filter requirements ('' = none: else requirements joined by ',', each a
--- '|'-joined set of alternative tags of which the item's field `f` must hold one).
--- Index entries whose item expired are removed on the way. At most SCAN_BUDGET members are looked
--- at per call, so a rare filter over a big range cannot hold the server for long.
+-- '|'-joined set of alternative tags of which the item's field `f` must hold one), scan budget.
+-- Index entries whose item expired are removed on the way. At most `scan budget`
+-- members are looked at per call, so a rare filter over a big range cannot hold the server long.
 -- Returns {last member seen (or ''), exhausted 1/0, {member, value, created, updated, ttl, {vectors}}...}
-local SCAN_BUDGET = 5000
+local SCAN_BUDGET = tonumber(ARGV[8])
 local items = KEYS[1]
 local item_prefix, vector_prefix, low, high = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local count, with_vectors = tonumber(ARGV[5]), ARGV[6] == '1'
