@@ -21,7 +21,7 @@ from langgraph.store.base import (
 )
 
 from redis_ckpt import ConfigurationError, RedisStore, SerializationError
-from tests.store_helpers import fresh_store, index_config
+from tests.store_helpers import fresh_store, index_config, purge_store
 
 
 @pytest.fixture
@@ -587,3 +587,36 @@ def test_hnsw_index_answers_semantic_search(redis_url: str, prefix: str) -> None
         assert top[0].value["text"] in {f"word{i} common" for i in range(30)}
     with pytest.raises(ConfigurationError):
         RedisStore(redis_url, vector_algorithm="ivf")
+
+
+def test_a_user_limited_to_the_prefix_and_listed_commands_can_use_the_store(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
+    from redis_ckpt.store.acl import acl_rules
+
+    user = f"store-{prefix}"
+    has_search = b"search" in {m[b"name"] for m in raw.module_list()}
+    version = tuple(int(p) for p in str(raw.info("server")["redis_version"]).split(".")[:2])
+    rules = acl_rules(prefix, search=has_search, setinfo=version >= (7, 2))
+    raw.execute_command("ACL", "SETUSER", user, "reset", "on", ">s3cret", *rules)
+    url = redis_url.replace("redis://", f"redis://{user}:s3cret@")
+    try:
+        limited = redis.Redis.from_url(url)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            limited.hset("elsewhere", "f", 1)  # outside the prefix
+        limited.close()
+        s = RedisStore(url, prefix=prefix, index=index_config(fields=["text"]), ttl={"default_ttl": 5})
+        try:
+            s.setup()
+            s.put(("a", "b"), "k", {"text": "green tea", "color": "red"})
+            s.put(("a",), "j", {"text": "coffee", "color": "blue"})
+            assert s.get(("a", "b"), "k") is not None
+            assert [i.key for i in s.search(("a",), filter={"color": "red"})] == ["k"]
+            assert s.search(("a",), query="tea", limit=1)[0].key == "k"
+            assert s.list_namespaces() == [("a",), ("a", "b")]
+            assert s.clear(("a",)) == 2
+        finally:
+            s.close()
+    finally:
+        raw.execute_command("ACL", "DELUSER", user)
+        purge_store(redis_url, prefix)
