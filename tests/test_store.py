@@ -620,3 +620,33 @@ def test_a_user_limited_to_the_prefix_and_listed_commands_can_use_the_store(
     finally:
         raw.execute_command("ACL", "DELUSER", user)
         purge_store(redis_url, prefix)
+
+
+def test_resp3_connections_give_the_same_answers(redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from redis_ckpt.store import sync
+
+    monkeypatch.setattr(sync, "SCAN_BUDGET", 2)  # filtered searches hand over to the item index
+    resp3 = redis_url + ("&" if "?" in redis_url else "?") + "protocol=3"
+    with fresh_store(RedisStore, resp3, prefix, index=index_config(fields=["text"])) as s:
+        assert s.client.connection_pool.connection_kwargs["protocol"] == 3
+        for i in range(12):
+            s.put(("r", str(i % 3)), f"k{i:02d}", {"text": f"tea {i}", "even": i % 2 == 0})
+        evens = sorted((("r", str(i % 3)), f"k{i:02d}") for i in range(0, 12, 2))
+        found = s.search(("r",), filter={"even": True}, limit=3, offset=1)
+        assert [(i.namespace, i.key) for i in found] == evens[1:4]
+        s.batch([PutOp(("v",), f"w{i}", {"text": f"word{i} tea"}) for i in range(40)])
+        from redis_ckpt.store import index as vector_index
+
+        if s._vector_state == "ready":  # the KNN reply parses over RESP3 too
+            hits = vector_index.knn(s.client, s.layout, ("v",), [], codec_vector(s, "word7 tea"), 5)
+            assert len(hits) == 5 and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        top = s.search(("v",), query="word7 tea", limit=1)
+        assert top[0].score == pytest.approx(1.0, abs=1e-5)
+        assert s.get(("r", "0"), "k00") is not None
+        assert s.list_namespaces() == [("r", "0"), ("r", "1"), ("r", "2"), ("v",)]
+
+
+def codec_vector(store: RedisStore, text: str) -> bytes:
+    from redis_ckpt.store import codec
+
+    return codec.pack_vector(store._embed_queries([SearchOp((), query=text)])[text])
