@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 import redis
@@ -163,6 +164,14 @@ def test_metacharacter_and_non_ascii_labels_are_literal(store: RedisStore, label
         expected = sorted([*expected, ("other",)])
     assert store.list_namespaces(prefix=(labels[0],)) == expected
     assert store.list_namespaces(suffix=(labels[-1],)) == [labels]
+
+
+def test_labels_with_a_trailing_newline_are_other_labels(store: RedisStore) -> None:
+    store.put(("users", "alice"), "k", {"v": 1})
+    store.put(("users", "alice\n"), "k", {"v": 2})
+    assert store.list_namespaces(suffix=("alice",)) == [("users", "alice")]
+    assert store.list_namespaces(prefix=("users", "alice")) == [("users", "alice")]
+    assert [i.value for i in store.search(("users", "alice"))] == [{"v": 1}]
 
 
 def test_label_validation_as_in_langgraph(store: RedisStore) -> None:
@@ -391,6 +400,26 @@ def test_array_paths_give_one_vector_per_element_and_an_item_scores_its_best(
         assert s.client.exists(s.layout.vector_base(("d",), "multi") + b"#1") == 1
 
 
+def test_semantic_search_edge_case_queries(vstore: RedisStore) -> None:
+    vstore.put(("test",), "doc1", {"text": "test document"})
+    for query in ("", None, "test " * 100, "test!@#$%^&*()", "🧠 ünïcødé"):
+        results = vstore.search(("test",), query=query)
+        assert [r.key for r in results] == ["doc1"]
+    assert vstore.search(("test",), query="")[0].score is None  # an empty query is no query
+
+
+def test_score_is_the_cosine_of_the_indexed_field_and_missing_fields_are_skipped(vstore: RedisStore) -> None:
+    from tests.store_helpers import bag_of_words
+
+    vstore.put(("test",), "doc", {"key0": "aaa bbb"}, index=["key0", "key1"])
+    results = vstore.search((), query="aaa ccc")
+    query, stored = bag_of_words(["aaa ccc", "aaa bbb"])
+    dot = sum(a * b for a, b in zip(query, stored))
+    expected = dot / (sum(a * a for a in query) ** 0.5 * sum(b * b for b in stored) ** 0.5)
+    assert len(results) == 1 and results[0].score == pytest.approx(expected, abs=1e-5)
+    assert vstore.client.hget(vstore.layout.item(("test",), "doc"), "n") == b"1"
+
+
 def test_query_without_index_config_is_a_plain_search(store: RedisStore) -> None:
     store.put(("d",), "a", {"text": "x"})
     results = store.search(("d",), query="anything")
@@ -466,6 +495,17 @@ def test_expired_items_are_omitted_everywhere(redis_url: str, prefix: str) -> No
         assert s.keys(("t",)) == ["long"]
         s.sweep()
         assert s.client.zcard(s.layout.items) == 1
+
+
+def test_expired_items_never_take_a_place_in_a_page(redis_url: str, prefix: str) -> None:
+    with fresh_store(RedisStore, redis_url, prefix, ttl={"omit_expired": True}) as s:
+        for key in ("a", "b", "c"):
+            s.put(("page",), key, {"k": key}, ttl=1.0)
+        s.put(("page",), "aa", {"k": "x"}, ttl=0.3 / 60)  # between a and b in (namespace, key) order
+        time.sleep(0.5)
+        assert [i.key for i in s.search(("page",), limit=2)] == ["a", "b"]
+        assert [i.key for i in s.search(("page",), limit=2, offset=2)] == ["c"]
+        assert [i.key for i in s.search(("page",), filter={"k": {"$ne": "zz"}}, limit=2)] == ["a", "b"]
 
 
 def test_refresh_on_read_false_by_config(redis_url: str, prefix: str, raw: redis.Redis) -> None:
@@ -650,3 +690,23 @@ def codec_vector(store: RedisStore, text: str) -> bytes:
     from redis_ckpt.store import codec
 
     return codec.pack_vector(store._embed_queries([SearchOp((), query=text)])[text])
+
+
+def test_many_concurrent_async_operations(redis_url: str, prefix: str) -> None:
+    import asyncio
+
+    from redis_ckpt import AsyncRedisStore
+
+    with fresh_store(AsyncRedisStore, redis_url, prefix, index=index_config(fields=["text"])) as s:
+
+        async def run() -> list[Any]:
+            await asyncio.gather(*(s.aput(("c", str(i % 5)), f"k{i}", {"text": f"doc {i}", "i": i}) for i in range(50)))
+            return await asyncio.gather(
+                *(s.asearch(("c", str(i % 5)), query=f"doc {i}", limit=1) for i in range(50)),
+                *(s.aget(("c", str(i % 5)), f"k{i}") for i in range(50)),
+            )
+
+        results = asyncio.run(run())
+        assert all(len(r) == 1 and r[0].score == pytest.approx(1.0, abs=1e-5) for r in results[:50])
+        assert [r.value["i"] for r in results[50:]] == list(range(50))
+        assert len(s.search(("c",), limit=100)) == 50
