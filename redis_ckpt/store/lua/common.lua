@@ -2,11 +2,16 @@
 -- an item's member with the same escaping: each namespace label escaped and followed by ':').
 local ESCAPES = {['\0'] = ':', ['%'] = '%25', [':'] = '%3A', ['{'] = '%7B', ['}'] = '%7D'}
 
--- `{N}K` of an item member `label\0...label\0\0key`.
+-- `{N}K` of an item member `label\0...label\0\0key`. Members come in order, so neighbours mostly
+-- share their namespace: its escaped form is kept for the next call.
+local last_ns, last_tag = nil, nil
 local function item_suffix(member)
   local stop = string.find(member, '\0\0', 1, true)
   local ns = string.sub(member, 1, stop)
-  return '{' .. string.gsub(ns, '[%z%%:{}]', ESCAPES) .. '}' .. string.sub(member, stop + 2)
+  if ns ~= last_ns then
+    last_ns, last_tag = ns, '{' .. string.gsub(ns, '[%z%%:{}]', ESCAPES) .. '}'
+  end
+  return last_tag .. string.sub(member, stop + 2)
 end
 
 -- Give an item and its vectors the item's TTL again (its field `t`, ms; 0 = none).
