@@ -45,3 +45,9 @@ def requirements(filter: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 def requirements_text(filter: Mapping[str, Any] | None) -> str:
     """The page script's form of a filter's requirements ('' when nothing can be pushed down)."""
     return requirements_argument(requirements(filter))
+
+
+def fully_pushed(filter: Mapping[str, Any] | None) -> bool:
+    """Whether the tags decide the whole filter (only a value of an unusual type may still fail
+    the Python check): then nearly every candidate an index returns passes."""
+    return len(requirements(filter)) == len(filter or {})

@@ -335,7 +335,8 @@ class RedisStore(BaseStore):
         vector = codec.pack_vector(query)
         requirements = filtering.requirements(op.filter)
         loaded: dict[bytes, Entry | None] = {}
-        k = max(10, 2 * wanted)
+        # Nearly every hit passes a filter the tags decide: ask for a page; else for two.
+        k = max(10, wanted if filtering.fully_pushed(op.filter) else 2 * wanted)
         while True:
             prefix = tuple(op.namespace_prefix)
             hits = self._io(vector_index.knn, self._client, self.layout, prefix, requirements, vector, k)
