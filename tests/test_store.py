@@ -508,6 +508,22 @@ def test_expired_items_never_take_a_place_in_a_page(redis_url: str, prefix: str)
         assert [i.key for i in s.search(("page",), filter={"k": {"$ne": "zz"}}, limit=2)] == ["a", "b"]
 
 
+def test_the_ttl_sweeper_reclaims_index_entries_of_expired_items(redis_url: str, prefix: str) -> None:
+    ttl = {"default_ttl": 0.3 / 60, "sweep_interval_minutes": 0.2 / 60}
+    with fresh_store(RedisStore, redis_url, prefix, ttl=ttl) as s:
+        s.put(("gone",), "k", {"v": 1})
+        s.put(("kept",), "k", {"v": 2}, ttl=None)
+        s.start_ttl_sweeper()
+        s.start_ttl_sweeper()  # a second start does not start a second thread
+        deadline = time.monotonic() + 10
+        while s.client.zcard(s.layout.items) > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert s.client.zrange(s.layout.items, 0, -1) == [b"kept\0\0k"]
+        assert s.client.zrange(s.layout.namespaces, 0, -1) == [b"kept\0"]
+        assert s.stop_ttl_sweeper(timeout=5)
+        assert s.sweep_ttl() == 0
+
+
 def test_refresh_on_read_false_by_config(redis_url: str, prefix: str, raw: redis.Redis) -> None:
     with fresh_store(RedisStore, redis_url, prefix, ttl={"default_ttl": 1.0, "refresh_on_read": False}) as s:
         s.put(("t",), "a", {"v": 1})

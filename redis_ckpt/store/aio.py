@@ -70,3 +70,6 @@ class AsyncRedisStore(RedisStore):
 
     async def asweep(self) -> None:
         return await self._run(self.sweep)
+
+    async def asweep_ttl(self) -> int:
+        return await self._run(self.sweep_ttl)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -90,6 +91,8 @@ class RedisStore(BaseStore):
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
         # Index states (vector_index.NO_MODULE / NOT_READY / READY): set by setup()
         self._item_state = self._vector_state = vector_index.NO_MODULE
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_stop = threading.Event()
 
     @classmethod
     @contextmanager
@@ -117,7 +120,8 @@ class RedisStore(BaseStore):
             self._vector_state = self._io(vector_index.ensure, self._client, schema)
 
     def close(self) -> None:
-        """Close the connection pool if this store created it."""
+        """Stop the TTL sweeper if one runs, and close the connection pool if this store created it."""
+        self.stop_ttl_sweeper()
         if self._owns_client:
             self._client.close()
             self._client.connection_pool.disconnect()
@@ -184,6 +188,37 @@ class RedisStore(BaseStore):
         for _ in self._scan(b"-", b"+", page=PAGE):
             pass
         self._live_namespaces(b"-", b"+")
+
+    def sweep_ttl(self) -> int:
+        """`sweep()`, under the name LangGraph's stores use; 0 items deleted (Redis deletes them)."""
+        self.sweep()
+        return 0
+
+    def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> None:
+        """Run `sweep()` every `sweep_interval_minutes` (default: the TTL config's) on a daemon
+        thread, until `stop_ttl_sweeper()` or `close()`. Without an interval, nothing starts."""
+        minutes = sweep_interval_minutes or (self.ttl_config or {}).get("sweep_interval_minutes")
+        if not minutes or (self._sweeper is not None and self._sweeper.is_alive()):
+            return
+        stop = self._sweeper_stop = threading.Event()
+
+        def sweep_until_stopped() -> None:
+            while not stop.wait(float(minutes) * 60):
+                try:
+                    self.sweep()
+                except Exception:  # a sweep is housekeeping: log and try again next time
+                    logger.warning("redis-ckpt store: TTL sweep on %s failed", self._where, exc_info=True)
+
+        self._sweeper = threading.Thread(target=sweep_until_stopped, name="redis-ckpt-store-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; whether it has stopped within `timeout` seconds."""
+        if self._sweeper is None:
+            return True
+        self._sweeper_stop.set()
+        self._sweeper.join(timeout)
+        return not self._sweeper.is_alive()
 
     # -- reads -------------------------------------------------------------------------------
     def _get_many(self, ops: Sequence[GetOp]) -> list[Item | None]:
