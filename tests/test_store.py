@@ -305,10 +305,10 @@ def test_a_rare_filter_over_many_items_hands_over_to_the_item_index(
     """The page script looks at SCAN_BUDGET members per call; past that, with the Search module,
     the item index supplies the rest of the answer (without it, the script goes on)."""
     from redis_ckpt.store import index as vector_index
-    from redis_ckpt.store import sync
+    from redis_ckpt.store import reads
 
     store.batch([PutOp(("big", f"n{i // 100}"), f"k{i:04d}", {"rare": i % 97 == 0, "i": i}) for i in range(600)])
-    monkeypatch.setattr(sync, "SCAN_BUDGET", 50)
+    monkeypatch.setattr(reads, "SCAN_BUDGET", 50)
     asked = []
     all_matching_items = vector_index.all_matching_items
     monkeypatch.setattr(vector_index, "all_matching_items", lambda *a: asked.append(a) or all_matching_items(*a))
@@ -679,9 +679,9 @@ def test_a_user_limited_to_the_prefix_and_listed_commands_can_use_the_store(
 
 
 def test_resp3_connections_give_the_same_answers(redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from redis_ckpt.store import sync
+    from redis_ckpt.store import reads
 
-    monkeypatch.setattr(sync, "SCAN_BUDGET", 2)  # filtered searches hand over to the item index
+    monkeypatch.setattr(reads, "SCAN_BUDGET", 2)  # filtered searches hand over to the item index
     resp3 = redis_url + ("&" if "?" in redis_url else "?") + "protocol=3"
     with fresh_store(RedisStore, resp3, prefix, index=index_config(fields=["text"])) as s:
         assert s.client.connection_pool.connection_kwargs["protocol"] == 3

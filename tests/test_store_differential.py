@@ -170,9 +170,9 @@ def test_random_operations_match_in_memory_store(
         return all_matching_items(*args)
 
     monkeypatch.setattr(vector_index, "all_matching_items", counting_matching)
-    from redis_ckpt.store import sync
+    from redis_ckpt.store import reads
 
-    monkeypatch.setattr(sync, "SCAN_BUDGET", 3)  # so that filtered searches hand over to the item index
+    monkeypatch.setattr(reads, "SCAN_BUDGET", 3)  # so that filtered searches hand over to the item index
     rng = random.Random(20261201)
     counts: dict[str, int] = {}
     for step in range(OPS):
