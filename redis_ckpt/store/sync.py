@@ -3,10 +3,11 @@
 With StoreCore (core.py) and StoreReads (reads.py) it carries all of the store's logic; the async
 store only runs it on threads. Layout in redis_ckpt/store/keys.py, the plan per operation in
 docs/store.md. In short: one hash per item (upserts keep `created_at`), a sorted set indexing
-every item by (namespace, key) and a registry of namespaces, so everything works on any Redis 7+ through Lua scripts; where the Search
-module exists, a redisvl item index takes over rare filters over many items and a redisvl vector
-index answers semantic search. Every candidate is checked in Python with InMemoryStore's rules
-(redis_ckpt/store/matching.py), so the indexes can only save work, never change an answer.
+every item by (namespace, key) and a registry of namespaces, so everything works on any Redis 7+
+through Lua scripts; where the Search module exists, a redisvl item index takes over rare filters
+over many items and a redisvl vector index answers semantic search. Every candidate is checked in
+Python with InMemoryStore's rules (redis_ckpt/store/matching.py), so the indexes can only save
+work, never change an answer.
 """
 
 from __future__ import annotations
