@@ -78,7 +78,7 @@ class StoreCore(BaseStore):
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
         # Index states (vector_index.NO_MODULE / NOT_READY / READY): set by setup()
         self._item_state = self._vector_state = vector_index.NO_MODULE
-        self._sweeper: threading.Thread | None = None
+        self._sweeper: threading.Thread | None = None  # RedisStore.start_ttl_sweeper
         self._sweeper_stop = threading.Event()
 
     @classmethod
@@ -105,7 +105,6 @@ class StoreCore(BaseStore):
         if self.index_config is not None and self._item_state != vector_index.NO_MODULE:
             schema = vector_index.vector_schema(self.layout, int(self.index_config["dims"]), self.vector_algorithm)
             self._vector_state = self._io(vector_index.ensure, self._client, schema)
-
 
     def close(self) -> None:
         """Close the connection pool if this store created it."""
