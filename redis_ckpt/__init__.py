@@ -10,17 +10,20 @@ from redis_ckpt.errors import (
     SerializationError,
     StoreUnavailableError,
 )
+from redis_ckpt.store import AsyncRedisStore, RedisStore
 from redis_ckpt.sync import RedisSaver
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncRedisSaver",
+    "AsyncRedisStore",
     "ConfigurationError",
     "IncompatibleClientError",
     "ReadConflictError",
     "RedisCheckpointError",
     "RedisSaver",
+    "RedisStore",
     "RetryConfig",
     "SerializationError",
     "StoreUnavailableError",
