@@ -124,11 +124,35 @@ def measure(name: str, url: str, turns: int) -> dict[str, float]:
     }
 
 
+def plot(table: dict[int, dict[str, float]], path: str) -> None:
+    """Grouped bars, log scale: bytes each saver holds for the thread, per size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(next(iter(table.values())))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        xs = [t + (i - len(names) / 2 + 0.5) * width for t in range(len(table))]
+        ax.bar(xs, [table[turns][name] / 1e6 for turns in table], width, label=name)
+    ax.set_xticks(range(len(table)), [f"{turns} turns" for turns in table])
+    ax.set_yscale("log")
+    ax.set_ylabel("MB in Redis for the thread (log)")
+    ax.set_title("A chat thread's whole history (tool-calling agent, 5 checkpoints per turn)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot written to {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, action="append", help="turns (repeatable; default 50 and 200)")
     parser.add_argument("--url", default=os.environ.get("REDIS_URL"))
     parser.add_argument("--savers", default=",".join(SAVERS), help=f"comma-separated, from {', '.join(SAVERS)}")
+    parser.add_argument("--plot", metavar="PNG", help="also draw bytes per saver and size (needs matplotlib)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.savers.split(",") if n.strip()]
     server = None
@@ -138,12 +162,14 @@ def main(argv: list[str] | None = None) -> int:
         server = EmbeddedRedis(modules=True).start()
         args.url = server.url
     failures: list[str] = []
+    table: dict[int, dict[str, float]] = {}
     try:
         header = f"{'turns':>5}  {'saver':<28}{'bytes in Redis':>15}{'x final':>9}{'KB sent/put':>12}"
         print(header + f"{'put ms':>8}{'get ms':>8}")
         for turns in args.turns or [50, 200]:
             for name in names:
                 r = measure(name, args.url, turns)
+                table.setdefault(turns, {})[name] = r["bytes"]
                 print(
                     f"{turns:>5}  {name:<28}{r['bytes']:>15,.0f}{r['ratio']:>8.2f}x{r['sent'] / 1000:>12.1f}"
                     f"{r['put_ms']:>8.2f}{r['get_ms']:>8.2f}"
@@ -153,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                 if limit and r["ratio"] > limit:
                     failures.append(f"{turns} turns, {name}: {r['ratio']:.2f}x > {limit}x")
         print("\nall memory targets met" if not failures else "\nshort of target: " + "; ".join(failures))
+        if args.plot:
+            plot(table, args.plot)
         return 0
     finally:
         if server is not None:
