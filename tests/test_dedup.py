@@ -91,7 +91,7 @@ def test_a_chat_with_interrupts_forks_and_prune_reads_back_like_in_memory_saver(
     for checkpointer in (saver, reference):
         graph = build_graph(checkpointer, interrupt_before=["tools"])
         cfg = {"configurable": {"thread_id": "chat"}}
-        for turn in range(6):
+        for turn in range(15):
             graph.invoke({"messages": [HumanMessage(content=f"question {turn} " * 40, id=f"h{turn}")]}, cfg)
             graph.invoke(None, cfg)  # resume past the interrupt
         old = list(graph.get_state_history(cfg))[12].config
@@ -253,3 +253,16 @@ def test_puts_racing_prune_and_delete_in_other_processes_never_lose_a_chunk(redi
             if p.is_alive():
                 p.kill()
         purge_prefix(redis_url, prefix)
+
+
+def test_ttl_refresh_on_read_keeps_the_chunks_of_a_read_checkpoint_alive(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 1, "refresh_on_read": True}) as saver:
+        grow(saver, "t", 5)
+        chunk_hash = saver.layout.chunks("t", "")
+        assert raw.ttl(chunk_hash) > 50  # puts give the chunk hash the thread's TTL
+        for key in keys_under(raw, prefix):
+            raw.expire(key, 5)
+        assert latest_messages(saver, "t") == messages(5)
+        assert raw.ttl(chunk_hash) > 50 and raw.ttl(saver.layout.blobs("t", "")) > 50
