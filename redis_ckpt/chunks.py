@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis_ckpt.compression import pack_chunk, unpack_chunk, unpack_typed_value
+from redis_ckpt.compression import COMPRESSED, pack_chunk, unpack_chunk, unpack_typed_value
 from redis_ckpt.encoding import pack_list, unpack_list
 from redis_ckpt.errors import ReadConflictError
 from redis_ckpt.msgpack_walk import array_elements
@@ -298,7 +298,7 @@ def materialize_writes(flat: Sequence[bytes], found: Mapping[bytes, bytes]) -> l
     out: list[bytes] = []
     for i in range(0, len(flat), 2):
         task_path, channel, value = unpack_list(flat[i + 1])
-        if is_record(value) or value[:1] == b"\x01":
+        if is_record(value) or value[:1] == COMPRESSED:
             out += (flat[i], pack_list([task_path, channel, materialize(value, found)[0]]))
         else:
             out += (flat[i], flat[i + 1])

@@ -231,7 +231,7 @@ def materialize_entry(entry: Sequence[Any], found: Mapping[bytes, bytes]) -> lis
         typed, resolved = materialize(stored, found)
         values.append(typed)
         if resolved is not None:
-            records[channel.decode("utf-8", "surrogatepass")] = resolved
+            records[text(channel)] = resolved
     checkpoint, metadata = document_parts(entry[1], entry[2])
     return [entry[0], checkpoint, metadata, entry[3], entry[4], values, materialize_writes(entry[6], found), records]
 
