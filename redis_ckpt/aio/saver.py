@@ -8,6 +8,7 @@ Each async method is one line of delegation, so the two faces cannot drift apart
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import itertools
 import os
@@ -84,7 +85,9 @@ class AsyncRedisSaver(RedisSaver):
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        # The caller's context (its current tracing span, contextvars) goes with the call.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, functools.partial(context.run, fn, *args, **kwargs))
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -16,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from redis_ckpt import scripts, search, spill, wire
+from redis_ckpt import scripts, search, spill, tracing, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
 from redis_ckpt.encoding import text
@@ -51,6 +52,17 @@ def key_text(name: str, value: Any) -> str:
         except UnicodeEncodeError as exc:
             raise ConfigurationError(f"{name} {text_!r} is not valid Unicode text: {exc.reason}") from exc
     return text_
+
+
+def _before_retry_sleep(where: str, state: Any) -> None:
+    """tenacity's hook before each retry: log it, and count it on the current trace span."""
+    tracing.record_retry()
+    logger.warning(
+        "redis-ckpt: %s on %s, retrying (attempt %d)",
+        type(state.outcome.exception()).__name__ if state.outcome else "error",
+        where,
+        state.attempt_number,
+    )
 
 
 class SaverCore(BaseCheckpointSaver[str]):
@@ -100,6 +112,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             if self.retry is None or self.retry.attempts == 1:
                 raise self._unavailable(exc, 1) from exc
             logger.warning("redis-ckpt: %s on %s, retrying", type(exc).__name__, self._where)
+            tracing.record_retry()
             time.sleep(random.uniform(0, self.retry.initial_wait))
         try:
             retrying = Retrying(
@@ -107,12 +120,7 @@ class SaverCore(BaseCheckpointSaver[str]):
                 wait=wait_random_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
                 retry=retry_if_exception_type(TRANSIENT_ERRORS),
                 reraise=True,
-                before_sleep=lambda state: logger.warning(
-                    "redis-ckpt: %s on %s, retrying (attempt %d)",
-                    type(state.outcome.exception()).__name__ if state.outcome else "error",
-                    self._where,
-                    state.attempt_number,
-                ),
+                before_sleep=functools.partial(_before_retry_sleep, self._where),
             )
             return retrying(operation, *args, **kwargs)
         except TRANSIENT_ERRORS as exc:
