@@ -121,8 +121,10 @@ def _attributes(saver: RedisSaver, operation: str, args: tuple[Any, ...], kwargs
         attrs["server.port"] = int(kw.get("port", 6379))
     where = OPERATIONS[operation]
     if where == "many":
-        ids = args[0] if args else next(iter(kwargs.values()), ())
-        attrs["redis_ckpt.thread_count" if operation == "prune" else "redis_ckpt.run_count"] = len(list(ids))
+        name = "thread_ids" if operation == "prune" else "run_ids"
+        ids = args[0] if args else kwargs.get(name)
+        if hasattr(ids, "__len__"):  # never consume an iterator the operation still needs
+            attrs[f"redis_ckpt.{name[:-4]}_count"] = len(ids)
     elif where and mode == "hash":
         thread_id = _thread_of(args, kwargs, where)
         if thread_id is not None:

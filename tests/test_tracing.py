@@ -61,8 +61,12 @@ def test_a_span_per_operation_with_db_attributes_round_trips_and_a_hashed_thread
         saver.put_writes(stored, [("a", 1)], "task-1")
         assert saver.get_tuple(_config()) is not None
         assert len(list(saver.list(_config()))) == 1
+        saver.prune([THREAD], keep_last=1)
+        saver.delete_for_runs(run_ids=["run-1", "run-2"])
         saver.delete_thread(THREAD)
     got = _by_operation(spans)
+    assert got["prune"][0].attributes["redis_ckpt.thread_count"] == 1
+    assert got["delete_for_runs"][0].attributes["redis_ckpt.run_count"] == 2
     assert {"setup", "put", "put_writes", "get_tuple", "list", "delete_thread"} <= set(got)
     put = got["put"][0]
     assert put.name == f"put {prefix}" and put.kind == SpanKind.CLIENT
