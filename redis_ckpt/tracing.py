@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,7 +123,7 @@ def _attributes(saver: RedisSaver, operation: str, args: tuple[Any, ...], kwargs
     if where == "many":
         name = "thread_ids" if operation == "prune" else "run_ids"
         ids = args[0] if args else kwargs.get(name)
-        if hasattr(ids, "__len__"):  # never consume an iterator the operation still needs
+        if isinstance(ids, Sized):  # never consume an iterator the operation still needs
             attrs[f"redis_ckpt.{name[:-4]}_count"] = len(ids)
     elif where and mode == "hash":
         thread_id = _thread_of(args, kwargs, where)
