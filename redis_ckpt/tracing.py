@@ -143,11 +143,12 @@ def _traced(operation: str, method: Callable[..., Any], tracer: Any, mode: str) 
 
     @functools.wraps(method)
     def traced(self: RedisSaver, *args: Any, **kwargs: Any) -> Any:
-        _count_on(self)
-        name = f"{operation} {self.layout.prefix}"
-        attrs = _attributes(self, operation, args, kwargs, mode)
-        counters = _Counters()
-        with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attrs) as span:
+        with tracer.start_as_current_span(f"{operation} {self.layout.prefix}", kind=SpanKind.CLIENT) as span:
+            if not span.is_recording():  # a no-op tracer or a sampled-out span: skip the bookkeeping
+                return method(self, *args, **kwargs)
+            _count_on(self)
+            span.set_attributes(_attributes(self, operation, args, kwargs, mode))
+            counters = _Counters()
             token = _current.set(counters)
             try:
                 return method(self, *args, **kwargs)
