@@ -1,5 +1,6 @@
-"""examples/flask_gunicorn: gunicorn --preload with 3 workers, the saver created in the master
-before the fork; every worker serves checkpoint reads and writes over HTTP."""
+"""examples/flask_gunicorn and examples/django_gunicorn: gunicorn --preload with 3 workers, the
+saver created in the master before the fork; every worker serves checkpoint reads and writes over
+HTTP (the same HTTP API in both examples)."""
 
 from __future__ import annotations
 
@@ -20,17 +21,18 @@ REQUESTS = 30
 
 
 @pytest.mark.slow
-def test_flask_under_gunicorn_preload_every_worker_uses_the_pre_fork_saver(
-    redis_url: str, prefix: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("example", "wsgi_app"), [("flask_gunicorn", "app:app"), ("django_gunicorn", "app:application")]
+)
+def test_web_app_under_gunicorn_preload_every_worker_uses_the_pre_fork_saver(
+    example: str, wsgi_app: str, redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = [str(gunicorn), "--preload", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}", "app:app"]
+    args = [str(gunicorn), "--preload", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}", wsgi_app]
     log = tmp_path / "gunicorn.log"
-    server = start_process(
-        args, EXAMPLES / "flask_gunicorn", child_env(REDIS_URL=redis_url, REDIS_CKPT_PREFIX=prefix), log
-    )
+    server = start_process(args, EXAMPLES / example, child_env(REDIS_URL=redis_url, REDIS_CKPT_PREFIX=prefix), log)
     try:
         wait_http(f"{base}/health", server, log)
         with httpx.Client(base_url=base, timeout=30) as client, ThreadPoolExecutor(8) as pool:
