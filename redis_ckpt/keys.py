@@ -114,6 +114,11 @@ class KeyLayout:
         return f"{self.prefix}:cp:"
 
     @property
+    def scan_patterns(self) -> tuple[str, str]:
+        """SCAN MATCH patterns that together cover every key of this deployment (both prefixes)."""
+        return glob_escape(self.prefix) + ":*", glob_escape(self.write_prefix) + ":*"
+
+    @property
     def namespaces_scan_pattern(self) -> str:
         """SCAN MATCH pattern for every thread's namespace set (one key per thread)."""
         return glob_escape(f"{self.prefix}:ns:") + "{*}"

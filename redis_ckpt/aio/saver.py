@@ -8,8 +8,11 @@ Each async method is one line of delegation, so the two faces cannot drift apart
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import itertools
+import os
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -36,6 +39,22 @@ def _take(items: Iterator[T], n: int) -> list[T]:
     return list(itertools.islice(items, n))
 
 
+# Savers alive in this process. A forked child (gunicorn --preload, Celery prefork) inherits each
+# saver's executor object but none of its threads, so work sent to it would wait forever: the
+# child gets fresh executors right after fork. (redis-py's pools already reset themselves in a
+# child: they compare the pid on every checkout.)
+_LIVE_SAVERS: weakref.WeakSet[AsyncRedisSaver] = weakref.WeakSet()
+
+
+def _new_executors_after_fork() -> None:
+    for saver in list(_LIVE_SAVERS):
+        saver._executor = saver._new_executor()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_new_executors_after_fork)
+
+
 class AsyncRedisSaver(RedisSaver):
     """RedisSaver with native async methods for async graphs (`ainvoke`, `astream`)."""
 
@@ -43,7 +62,12 @@ class AsyncRedisSaver(RedisSaver):
         super().__init__(*args, **kwargs)
         # As many workers as pooled connections: a worker never waits for a connection, and the
         # pool, not the executor, bounds the load on Redis.
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="redis-ckpt")
+        self._max_workers = max_workers
+        self._executor = self._new_executor()
+        _LIVE_SAVERS.add(self)
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="redis-ckpt")
 
     @classmethod
     @asynccontextmanager
@@ -61,7 +85,9 @@ class AsyncRedisSaver(RedisSaver):
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        # The caller's context (its current tracing span, contextvars) goes with the call.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self._executor, functools.partial(context.run, fn, *args, **kwargs))
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)

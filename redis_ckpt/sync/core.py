@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -17,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 from typing_extensions import Self
 
-from redis_ckpt import chunks, scripts, search, spill, wire
+from redis_ckpt import chunks, scripts, search, spill, tracing, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
 from redis_ckpt.encoding import text
@@ -61,6 +62,17 @@ def _materialize_ancestor(ancestor: Any, found: dict[bytes, bytes]) -> tuple[str
     values = [chunks.materialize(v, found)[0] for v in seeds[1::2]]
     flat_seeds = [x for pair in zip(seeds[0::2], values) for x in pair]
     return checkpoint_id, chunks.materialize_writes(writes, found), flat_seeds
+
+
+def _before_retry_sleep(where: str, state: Any) -> None:
+    """tenacity's hook before each retry: log it, and count it on the current trace span."""
+    tracing.record_retry()
+    logger.warning(
+        "redis-ckpt: %s on %s, retrying (attempt %d)",
+        type(state.outcome.exception()).__name__ if state.outcome else "error",
+        where,
+        state.attempt_number,
+    )
 
 
 class SaverCore(BaseCheckpointSaver[str]):
@@ -121,6 +133,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             if self.retry is None or self.retry.attempts == 1:
                 raise self._unavailable(exc, 1) from exc
             logger.warning("redis-ckpt: %s on %s, retrying", type(exc).__name__, self._where)
+            tracing.record_retry()
             time.sleep(random.uniform(0, self.retry.initial_wait))
         try:
             retrying = Retrying(
@@ -128,12 +141,7 @@ class SaverCore(BaseCheckpointSaver[str]):
                 wait=wait_random_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
                 retry=retry_if_exception_type(TRANSIENT_ERRORS),
                 reraise=True,
-                before_sleep=lambda state: logger.warning(
-                    "redis-ckpt: %s on %s, retrying (attempt %d)",
-                    type(state.outcome.exception()).__name__ if state.outcome else "error",
-                    self._where,
-                    state.attempt_number,
-                ),
+                before_sleep=functools.partial(_before_retry_sleep, self._where),
             )
             return retrying(operation, *args, **kwargs)
         except TRANSIENT_ERRORS as exc:
