@@ -7,7 +7,8 @@ declared keys' hash slot (the thread's hash tag), so the scripts are ready to ru
 Scripts run by EVALSHA. When the server has lost its script cache (a restart, a failover to a
 replica that never saw SCRIPT LOAD, SCRIPT FLUSH), the scripts are loaded and the commands sent
 again: every script and every write is idempotent, so a command that ran before the error may
-run twice.
+run twice. On a cluster each primary has its own cache: `setup` loads the scripts on every
+primary, and a NOSCRIPT reloads them on the node that said it (a promoted replica).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from redis_ckpt import wire
+from redis_ckpt import topology, wire
 
 MAX_CHAIN_DEPTH = 100_000  # ancestors one chain walk may visit (a guard, far beyond snapshot cadence)
 NAMES = ("load", "delta", "touch_chain", "purge", "drop")
@@ -47,7 +48,7 @@ def execute(client: Any, commands: Sequence[wire.Command], *, transaction: bool 
     try:
         return send(client, commands)
     except NoScriptError:
-        load_all(client)
+        load_all(client, near=commands)
         return send(client, commands)
 
 
@@ -56,6 +57,13 @@ def run(client: Any, calls: Sequence[Call]) -> list[Any]:
     return execute(client, [call(name, keys, args) for name, keys, args in calls])
 
 
-def load_all(client: Any) -> None:
-    """SCRIPT LOAD every script (one round trip), so that the next calls find them."""
-    wire.execute(client, [("SCRIPT", "LOAD", source) for source in SOURCES.values()])
+def load_all(client: Any, near: Sequence[wire.Command] | None = None) -> None:
+    """SCRIPT LOAD every script (one round trip per server), so that the next calls find them: on
+    a cluster, on the node that `near` (a batch) goes to, or with no batch on every primary."""
+    loads = [("SCRIPT", "LOAD", source) for source in SOURCES.values()]
+    if not topology.is_cluster(client):
+        wire.execute(client, loads)
+        return
+    nodes = [topology.node_of(client, topology.first_key(near))] if near else topology.primaries(client)
+    for node in nodes:
+        wire.execute_on_pool(topology.pool_of(client, node), loads)

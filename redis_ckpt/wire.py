@@ -14,8 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
 from redis.exceptions import ResponseError
+
+from redis_ckpt import topology
 
 _hiredis_pack: Callable[[tuple[Any, ...]], Any] | None
 try:
@@ -39,8 +42,17 @@ def execute(client: Any, commands: Sequence[Command]) -> list[Any]:
     A reply that is an error is raised once every reply has been read (the first error wins), so
     the connection goes back to the pool clean. Any other failure (timeout, lost connection,
     interruption) disconnects it before it goes back: replies still in flight must never reach
-    the next caller. (Sentinel connections do not disconnect on a read timeout by themselves.)"""
-    pool = client.connection_pool
+    the next caller. (Sentinel connections do not disconnect on a read timeout by themselves.)
+
+    On a cluster client, the batch goes to the primary owning its first key's slot (every key of
+    a batch shares that slot), following MOVED and ASK (redis_ckpt/topology.py)."""
+    if isinstance(client, RedisCluster):
+        return topology.routed(client, commands, execute_on_pool)
+    return execute_on_pool(client.connection_pool, commands)
+
+
+def execute_on_pool(pool: Any, commands: Sequence[Command]) -> list[Any]:
+    """`execute` on one connection pool (a standalone server's, or one cluster node's)."""
     connection = pool.get_connection()
     try:
         replies: list[Any] = []

@@ -11,14 +11,14 @@ from typing import Any, TypeVar
 import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
+from redis.exceptions import BusyLoadingError, ClusterDownError, MovedError, ReadOnlyError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from redis_ckpt import scripts, search, spill, wire
+from redis_ckpt import scripts, search, spill, topology, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
-from redis_ckpt.connection import check_client, client_from_url, redact_url
+from redis_ckpt.connection import Client, check_client, client_from_url, redact_url, server_is_cluster
 from redis_ckpt.encoding import text
 from redis_ckpt.errors import ConfigurationError, ReadConflictError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
@@ -29,8 +29,11 @@ READ_ATTEMPTS = 5  # delta walks re-run when a deletion races them (see _walk_wi
 Group = tuple[str, str, "list[str] | None"]  # (thread, ns, candidate ids or None for all)
 
 # Errors after which the same (idempotent) operation may succeed: lost or refused connections,
-# timeouts, a server still loading its data after a restart, a demoted primary after failover.
-TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOnlyError)
+# timeouts, a server still loading its data after a restart, a demoted primary after failover,
+# a cluster without a primary for some slot yet, a slot whose keys are half migrated (TRYAGAIN).
+TRANSIENT_ERRORS = (
+    RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOnlyError, ClusterDownError, TryAgainError,
+)  # fmt: skip
 
 
 def thread_and_ns(config: Mapping[str, Any]) -> tuple[str, str]:
@@ -60,7 +63,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         self,
         redis_url: str | None = None,
         *,
-        redis_client: redis.Redis | None = None,
+        redis_client: Client | None = None,
         connection_args: dict[str, Any] | None = None,
         ttl: Mapping[str, Any] | None = None,
         checkpoint_prefix: str = "checkpoint",
@@ -75,20 +78,35 @@ class SaverCore(BaseCheckpointSaver[str]):
         self.ttl = TTLConfig.parse(ttl)
         self.retry = retry
         self._owns_client = redis_client is None
-        self._client: redis.Redis = redis_client or client_from_url(str(redis_url), connection_args)
+        self._client: Client = redis_client or client_from_url(str(redis_url), connection_args)
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
         self._search_ready = False
+        # A standalone client given by the caller may point at a cluster node: checked once, at
+        # setup or at the first cross-thread call (a client built from a URL was checked already).
+        self._topology_checked = self._owns_client or topology.is_cluster(self._client)
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Client:
         return self._client
 
+    @property
+    def is_cluster(self) -> bool:
+        return topology.is_cluster(self._client)
+
     def close(self) -> None:
-        """Close the connection pool if this saver created it."""
+        """Close the connection pool(s) if this saver created them."""
         if self._owns_client:
             self._client.close()
-            self._client.connection_pool.disconnect()
+            if isinstance(self._client, redis.Redis):
+                self._client.connection_pool.disconnect()
+
+    def _check_topology(self) -> None:
+        """Refuse a standalone client of a cluster node before anything cross-thread half-works."""
+        if not self._topology_checked:
+            if self._io(server_is_cluster, self._client):
+                raise topology.cluster_node_error(self._where)
+            self._topology_checked = True
 
     # -- I/O --------------------------------------------------------------------------------
     def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -96,6 +114,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         try:
             # The first attempt runs without tenacity's bookkeeping: this is the hot path.
             return operation(*args, **kwargs)
+        except MovedError as exc:  # only a standalone client gets here: a cluster client follows it
+            raise topology.cluster_node_error(self._where) from exc
         except TRANSIENT_ERRORS as exc:
             if self.retry is None or self.retry.attempts == 1:
                 raise self._unavailable(exc, 1) from exc
@@ -191,6 +211,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         """Where to look for a cross-thread query: the checkpoints the search index matches,
         grouped by (thread, ns) (only keys are held in memory; documents are loaded page by page
         by the caller), or, with no query or no usable index, every namespace of every thread."""
+        self._check_topology()
         if query and self._use_search():
             try:
                 keys = self._io(lambda: list(search.matching_keys(self._client, self.layout, query)))
@@ -210,7 +231,9 @@ class SaverCore(BaseCheckpointSaver[str]):
                 yield thread_id, ns, None
 
     def _all_threads(self) -> list[str]:
-        """Every thread of this deployment: SCAN over the per-thread namespace sets."""
+        """Every thread of this deployment: SCAN over the per-thread namespace sets (on a cluster,
+        over every primary in turn: a thread's keys live on one of them)."""
+        self._check_topology()
         pattern = self.layout.namespaces_scan_pattern
         keys = self._io(lambda: list(self._client.scan_iter(match=pattern, count=1000, _type="SET")))
         return sorted({self.layout.thread_of_namespaces_key(text(k)) for k in keys})
@@ -271,6 +294,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         """Whether cross-thread queries may use the search index: the module is there and the
         index is complete (an index still building would give partial answers). Once ready, the
         answer is cached; until then each query asks again (one FT.INFO) and falls back to a scan."""
+        if self.is_cluster:  # no coordinator: an index would see one primary only (docs/design.md)
+            return False
         if not self._search_ready:
             self._search_ready = self._io(search.index_state, self._client, self.layout) == search.READY
         return self._search_ready
