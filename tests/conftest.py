@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
-
-from redis_ckpt import AsyncRedisSaver, RedisSaver
 from redis.cluster import RedisCluster
 
+from redis_ckpt import AsyncRedisSaver, RedisSaver
+from redis_ckpt.connection import server_is_cluster
 from redis_ckpt.embedded import EmbeddedCluster, EmbeddedRedis
 
 SERVER_KINDS = ["search", "plain"]
@@ -110,10 +110,14 @@ def redis_url(request: pytest.FixtureRequest, servers: _Servers) -> str:
 
 
 def client_for(url: str) -> Any:
-    """A raw client for a test URL: a RedisCluster for a `?cluster=true` URL."""
+    """A raw client for a test URL: a RedisCluster for a `?cluster=true` URL or a cluster node's."""
     if "cluster=true" in url:
         return RedisCluster.from_url(url.split("?", 1)[0])
-    return redis.Redis.from_url(url)
+    client = redis.Redis.from_url(url)
+    if url.startswith("redis://") and server_is_cluster(client):
+        client.close()
+        return RedisCluster.from_url(url)
+    return client
 
 
 def is_cluster_url(url: str) -> bool:

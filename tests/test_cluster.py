@@ -1,0 +1,170 @@
+"""Redis Cluster specifics: recognising a cluster, routing per slot, scripts per node, fan-out.
+
+The contract itself runs on the cluster through conftest's `cluster` server kinds; this file covers
+what only a cluster has."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from redis_ckpt import AsyncRedisSaver, RedisSaver, scripts
+from redis_ckpt.errors import IncompatibleClientError
+from redis_ckpt.keys import KeyLayout
+from redis_ckpt.topology import wants_cluster
+from tests.conftest import CLUSTER_KINDS, _Servers, fresh_saver, purge_prefix, saver_kwargs
+from tests.helpers import checkpoint, config, put_chain
+
+
+@pytest.fixture(scope="module", params=CLUSTER_KINDS)
+def cluster_url(request: pytest.FixtureRequest, servers: _Servers) -> str:
+    return str(servers.url(request.param))
+
+
+@pytest.fixture
+def cluster(cluster_url: str) -> Iterator[RedisCluster]:
+    client = RedisCluster.from_url(wants_cluster(cluster_url)[1])
+    yield client
+    client.close()
+
+
+def threads_on_every_primary(cluster: RedisCluster, prefix: str, per_node: int = 2) -> list[str]:
+    """Thread ids whose slots are owned by each of the primaries, `per_node` each."""
+    layout = KeyLayout(prefix, f"{prefix}_write")
+    by_node: dict[str, list[str]] = {}
+    i = 0
+    while len(by_node) < 3 or any(len(v) < per_node for v in by_node.values()):
+        thread = f"thread-{i}"
+        node = cluster.get_node_from_key(layout.namespaces(thread)).name
+        if len(by_node.setdefault(node, [])) < per_node:
+            by_node[node].append(thread)
+        i += 1
+    return sorted(t for threads in by_node.values() for t in threads)
+
+
+def node_url(cluster_url: str) -> str:
+    return wants_cluster(cluster_url)[1]
+
+
+def test_cluster_urls_are_recognised_with_or_without_the_option() -> None:
+    assert wants_cluster("redis://h:1?cluster=true") == (True, "redis://h:1")
+    assert wants_cluster("rediss://u:p@h:1/0?cluster=1&ssl_cert_reqs=none") == (
+        True,
+        "rediss://u:p@h:1/0?ssl_cert_reqs=none",
+    )
+    assert wants_cluster("redis://h:1?cluster=false") == (False, "redis://h:1")
+    assert wants_cluster("redis://h:1") == (False, "redis://h:1")
+
+
+@pytest.mark.parametrize("face", [RedisSaver, AsyncRedisSaver])
+def test_a_plain_url_of_one_node_is_detected_and_serves_threads_of_every_node(
+    cluster_url: str, cluster: RedisCluster, prefix: str, face: type[RedisSaver]
+) -> None:
+    threads = threads_on_every_primary(cluster, prefix)
+    with fresh_saver(face, node_url(cluster_url), prefix) as saver:
+        assert isinstance(saver.client, RedisCluster) and saver.is_cluster
+        for thread in threads:
+            put_chain(saver, thread, 2)
+        for thread in threads:
+            assert saver.get_tuple(config(thread)).metadata["step"] == 1  # type: ignore[union-attr]
+        listed = [t.config["configurable"]["thread_id"] for t in saver.list(None)]
+        assert listed == [t for t in threads for _ in range(2)]  # threads in order, across all nodes
+
+
+def test_a_cluster_client_is_accepted_and_decoding_clients_refused(
+    cluster_url: str, cluster: RedisCluster, prefix: str
+) -> None:
+    saver = RedisSaver(redis_client=cluster, **saver_kwargs(prefix))
+    try:
+        saver.setup()
+        thread = threads_on_every_primary(cluster, prefix, 1)[-1]
+        put_chain(saver, thread, 3)
+        assert [t.metadata["step"] for t in saver.list(config(thread))] == [2, 1, 0]
+    finally:
+        saver.close()
+        purge_prefix(cluster_url, prefix)
+    decoding = RedisCluster.from_url(node_url(cluster_url), decode_responses=True)
+    with pytest.raises(IncompatibleClientError, match="decode_responses"):
+        RedisSaver(redis_client=decoding)
+    decoding.close()
+
+
+def test_a_standalone_client_of_a_cluster_node_is_a_typed_error_never_half_working(
+    cluster_url: str, cluster: RedisCluster, prefix: str
+) -> None:
+    standalone = redis.Redis.from_url(node_url(cluster_url))
+    saver = RedisSaver(redis_client=standalone, **saver_kwargs(prefix))
+    try:
+        threads = threads_on_every_primary(cluster, prefix, 1)
+        port = standalone.connection_pool.connection_kwargs["port"]
+        elsewhere = [t for t in threads if cluster.get_node_from_key(saver.layout.namespaces(t)).port != port]
+        assert len(elsewhere) == 2
+        # A per-thread call to a slot of another node says what to do instead of MovedError.
+        with pytest.raises(IncompatibleClientError, match="Redis Cluster node"):
+            for thread in elsewhere:
+                put_chain(saver, thread, 1)
+        with pytest.raises(IncompatibleClientError, match="RedisCluster"):
+            list(saver.list(None))
+        with pytest.raises(IncompatibleClientError):
+            saver.setup()
+    finally:
+        saver.close()
+        standalone.close()
+        purge_prefix(cluster_url, prefix)
+
+
+def test_each_primary_reloads_its_own_lost_script_cache(cluster_url: str, cluster: RedisCluster, prefix: str) -> None:
+    threads = threads_on_every_primary(cluster, prefix, 1)
+    with fresh_saver(RedisSaver, cluster_url, prefix) as saver:
+        for thread in threads:
+            put_chain(saver, thread, 2)
+        for node in cluster.get_primaries():
+            cluster.execute_command("SCRIPT", "FLUSH", target_nodes=node)
+        for thread in threads:
+            assert saver.get_tuple(config(thread)).metadata["step"] == 1  # type: ignore[union-attr]
+        for node in cluster.get_primaries():  # each was reloaded where it was lost
+            assert cluster.execute_command("SCRIPT", "EXISTS", scripts.SHAS["load"], target_nodes=node) == [1]
+
+
+def test_cross_thread_operations_fan_out_to_every_primary(cluster_url: str, cluster: RedisCluster, prefix: str) -> None:
+    threads = threads_on_every_primary(cluster, prefix)
+    with fresh_saver(RedisSaver, cluster_url, prefix) as saver:
+        for n, thread in enumerate(threads):
+            put_chain(saver, thread, 2, metadata=lambda s, n=n: {"step": s, "run_id": f"run-{n % 2}"})
+        matched = [t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"run_id": "run-1"})]
+        assert matched == [t for i, t in enumerate(threads) for _ in range(2) if i % 2 == 1]
+        assert (
+            list(saver.list(None, filter={"run_id": "run-1"}, limit=3))
+            == list(saver.list(None, filter={"run_id": "run-1"}))[:3]
+        )
+        saver.delete_for_runs(["run-1"])
+        left = sorted({t.config["configurable"]["thread_id"] for t in saver.list(None)})
+        assert left == [t for i, t in enumerate(threads) if i % 2 == 0]
+        deleted = {t for i, t in enumerate(threads) if i % 2 == 1}
+        layout = saver.layout
+        deleted_nodes = {cluster.get_node_from_key(layout.namespaces(t)).name for t in deleted}
+        left_keys = [k.decode() for k in cluster.scan_iter(match=f"{prefix}*", count=1000)]
+        assert not [k for k in left_keys if any("{" + t + "}" in k for t in deleted)]
+        assert len(deleted_nodes) >= 2  # the deletions reached several primaries
+
+
+def test_copy_thread_across_nodes_and_delete_thread(cluster_url: str, cluster: RedisCluster, prefix: str) -> None:
+    source, *others = threads_on_every_primary(cluster, prefix, 1)
+    layout = KeyLayout(prefix, f"{prefix}_write")
+    target = next(
+        t for t in others if cluster.keyslot(layout.namespaces(t)) != cluster.keyslot(layout.namespaces(source))
+    )
+    with fresh_saver(RedisSaver, cluster_url, prefix) as saver:
+        ids = put_chain(saver, source, 5, ns="")
+        saver.put_writes(config(source, "", ids[-1]), [("w", 1)], "task")
+        saver.put(config(source, "child"), checkpoint({"y": 1}), {"step": 0}, {"y": 1})
+        saver.copy_thread(source, target)
+        assert [t.checkpoint["id"] for t in saver.list(config(target, ""))] == ids[::-1]
+        assert saver.get_tuple(config(target)).pending_writes == [("task", "w", 1)]  # type: ignore[union-attr]
+        assert saver.get_tuple(config(target, "child")).checkpoint["channel_values"] == {"y": 1}  # type: ignore[union-attr]
+        saver.delete_thread(source)
+        assert saver.get_tuple(config(source)) is None
+        assert not [k for k in cluster.scan_iter(match=f"{prefix}*", count=1000) if b"{" + source.encode() in k]
