@@ -5,7 +5,8 @@
   plain embedded server when the pip packages are there.
 - Otherwise: redis-server from pip packages, once with the JSON and Search modules and once plain.
 - The files in CLUSTER_TEST_FILES also run on an embedded Redis Cluster (3 primaries + 3 replicas),
-  plain and with the modules (REDIS_CLUSTER_URL, a `?cluster=true` URL, replaces both when set).
+  plain and with the modules (REDIS_CLUSTER_URL, a `?cluster=true` URL, replaces both when set;
+  with only REDIS_URL set they run on that server alone).
 
 Each test gets its own key prefix, so tests never see each other's data, and its keys are
 deleted afterwards.
@@ -91,7 +92,10 @@ def servers() -> Iterator[_Servers]:
 def _kinds(module_file: str) -> list[str]:
     kinds = ["env"] if os.environ.get("REDIS_URL") else list(SERVER_KINDS)
     if os.path.basename(module_file) in CLUSTER_TEST_FILES:
-        kinds += ["env-cluster"] if os.environ.get("REDIS_CLUSTER_URL") else CLUSTER_KINDS
+        if os.environ.get("REDIS_CLUSTER_URL"):
+            kinds.append("env-cluster")
+        elif not os.environ.get("REDIS_URL"):  # a given server is what the run is about
+            kinds += CLUSTER_KINDS
     return kinds
 
 
