@@ -6,6 +6,7 @@ what only a cluster has."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -168,3 +169,54 @@ def test_copy_thread_across_nodes_and_delete_thread(cluster_url: str, cluster: R
         saver.delete_thread(source)
         assert saver.get_tuple(config(source)) is None
         assert not [k for k in cluster.scan_iter(match=f"{prefix}*", count=1000) if b"{" + source.encode() in k]
+
+
+def _trips_per_operation(url: str, prefix: str) -> dict[str, int]:
+    """Round trips of each operation on a fresh saver (pooled connections opened beforehand)."""
+    from tests.graphs import delta_graph
+    from tests.roundtrips import counting
+
+    def trips(fn: Any, *args: Any, **kwargs: Any) -> int:
+        """Round trips, SCAN pages apart (x 1000): their number depends on the keys per server; and
+        without the FT.INFO a standalone server is asked whether its index is ready (a cluster never
+        uses one)."""
+        with counting() as counted:
+            result = fn(*args, **kwargs)
+            if hasattr(result, "__next__"):
+                list(result)
+        scans = sum(1 for c in counted.commands if b"\r\nSCAN\r\n" in c)
+        probes = sum(1 for c in counted.commands if b"\r\nFT.INFO\r\n" in c)
+        return counted.count - scans - probes + 1000 * min(scans, 1)
+
+    with fresh_saver(RedisSaver, url, prefix, ttl={"default_ttl": 60, "refresh_on_read": True}) as saver:
+        for thread in ("a", "b", "c"):
+            put_chain(saver, thread, 3, metadata=lambda s: {"step": s, "run_id": f"run-{s}"})
+        ids = put_chain(saver, "t", 12)
+        graph = delta_graph(saver)
+        for _ in range(3):
+            graph.invoke({"items": []}, {"configurable": {"thread_id": "d"}})
+        saver.get_tuple(config("t"))  # warm: every node's pool has a connection
+        cp = checkpoint({"x": 99}, {"x": 99}, step=99)
+        return {
+            "put": trips(saver.put, config("t", "", ids[-1]), cp, {"step": 99}, {"x": 99}),
+            "put_writes": trips(saver.put_writes, config("t", "", ids[-1]), [("a", 1), ("b", 2)], "task"),
+            "get_tuple latest": trips(saver.get_tuple, config("t")),
+            "get_tuple by id": trips(saver.get_tuple, config("t", "", ids[3])),
+            "list limit 10": trips(saver.list, config("t"), limit=10),
+            "list all namespaces": trips(saver.list, {"configurable": {"thread_id": "t"}}),
+            "delta history": trips(saver.get_delta_channel_history, config=config("d"), channels=["items"]),
+            "copy_thread": trips(saver.copy_thread, "t", "t2"),
+            "prune": trips(saver.prune, ["t2"], keep_last=1),
+            "delete_thread": trips(saver.delete_thread, "t2"),
+            "list(None, filter)": trips(saver.list, None, filter={"run_id": "run-1"}),
+            "delete_for_runs": trips(saver.delete_for_runs, ["run-2"]),
+        }
+
+
+def test_every_operation_takes_the_same_round_trips_as_on_a_standalone_server(servers: _Servers, prefix: str) -> None:
+    """Standalone without modules (cross-thread queries scan there too) against the plain cluster:
+    equal, apart from the number of SCAN pages (one at least per primary on the cluster)."""
+    standalone = _trips_per_operation(servers.url("plain"), prefix)
+    on_cluster = _trips_per_operation(servers.url("cluster"), prefix + "c")
+    assert on_cluster == standalone
+    assert standalone["put"] == standalone["get_tuple latest"] == standalone["delta history"] == 1
