@@ -5,6 +5,7 @@ from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import (
     ConfigurationError,
     IncompatibleClientError,
+    NotReplicatedError,
     ReadConflictError,
     RedisCheckpointError,
     SerializationError,
@@ -18,6 +19,7 @@ __all__ = [
     "AsyncRedisSaver",
     "ConfigurationError",
     "IncompatibleClientError",
+    "NotReplicatedError",
     "ReadConflictError",
     "RedisCheckpointError",
     "RedisSaver",

@@ -42,14 +42,20 @@ def call(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:
     return ("EVALSHA", SHAS[name], len(keys), *keys, *args)
 
 
-def execute(client: Any, commands: Sequence[wire.Command], *, transaction: bool = False) -> list[Any]:
-    """Send commands (some of them script calls) in one round trip, in MULTI/EXEC if asked."""
-    send = wire.transaction if transaction else wire.execute
+def execute(
+    client: Any, commands: Sequence[wire.Command], *, transaction: bool = False, wait: tuple[int, int] | None = None
+) -> list[Any]:
+    """Send commands (some of them script calls) in one round trip, in MULTI/EXEC if asked (then
+    followed by WAIT if `wait` is given; see wire.transaction)."""
+
+    def send() -> list[Any]:
+        return wire.transaction(client, commands, wait) if transaction else wire.execute(client, commands)
+
     try:
-        return send(client, commands)
+        return send()
     except NoScriptError:
         load_all(client, near=commands)
-        return send(client, commands)
+        return send()
 
 
 def run(client: Any, calls: Sequence[Call]) -> list[Any]:

@@ -19,6 +19,7 @@ from redis.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
 from redis_ckpt import topology
+from redis_ckpt.errors import NotReplicatedError
 
 _hiredis_pack: Callable[[tuple[Any, ...]], Any] | None
 try:
@@ -75,14 +76,22 @@ def execute_on_pool(pool: Any, commands: Sequence[Command]) -> list[Any]:
         pool.release(connection)
 
 
-def transaction(client: Any, commands: Sequence[Command]) -> list[Any]:
+def transaction(client: Any, commands: Sequence[Command], wait: tuple[int, int] | None = None) -> list[Any]:
     """`commands` inside MULTI/EXEC, in one round trip; their results in order.
 
     If Redis refuses a command while queueing it (out of memory, a malformed command), EXEC
     aborts and nothing is applied. An error a command meets while running (WRONGTYPE on a
-    foreign key) does not undo the others, as with any Redis transaction; it is raised after EXEC."""
-    results: list[Any] = execute(client, [("MULTI",), *commands, ("EXEC",)])[-1]
+    foreign key) does not undo the others, as with any Redis transaction; it is raised after EXEC.
+    With `wait=(replicas, timeout_ms)`, a WAIT follows EXEC in the same write: the call returns
+    once that many replicas have the transaction, or raises NotReplicatedError."""
+    batch: list[Command] = [("MULTI",), *commands, ("EXEC",)]
+    if wait:
+        batch.append(("WAIT", *wait))
+    replies = execute(client, batch)
+    results: list[Any] = replies[len(commands) + 1]
     for result in results:
         if isinstance(result, ResponseError):
             raise result
+    if wait and int(replies[-1]) < wait[0]:
+        raise NotReplicatedError(f"{replies[-1]} of {wait[0]} replica(s) confirmed the write within {wait[1]} ms")
     return results

@@ -220,3 +220,25 @@ def test_every_operation_takes_the_same_round_trips_as_on_a_standalone_server(se
     on_cluster = _trips_per_operation(servers.url("cluster"), prefix + "c")
     assert on_cluster == standalone
     assert standalone["put"] == standalone["get_tuple latest"] == standalone["delta history"] == 1
+
+
+def test_wait_replicas_confirms_writes_in_the_same_round_trip_or_says_it_could_not(
+    servers: _Servers, prefix: str
+) -> None:
+    from redis_ckpt import ConfigurationError, NotReplicatedError, StoreUnavailableError
+    from tests.roundtrips import counting
+
+    with fresh_saver(RedisSaver, servers.url("cluster"), prefix, wait_replicas=1) as saver:
+        with counting() as counted:
+            put_chain(saver, "t", 1)
+        assert counted.count == 1  # MULTI ... EXEC WAIT in one write
+        assert saver.get_tuple(config("t")) is not None
+    # A standalone server without replicas can never confirm: a typed error, the write applied.
+    with fresh_saver(RedisSaver, servers.url("plain"), prefix, wait_replicas=1, wait_timeout_ms=20, retry=None) as lone:
+        with pytest.raises(StoreUnavailableError) as caught:
+            put_chain(lone, "t", 1)
+        assert isinstance(caught.value.__cause__, NotReplicatedError)
+        assert lone.get_tuple(config("t")) is not None
+    for bad in ({"wait_replicas": -1}, {"wait_replicas": True}, {"wait_replicas": 1, "wait_timeout_ms": 0}):
+        with pytest.raises(ConfigurationError):
+            RedisSaver(servers.url("plain"), **bad)  # type: ignore[arg-type]

@@ -85,20 +85,16 @@ def test_a_planned_failover_loses_nothing_and_the_run_continues(cluster: Embedde
 
 
 def test_a_primary_killed_mid_run_is_replaced_and_retries_carry_the_run_on(cluster: EmbeddedCluster) -> None:
+    """Without WAIT, replication is asynchronous: a put acknowledged in the instant before the kill
+    may be missing on the promoted replica (docs/deploy-cluster.md). What must hold: the run goes on
+    (retries, or a typed error) and what the new primary has is whole."""
     saver = RedisSaver(cluster.url, retry=PATIENT)
     saver.setup()
     primary = owner_port(cluster, saver.layout.namespaces(THREAD))
     replica = replica_of(cluster, primary)
     victim = next(n for n in cluster.nodes if n.port == primary)
-
-    def kill() -> None:
-        victim.kill()
-
-    writer = run_writer_during(saver, kill, seconds=6.0)
+    writer = run_writer_during(saver, victim.kill, seconds=6.0)
     wait_until(lambda: replica in cluster.primary_ports())
-    # Replication is asynchronous: a put acknowledged in the instant before the kill may be
-    # missing on the promoted replica (docs/deploy-cluster.md). What must hold: the run went on
-    # (retries, or a typed error), and what the new primary has is whole.
     assert all(isinstance(e, StoreUnavailableError) for e in writer.errors), writer.errors
     assert len(writer.acked) > 5
     present = 0
@@ -112,6 +108,27 @@ def test_a_primary_killed_mid_run_is_replaced_and_retries_carry_the_run_on(clust
     assert all(t.checkpoint["channel_values"]["big"] == "v" * 2000 for t in tuples)
     graph = counter_graph(saver)
     assert graph.invoke({"count": 0, "log": []}, {"configurable": {"thread_id": "after-kill"}})["count"] == 3
+    saver.close()
+
+
+def test_with_wait_replicas_a_killed_primary_loses_no_acknowledged_checkpoint(cluster: EmbeddedCluster) -> None:
+    """wait_replicas=1: put and put_writes return once the replica has them (WAIT in the same round
+    trip), so the promoted replica has every acknowledged checkpoint. Until the killed node is back
+    as the new primary's replica, writes wait (NotReplicatedError, retried), then go on."""
+    saver = RedisSaver(cluster.url, retry=PATIENT, wait_replicas=1, wait_timeout_ms=500)
+    saver.setup()
+    primary = owner_port(cluster, saver.layout.namespaces(THREAD))
+    replica = replica_of(cluster, primary)
+    victim = next(n for n in cluster.nodes if n.port == primary)
+
+    def kill_then_restart() -> None:
+        victim.kill()
+        wait_until(lambda: replica in cluster.primary_ports())
+        victim.start()  # rejoins as the replica of the node that took its slots
+
+    writer = run_writer_during(saver, kill_then_restart, seconds=6.0)
+    assert owner_port(cluster, saver.layout.namespaces(THREAD)) == replica
+    writer.verify()  # no error, and every acknowledged checkpoint and write is there, whole
     saver.close()
 
 

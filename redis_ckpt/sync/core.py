@@ -20,7 +20,7 @@ from redis_ckpt import scripts, search, spill, topology, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import Client, check_client, client_from_url, redact_url, server_is_cluster
 from redis_ckpt.encoding import text
-from redis_ckpt.errors import ConfigurationError, ReadConflictError, StoreUnavailableError
+from redis_ckpt.errors import ConfigurationError, NotReplicatedError, ReadConflictError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
 
 logger = logging.getLogger("redis_ckpt")
@@ -30,9 +30,11 @@ Group = tuple[str, str, "list[str] | None"]  # (thread, ns, candidate ids or Non
 
 # Errors after which the same (idempotent) operation may succeed: lost or refused connections,
 # timeouts, a server still loading its data after a restart, a demoted primary after failover,
-# a cluster without a primary for some slot yet, a slot whose keys are half migrated (TRYAGAIN).
+# a cluster without a primary for some slot yet, a slot whose keys are half migrated (TRYAGAIN),
+# a write not yet confirmed by the replicas asked for (wait_replicas).
 TRANSIENT_ERRORS = (
     RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOnlyError, ClusterDownError, TryAgainError,
+    NotReplicatedError,
 )  # fmt: skip
 
 
@@ -70,6 +72,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         checkpoint_write_prefix: str = "checkpoint_write",
         serde: SerializerProtocol | None = None,
         retry: RetryConfig | None = DEFAULT_RETRY,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         super().__init__(serde=serde)
         if redis_client is None and redis_url is None:
@@ -77,6 +81,12 @@ class SaverCore(BaseCheckpointSaver[str]):
         self.layout = KeyLayout(checkpoint_prefix, checkpoint_write_prefix)
         self.ttl = TTLConfig.parse(ttl)
         self.retry = retry
+        if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
+            raise ConfigurationError(f"wait_replicas must be an integer >= 0, got {wait_replicas!r}")
+        if isinstance(wait_timeout_ms, bool) or not isinstance(wait_timeout_ms, int) or wait_timeout_ms <= 0:
+            raise ConfigurationError(f"wait_timeout_ms must be a positive integer, got {wait_timeout_ms!r}")
+        # put and put_writes return only once this many replicas have them (WAIT, same round trip).
+        self._wait = (wait_replicas, wait_timeout_ms) if wait_replicas else None
         self._owns_client = redis_client is None
         self._client: Client = redis_client or client_from_url(str(redis_url), connection_args)
         check_client(self._client)
@@ -149,7 +159,7 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     def _transaction(self, commands: list[Any]) -> None:
         """Run a write's commands in MULTI/EXEC: one round trip, all or nothing queued."""
-        self._io(scripts.execute, self._client, commands, transaction=True)
+        self._io(scripts.execute, self._client, commands, transaction=True, wait=self._wait)
 
     def _load(
         self, thread_id: str, ns: str, mode: str, what: str, count: int, *rest: str, tags: str = ""
