@@ -63,7 +63,11 @@ def side_by_side(urls: dict[str, str], rounds: int, seconds: float) -> None:
         medians = {kind: statistics.median(v) for kind, v in samples.items()}
         ratio = medians["cluster"] / medians["standalone"]
         trip_text = f"{trips['standalone']}/{trips['cluster']}"
-        print(f"{label:24} {medians['standalone']:17.0f} {medians['cluster']:14.0f} {ratio:6.2f} {trip_text:>18}")
+        spread = "  ".join(f"{kind} {min(v):.1f}-{max(v):.1f}" for kind, v in samples.items())
+        print(
+            f"{label:24} {medians['standalone']:17.1f} {medians['cluster']:14.1f} {ratio:6.2f} {trip_text:>18}"
+            f"   (range over rounds: {spread})"
+        )
         for c in contenders.values():
             c.saver.close()
 

@@ -8,7 +8,8 @@ Scripts run by EVALSHA. When the server has lost its script cache (a restart, a 
 replica that never saw SCRIPT LOAD, SCRIPT FLUSH), the scripts are loaded and the commands sent
 again: every script and every write is idempotent, so a command that ran before the error may
 run twice. On a cluster each primary has its own cache: `setup` loads the scripts on every
-primary, and a NOSCRIPT reloads them on the node that said it (a promoted replica).
+primary, and a NOSCRIPT (from a promoted replica, or from the importing node of an ASK redirect)
+loads them on every primary again: one round trip per primary, on a rare event.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from redis_ckpt import topology, wire
 
@@ -54,7 +57,7 @@ def execute(
     try:
         return send()
     except NoScriptError:
-        load_all(client, near=commands)
+        load_all(client)
         return send()
 
 
@@ -63,13 +66,17 @@ def run(client: Any, calls: Sequence[Call]) -> list[Any]:
     return execute(client, [call(name, keys, args) for name, keys, args in calls])
 
 
-def load_all(client: Any, near: Sequence[wire.Command] | None = None) -> None:
-    """SCRIPT LOAD every script (one round trip per server), so that the next calls find them: on
-    a cluster, on the node that `near` (a batch) goes to, or with no batch on every primary."""
+def load_all(client: Any) -> None:
+    """SCRIPT LOAD every script (one round trip per server, on a cluster per primary), so that the
+    next calls find them."""
     loads = [("SCRIPT", "LOAD", source) for source in SOURCES.values()]
     if not topology.is_cluster(client):
         wire.execute(client, loads)
         return
-    nodes = [topology.node_of(client, topology.first_key(near))] if near else topology.primaries(client)
-    for node in nodes:
-        wire.execute_on_pool(topology.pool_of(client, node), loads)
+    for node in topology.primaries(client):
+        try:
+            wire.execute_on_pool(topology.pool_of(client, node), loads)
+        except (RedisConnectionError, RedisTimeoutError):
+            # A primary that is down needs no scripts; its replacement gets them at its first
+            # NOSCRIPT. The slot map is refreshed so that the retry goes there.
+            topology.refresh(client)

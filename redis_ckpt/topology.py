@@ -17,7 +17,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
-from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -117,15 +124,10 @@ def routed(client: RedisCluster, commands: Sequence[Command], send: Callable[[An
             target = None
         except AskError as exc:
             target = _node_at(client, exc.host, exc.port)
-        except (RedisConnectionError, RedisTimeoutError, ClusterDownError):
+        except (RedisConnectionError, RedisTimeoutError, ClusterDownError, SlotNotCoveredError):
             refresh(client)
             raise
     raise TryAgainError(f"slot of {key!r} kept moving ({MAX_REDIRECTS} redirects)")
-
-
-def run_on(client: RedisCluster, node: ClusterNode, commands: Sequence[Command], send: Callable[[Any, Any], T]) -> T:
-    """`send(pool, commands)` on one given node (scripts loaded where NOSCRIPT came from)."""
-    return send(pool_of(client, node), commands)
 
 
 def _node_at(client: RedisCluster, host: str, port: int) -> ClusterNode:
@@ -140,7 +142,8 @@ def _node_at(client: RedisCluster, host: str, port: int) -> ClusterNode:
 
 def refresh(client: RedisCluster) -> None:
     """Reload the slot map from any reachable node; the caller's retry then goes to the new owner."""
-    with contextlib.suppress(redis.RedisError):
+    # No node reachable yet (RedisClusterException): the caller's retry asks again later.
+    with contextlib.suppress(redis.RedisError, RedisClusterException):
         client.nodes_manager.initialize()
 
 

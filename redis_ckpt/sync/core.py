@@ -11,7 +11,15 @@ from typing import Any, TypeVar
 import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from redis.exceptions import BusyLoadingError, ClusterDownError, MovedError, ReadOnlyError, ResponseError, TryAgainError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MovedError,
+    ReadOnlyError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -30,11 +38,12 @@ Group = tuple[str, str, "list[str] | None"]  # (thread, ns, candidate ids or Non
 
 # Errors after which the same (idempotent) operation may succeed: lost or refused connections,
 # timeouts, a server still loading its data after a restart, a demoted primary after failover,
-# a cluster without a primary for some slot yet, a slot whose keys are half migrated (TRYAGAIN),
+# a cluster without a primary for some slot yet (CLUSTERDOWN, or a slot map that has none for the
+# slot), a slot whose keys are half migrated (TRYAGAIN),
 # a write not yet confirmed by the replicas asked for (wait_replicas).
 TRANSIENT_ERRORS = (
     RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOnlyError, ClusterDownError, TryAgainError,
-    NotReplicatedError,
+    SlotNotCoveredError, NotReplicatedError,
 )  # fmt: skip
 
 
