@@ -147,6 +147,14 @@ def refresh(client: RedisCluster) -> None:
         client.nodes_manager.initialize()
 
 
+def tag_in_slots_of(client: RedisCluster, node: ClusterNode, name_of: Callable[[str], str]) -> str:
+    """The smallest decimal tag whose `name_of(tag)` hashes to a slot `node` owns now."""
+    for i in range(1_000_000):
+        if node_of(client, name_of(str(i))).name == node.name:
+            return str(i)
+    raise SlotNotCoveredError(f"{node.name} owns no slot")
+
+
 def primaries(client: RedisCluster) -> list[ClusterNode]:
     nodes: list[ClusterNode] = client.get_primaries()  # type: ignore[no-untyped-call]
     return sorted(nodes, key=lambda n: n.name)

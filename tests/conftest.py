@@ -140,6 +140,13 @@ def purge_prefix(url: str, prefix: str) -> None:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])  # a cluster client splits it by slot
+        if isinstance(client, RedisCluster):  # one index per primary
+            for node in client.get_primaries():
+                node_client = client.get_redis_connection(node)
+                with contextlib.suppress(redis.ResponseError):  # no Search module
+                    for name in node_client.execute_command("FT._LIST"):
+                        if (name.decode() if isinstance(name, bytes) else name).startswith(f"{prefix}:index"):
+                            node_client.execute_command("FT.DROPINDEX", name)
         with contextlib.suppress(redis.ResponseError):  # no index, or no Search module
             client.execute_command("FT.DROPINDEX", f"{prefix}:index")
     finally:

@@ -242,3 +242,39 @@ def test_wait_replicas_confirms_writes_in_the_same_round_trip_or_says_it_could_n
     for bad in ({"wait_replicas": -1}, {"wait_replicas": True}, {"wait_replicas": 1, "wait_timeout_ms": 0}):
         with pytest.raises(ConfigurationError):
             RedisSaver(servers.url("plain"), **bad)  # type: ignore[arg-type]
+
+
+def test_with_the_search_module_each_primary_answers_from_its_own_index(servers: _Servers, prefix: str) -> None:
+    from tests.roundtrips import counting
+
+    url = servers.url("cluster-search")
+    with fresh_saver(RedisSaver, url, prefix) as saver:
+        cluster = saver.client
+        assert isinstance(cluster, RedisCluster)
+        for node in cluster.get_primaries():  # setup made one index per primary, named into its slots
+            names = [n.decode() for n in cluster.get_redis_connection(node).execute_command("FT._LIST")]
+            mine = [n for n in names if n.startswith(f"{prefix}:index:")]
+            assert len(mine) == 1 and cluster.get_node_from_key(mine[0]).name == node.name
+        threads = threads_on_every_primary(cluster, prefix)
+        for n, thread in enumerate(threads):
+            put_chain(saver, thread, 2, metadata=lambda s, n=n: {"step": s, "run_id": f"run-{n % 3}"})
+        expected = [t for i, t in enumerate(threads) for _ in range(2) if i % 3 == 1]
+        with counting() as counted:
+            found = [t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"run_id": "run-1"})]
+        assert found == expected
+        sent = b"".join(counted.commands)
+        assert sent.count(b"FT.SEARCH") == 3 and b"SCAN" not in sent  # one query per primary, no scan
+        # An index lost on one primary (a node replaced without the module's data): scan, then heal.
+        node = cluster.get_primaries()[1]
+        node_client = cluster.get_redis_connection(node)
+        name = next(n for n in node_client.execute_command("FT._LIST") if n.decode().startswith(f"{prefix}:index:"))
+        node_client.execute_command("FT.DROPINDEX", name)
+        with counting() as counted:
+            found = [t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"run_id": "run-1"})]
+        assert found == expected
+        assert b"SCAN" in b"".join(counted.commands)  # that query fell back to scanning
+        assert [t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"run_id": "run-1"})] == expected
+        assert name in node_client.execute_command("FT._LIST")  # re-created on that primary
+        saver.delete_for_runs(["run-1"])
+        left = sorted({t.config["configurable"]["thread_id"] for t in saver.list(None)})
+        assert left == [t for i, t in enumerate(threads) if i % 3 != 1]

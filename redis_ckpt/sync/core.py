@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from redis.cluster import RedisCluster
 from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
@@ -101,6 +102,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
         self._search_ready = False
+        self._search_ready_on: tuple[str, ...] = ()  # cluster: the (node, index) pairs found ready
         # A standalone client given by the caller may point at a cluster node: checked once, at
         # setup or at the first cross-thread call (a client built from a URL was checked already).
         self._topology_checked = self._owns_client or topology.is_cluster(self._client)
@@ -133,7 +135,9 @@ class SaverCore(BaseCheckpointSaver[str]):
         try:
             # The first attempt runs without tenacity's bookkeeping: this is the hot path.
             return operation(*args, **kwargs)
-        except MovedError as exc:  # only a standalone client gets here: a cluster client follows it
+        except MovedError as exc:  # a standalone client of a cluster node (a cluster client follows it)
+            if self.is_cluster:  # a per-node search index whose name's slot just moved: the caller scans
+                raise
             raise topology.cluster_node_error(self._where) from exc
         except TRANSIENT_ERRORS as exc:
             if self.retry is None or self.retry.attempts == 1:
@@ -233,10 +237,10 @@ class SaverCore(BaseCheckpointSaver[str]):
         self._check_topology()
         if query and self._use_search():
             try:
-                keys = self._io(lambda: list(search.matching_keys(self._client, self.layout, query)))
+                keys = self._io(self._matching_keys, query)
             except ResponseError as exc:  # the index was dropped, or a failover lost the module
                 logger.warning("redis-ckpt: search failed (%s); scanning threads instead", exc)
-                self._search_ready = False
+                self._search_ready, self._search_ready_on = False, ()
             else:
                 grouped: dict[tuple[str, str], list[str]] = {}
                 for key in keys:
@@ -248,6 +252,42 @@ class SaverCore(BaseCheckpointSaver[str]):
         for thread_id in self._all_threads():
             for ns in self._namespaces(thread_id):
                 yield thread_id, ns, None
+
+    def _matching_keys(self, query: str) -> list[bytes]:
+        """Keys of the checkpoint documents the search index matches; on a cluster, the union of
+        every primary's own index (each sees only its primary's documents)."""
+        if not self.is_cluster:
+            return list(search.matching_keys(self._client, self.layout, query))
+        return [key for node, index in self._node_indexes() for key in search.matching_ids(node, index, query)]
+
+    def _node_indexes(self) -> list[tuple[redis.Redis, str]]:
+        """Cluster: (client of the primary, name of its search index) for every primary. The name's
+        hash tag is recomputed from the slot map each time, so after resharding it follows the
+        slots (a primary whose name changed gets a new index, built in the background)."""
+        client = self._client
+        assert isinstance(client, RedisCluster)
+        found = []
+        for node in topology.primaries(client):
+            tag = topology.tag_in_slots_of(client, node, self.layout.node_search_index)
+            found.append((client.get_redis_connection(node), self.layout.node_search_index(tag)))
+        return found
+
+    def _use_cluster_search(self) -> bool:
+        """Whether every primary has its index, complete; creates the missing ones (they build in
+        the background: until then, queries scan)."""
+        indexes = self._io(self._node_indexes)
+        names = tuple(f"{node.connection_pool.connection_kwargs.get('port')}/{name}" for node, name in indexes)
+        if names == self._search_ready_on:
+            return True
+        states = [self._io(search.index_state, node, self.layout, name) for node, name in indexes]
+        if search.NO_MODULE in states:
+            return False
+        for (node, name), state in zip(indexes, states):
+            if state == search.NO_INDEX:
+                self._io(search.create_index, node, self.layout, name)
+        ready = all(state == search.READY for state in states)
+        self._search_ready_on = names if ready else ()
+        return ready
 
     def _all_threads(self) -> list[str]:
         """Every thread of this deployment: SCAN over the per-thread namespace sets (on a cluster,
@@ -313,8 +353,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         """Whether cross-thread queries may use the search index: the module is there and the
         index is complete (an index still building would give partial answers). Once ready, the
         answer is cached; until then each query asks again (one FT.INFO) and falls back to a scan."""
-        if self.is_cluster:  # no coordinator: an index would see one primary only (docs/design.md)
-            return False
+        if self.is_cluster:  # no coordinator: one index per primary (docs/design.md, "Cluster")
+            return self._use_cluster_search()
         if not self._search_ready:
             self._search_ready = self._io(search.index_state, self._client, self.layout) == search.READY
         return self._search_ready

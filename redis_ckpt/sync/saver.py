@@ -55,6 +55,8 @@ class RedisSaver(Maintenance):
         self._check_topology()
         self._io(scripts.load_all, self._client)
         if self.is_cluster:
+            if not self._use_cluster_search():  # creates each primary's index where the module exists
+                logger.info("redis-ckpt: cross-thread queries on %s scan every primary for now", self._where)
             self._warn_about_eviction()
             return
         state = self._io(search.index_state, self._client, self.layout)
