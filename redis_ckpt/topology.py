@@ -22,6 +22,7 @@ from redis.exceptions import (
     ClusterDownError,
     MovedError,
     RedisClusterException,
+    ResponseError,
     SlotNotCoveredError,
     TryAgainError,
 )
@@ -69,6 +70,20 @@ def cluster_node_error(where: str) -> IncompatibleClientError:
         "other nodes' slots would fail and cross-thread queries would see one node only. Pass a "
         "redis.cluster.RedisCluster client, or a URL with ?cluster=true (a plain URL is detected and switched)."
     )
+
+
+# What a cluster node answers a script that touches keys it did not declare (the documents of its
+# thread, same slot) while that slot is being migrated: the keys are, or may be, elsewhere for now.
+_MIGRATION_SCRIPT_ERRORS = ("script attempted to access a non local key", "during rehashing of the slot")
+
+
+def transient_form(error: ResponseError) -> ResponseError:
+    """A script error that only a slot migration in progress causes, as the TRYAGAIN it means (the
+    saver retries it; the migration ends, the slot's new owner answers). Other errors unchanged."""
+    text = str(error).lower()
+    if any(marker in text for marker in _MIGRATION_SCRIPT_ERRORS):
+        return TryAgainError(f"slot migration in progress: {error}")
+    return error
 
 
 def first_key(commands: Sequence[Command]) -> Any:

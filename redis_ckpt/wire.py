@@ -64,7 +64,7 @@ def execute_on_pool(pool: Any, commands: Sequence[Command]) -> list[Any]:
                 try:
                     replies.append(connection.read_response())
                 except ResponseError as exc:  # the parser has consumed it: later replies stay readable
-                    error = error or exc
+                    error = error or topology.transient_form(exc)
                     replies.append(exc)
         except BaseException:
             connection.disconnect()
@@ -91,7 +91,7 @@ def transaction(client: Any, commands: Sequence[Command], wait: tuple[int, int] 
     results: list[Any] = replies[len(commands) + 1]
     for result in results:
         if isinstance(result, ResponseError):
-            raise result
+            raise topology.transient_form(result)
     if wait and int(replies[-1]) < wait[0]:
         raise NotReplicatedError(f"{replies[-1]} of {wait[0]} replica(s) confirmed the write within {wait[1]} ms")
     return results

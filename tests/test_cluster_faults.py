@@ -4,6 +4,7 @@ cluster (3 primaries + 3 replicas, no modules), since it breaks it."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from redis_ckpt import RedisSaver, StoreUnavailableError
 from redis_ckpt.embedded import EmbeddedCluster
 from redis_ckpt.keys import KeyLayout
 from tests.graphs import counter_graph
+from tests.helpers import checkpoint, config, put_chain
 from tests.test_faults import PATIENT, Writer
 
 pytestmark = pytest.mark.slow
@@ -176,6 +178,11 @@ def test_reads_follow_an_ask_redirect_while_the_slot_is_half_moved(cluster: Embe
     graph = counter_graph(saver)
     cfg = {"configurable": {"thread_id": THREAD}}
     graph.invoke({"count": 0, "log": []}, cfg)
+    child = {"configurable": {"thread_id": THREAD, "checkpoint_ns": "child"}}
+    child_config = saver.put(child, checkpoint({"y": 1}), {"step": 0}, {"y": 1})
+    # Every key a script declares exists (an importing node answers TRYAGAIN, retried until the
+    # migration ends, to a script whose declared keys are only partly there).
+    saver.put_writes(child_config, [("y", 2)], "task")
     layout = KeyLayout()
     with RedisCluster(host="127.0.0.1", port=cluster.ports[0]) as client:
         slot = client.keyslot(layout.namespaces(THREAD))
@@ -189,7 +196,55 @@ def test_reads_follow_an_ask_redirect_while_the_slot_is_half_moved(cluster: Embe
     src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
     dst.execute_command("SCRIPT", "FLUSH")  # the importing node answers NOSCRIPT behind ASKING too
     assert graph.get_state(cfg).values["count"] == 3  # every key is on the importing node now
-    assert len(list(saver.list(cfg))) == 5
+    assert len(list(saver.list(cfg))) == 5 + 1  # both namespaces
+    # Deleting touches the documents, which the scripts do not declare: while the slot migrates,
+    # Redis refuses that (retried as TRYAGAIN) until the migration ends, here a second later.
+    finish = threading.Timer(
+        1.0, lambda: [c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id) for c in (dst, src)]
+    )
+    finish.start()
+    saver.delete_thread(THREAD)
+    finish.join()
+    assert saver.get_tuple(cfg) is None and saver.get_tuple(child) is None
+    assert dst.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 0
+    src.close()
+    dst.close()
+    saver.close()
+
+
+def test_a_read_between_two_migrate_batches_waits_for_the_migration_instead_of_losing_a_checkpoint(
+    cluster: EmbeddedCluster,
+) -> None:
+    """The newest document moved, its index not yet: Redis refuses the read script's access to the
+    moved key, the saver retries, and once the slot has moved it reads the newest checkpoint. (Had
+    the script seen the document as missing, it would have dropped it from the index as expired.)"""
+    saver = RedisSaver(cluster.url, retry=PATIENT)
+    saver.setup()
+    ids = put_chain(saver, THREAD, 3)
+    layout = KeyLayout()
+    with RedisCluster(host="127.0.0.1", port=cluster.ports[0]) as client:
+        slot = client.keyslot(layout.namespaces(THREAD))
+        source = int(client.get_node_from_key(layout.namespaces(THREAD)).port)
+    target = next(p for p in cluster.primary_ports() if p != source)
+    src, dst = node_client(source), node_client(target)
+    src_id, dst_id = (c.execute_command("CLUSTER", "MYID").decode() for c in (src, dst))
+    dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+    src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+    src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", layout.checkpoint(THREAD, "", ids[-1]))
+
+    def finish() -> None:
+        keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10_000)
+        src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+        for port in cluster.primary_ports():
+            with node_client(port) as client:
+                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+
+    later = threading.Timer(1.0, finish)
+    later.start()
+    latest = saver.get_tuple(config(THREAD))
+    later.join()
+    assert latest is not None and latest.checkpoint["id"] == ids[-1]
+    assert [t.checkpoint["id"] for t in saver.list(config(THREAD))] == ids[::-1]
     src.close()
     dst.close()
     saver.close()
