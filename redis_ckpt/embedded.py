@@ -157,6 +157,7 @@ class EmbeddedCluster:
     modules: bool = True
     replicas: bool = True
     node_timeout_ms: int = 1000
+    binary: str | None = None  # default: server_binary()
     nodes: list[EmbeddedRedis] = field(default_factory=list)
     bus_ports: list[int] = field(default_factory=list)
 
@@ -176,7 +177,10 @@ class EmbeddedCluster:
                 self.bus_ports.append(free_port())
                 bus = ["--cluster-port", str(self.bus_ports[-1])]
                 node = EmbeddedRedis(
-                    modules=self.modules, port=_cluster_client_port(), extra_args=[*self._cluster_args(), *bus]
+                    binary=self.binary,
+                    modules=self.modules,
+                    port=_cluster_client_port(),
+                    extra_args=[*self._cluster_args(), *bus],
                 )
                 self.nodes.append(node.start())
             self._form(time.monotonic() + timeout)
