@@ -29,14 +29,29 @@ def redact_url(url: str) -> str:
 Client = redis.Redis | RedisCluster
 
 
-def client_from_url(url: str, connection_args: dict[str, Any] | None = None) -> Client:
-    """A client on a BlockingConnectionPool (per node on a cluster): a full pool makes callers wait."""
-    if not url.startswith(_SCHEMES):
-        raise ConfigurationError(f"unsupported Redis URL {redact_url(url)!r}; use one of {', '.join(_SCHEMES)}")
+def can_be_cluster(url: str) -> bool:
+    """Whether a URL may name a cluster node (not a Unix socket, not a Sentinel service)."""
+    return url.startswith(("redis://", "rediss://"))
+
+
+def cluster_client_from_url(url: str, connection_args: dict[str, Any] | None = None) -> RedisCluster:
+    """A cluster client for a `redis://`/`rediss://` URL, whether or not it says `?cluster=true`."""
+    return topology.cluster_from_url(topology.wants_cluster(url)[1], _pool_args(connection_args))
+
+
+def _pool_args(connection_args: dict[str, Any] | None) -> dict[str, Any]:
     args: dict[str, Any] = {"max_connections": DEFAULT_MAX_CONNECTIONS, "timeout": DEFAULT_POOL_TIMEOUT}
     args.update(connection_args or {})
     if args.get("decode_responses"):
         raise IncompatibleClientError("decode_responses=True is not supported: checkpoints are binary")
+    return args
+
+
+def client_from_url(url: str, connection_args: dict[str, Any] | None = None) -> Client:
+    """A client on a BlockingConnectionPool (per node on a cluster): a full pool makes callers wait."""
+    if not url.startswith(_SCHEMES):
+        raise ConfigurationError(f"unsupported Redis URL {redact_url(url)!r}; use one of {', '.join(_SCHEMES)}")
+    args = _pool_args(connection_args)
     if url.startswith("redis+sentinel://"):
         return _sentinel_client(url, args)
     if url.startswith("unix://"):

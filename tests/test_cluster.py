@@ -278,3 +278,26 @@ def test_with_the_search_module_each_primary_answers_from_its_own_index(servers:
         saver.delete_for_runs(["run-1"])
         left = sorted({t.config["configurable"]["thread_id"] for t in saver.list(None)})
         assert left == [t for i, t in enumerate(threads) if i % 3 != 1]
+
+
+def test_a_node_unreachable_at_construction_is_recognised_at_setup(
+    cluster_url: str, cluster: RedisCluster, prefix: str
+) -> None:
+    from tests.proxy import FaultProxy
+
+    proxy = FaultProxy(int(node_url(cluster_url).rsplit(":", 1)[1]))
+    proxy.refuse = True  # the node cannot be asked when the saver is built
+    saver = RedisSaver(proxy.url, **saver_kwargs(prefix))
+    try:
+        assert not saver.is_cluster
+        proxy.refuse = False
+        saver.setup()  # asks again, and switches to a cluster client (it built the client itself)
+        assert saver.is_cluster
+        threads = threads_on_every_primary(cluster, prefix, 1)
+        for thread in threads:
+            put_chain(saver, thread, 1)
+        assert sorted({t.config["configurable"]["thread_id"] for t in saver.list(None)}) == threads
+    finally:
+        saver.close()
+        proxy.close()
+        purge_prefix(cluster_url, prefix)

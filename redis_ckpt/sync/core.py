@@ -27,7 +27,15 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from redis_ckpt import scripts, search, spill, topology, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
-from redis_ckpt.connection import Client, check_client, client_from_url, redact_url, server_is_cluster
+from redis_ckpt.connection import (
+    Client,
+    can_be_cluster,
+    check_client,
+    client_from_url,
+    cluster_client_from_url,
+    redact_url,
+    server_is_cluster,
+)
 from redis_ckpt.encoding import text
 from redis_ckpt.errors import ConfigurationError, NotReplicatedError, ReadConflictError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
@@ -99,13 +107,17 @@ class SaverCore(BaseCheckpointSaver[str]):
         self._wait = (wait_replicas, wait_timeout_ms) if wait_replicas else None
         self._owns_client = redis_client is None
         self._client: Client = redis_client or client_from_url(str(redis_url), connection_args)
+        self._url, self._connection_args = redis_url, connection_args
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
         self._search_ready = False
         self._search_ready_on: tuple[str, ...] = ()  # cluster: the (node, index) pairs found ready
-        # A standalone client given by the caller may point at a cluster node: checked once, at
-        # setup or at the first cross-thread call (a client built from a URL was checked already).
-        self._topology_checked = self._owns_client or topology.is_cluster(self._client)
+        # A standalone client may point at a cluster node (a caller's client; or the server was not
+        # reachable when the URL was checked): asked once more, at setup or at the first
+        # cross-thread call. Unix sockets and Sentinel services are never cluster nodes.
+        self._topology_checked = topology.is_cluster(self._client) or (
+            self._owns_client and not can_be_cluster(str(redis_url))
+        )
 
     @property
     def client(self) -> Client:
@@ -123,11 +135,19 @@ class SaverCore(BaseCheckpointSaver[str]):
                 self._client.connection_pool.disconnect()
 
     def _check_topology(self) -> None:
-        """Refuse a standalone client of a cluster node before anything cross-thread half-works."""
-        if not self._topology_checked:
-            if self._io(server_is_cluster, self._client):
+        """A standalone client of a cluster node: replaced by a cluster client if the saver built it
+        from a URL, else refused, before anything cross-thread half-works. One INFO, once."""
+        if self._topology_checked:
+            return
+        if self._io(server_is_cluster, self._client):
+            if not self._owns_client:
                 raise topology.cluster_node_error(self._where)
-            self._topology_checked = True
+            standalone = self._client
+            self._client = cluster_client_from_url(str(self._url), self._connection_args)
+            assert isinstance(standalone, redis.Redis)
+            standalone.close()
+            standalone.connection_pool.disconnect()
+        self._topology_checked = True
 
     # -- I/O --------------------------------------------------------------------------------
     def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -276,7 +296,11 @@ class SaverCore(BaseCheckpointSaver[str]):
         """Whether every primary has its index, complete; creates the missing ones (they build in
         the background: until then, queries scan)."""
         indexes = self._io(self._node_indexes)
-        names = tuple(f"{node.connection_pool.connection_kwargs.get('port')}/{name}" for node, name in indexes)
+        names = tuple(
+            f"{node.connection_pool.connection_kwargs.get('host')}:{node.connection_pool.connection_kwargs.get('port')}"
+            f"/{name}"
+            for node, name in indexes
+        )
         if names == self._search_ready_on:
             return True
         states = [self._io(search.index_state, node, self.layout, name) for node, name in indexes]
