@@ -5,6 +5,7 @@ from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import (
     ConfigurationError,
     IncompatibleClientError,
+    NotReplicatedError,
     ReadConflictError,
     RedisCheckpointError,
     SerializationError,
@@ -20,6 +21,7 @@ __all__ = [
     "AsyncRedisStore",
     "ConfigurationError",
     "IncompatibleClientError",
+    "NotReplicatedError",
     "ReadConflictError",
     "RedisCheckpointError",
     "RedisSaver",

@@ -1,4 +1,7 @@
-"""Building a pooled, thread-safe redis-py client from a URL, and redacting URLs for messages."""
+"""Building a pooled, thread-safe redis-py client from a URL, and redacting URLs for messages.
+
+`redis://host:port?cluster=true` (or `rediss://`) makes a Redis Cluster client; a plain
+`redis://` URL of a cluster node is recognised once, here, with one INFO, and gets one too."""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.cluster import RedisCluster
 from redis.sentinel import Sentinel
 
+from redis_ckpt import topology, wire
 from redis_ckpt.errors import ConfigurationError, IncompatibleClientError
 
 DEFAULT_MAX_CONNECTIONS = 64
@@ -21,17 +26,45 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def client_from_url(url: str, connection_args: dict[str, Any] | None = None) -> redis.Redis:
-    """A client on a BlockingConnectionPool: a full pool makes callers wait, not fail."""
-    if not url.startswith(_SCHEMES):
-        raise ConfigurationError(f"unsupported Redis URL {redact_url(url)!r}; use one of {', '.join(_SCHEMES)}")
+Client = redis.Redis | RedisCluster
+
+
+def can_be_cluster(url: str) -> bool:
+    """Whether a URL may name a cluster node (not a Unix socket, not a Sentinel service)."""
+    return url.startswith(("redis://", "rediss://"))
+
+
+def cluster_client_from_url(url: str, connection_args: dict[str, Any] | None = None) -> RedisCluster:
+    """A cluster client for a `redis://`/`rediss://` URL, whether or not it says `?cluster=true`."""
+    return topology.cluster_from_url(topology.wants_cluster(url)[1], _pool_args(connection_args))
+
+
+def _pool_args(connection_args: dict[str, Any] | None) -> dict[str, Any]:
     args: dict[str, Any] = {"max_connections": DEFAULT_MAX_CONNECTIONS, "timeout": DEFAULT_POOL_TIMEOUT}
     args.update(connection_args or {})
     if args.get("decode_responses"):
         raise IncompatibleClientError("decode_responses=True is not supported: checkpoints are binary")
+    return args
+
+
+def client_from_url(url: str, connection_args: dict[str, Any] | None = None) -> Client:
+    """A client on a BlockingConnectionPool (per node on a cluster): a full pool makes callers wait."""
+    if not url.startswith(_SCHEMES):
+        raise ConfigurationError(f"unsupported Redis URL {redact_url(url)!r}; use one of {', '.join(_SCHEMES)}")
+    args = _pool_args(connection_args)
     if url.startswith("redis+sentinel://"):
         return _sentinel_client(url, args)
-    return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **args))
+    if url.startswith("unix://"):
+        return redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **args))
+    cluster, url = topology.wants_cluster(url)
+    if cluster:
+        return topology.cluster_from_url(url, args)
+    client = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **args))
+    if server_is_cluster(client):  # one INFO, here only: the hot path never asks
+        client.close()
+        client.connection_pool.disconnect()
+        return topology.cluster_from_url(url, args)
+    return client
 
 
 def _sentinel_client(url: str, args: dict[str, Any]) -> redis.Redis:
@@ -61,12 +94,20 @@ def _sentinel_client(url: str, args: dict[str, Any]) -> redis.Redis:
 
 
 def check_client(client: Any) -> None:
-    """Reject clients the saver cannot use: not a sync, pooled `redis.Redis`, or decoding values."""
+    """Reject clients the saver cannot use: not a sync, pooled `redis.Redis` or `RedisCluster`, or
+    decoding values."""
+    if isinstance(client, RedisCluster):
+        kwargs_ = client.get_connection_kwargs()  # type: ignore[no-untyped-call]
+        if kwargs_.get("decode_responses"):
+            raise IncompatibleClientError(
+                "the redis client has decode_responses=True; pass a client without it (checkpoints are binary)"
+            )
+        return
     if not isinstance(client, redis.Redis):
         raise IncompatibleClientError(
-            f"redis_client must be a redis.Redis (standalone or from a Sentinel), not {type(client).__qualname__}: "
-            "the saver sends its commands on the client's connection pool (AsyncRedisSaver takes a sync client "
-            "too; Redis Cluster clients are not supported)"
+            f"redis_client must be a redis.Redis (standalone or from a Sentinel) or a redis.cluster.RedisCluster, "
+            f"not {type(client).__qualname__}: the saver sends its commands on the client's connection pools "
+            "(AsyncRedisSaver takes a sync client too)"
         )
     if getattr(client.connection_pool, "cache", None) is not None:
         raise IncompatibleClientError(
@@ -78,3 +119,13 @@ def check_client(client: Any) -> None:
         raise IncompatibleClientError(
             "the redis client has decode_responses=True; pass a client without it (checkpoints are binary)"
         )
+
+
+def server_is_cluster(client: redis.Redis) -> bool | None:
+    """Whether the server behind a standalone client is a cluster node (one `INFO cluster`, one
+    attempt), or None when it cannot say (unreachable, or INFO refused by an ACL)."""
+    try:
+        reply = wire.execute_on_pool(client.connection_pool, [("INFO", "cluster")])[0]
+    except redis.RedisError:
+        return None
+    return topology.cluster_enabled(reply)

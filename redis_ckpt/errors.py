@@ -23,6 +23,12 @@ class IncompatibleClientError(ConfigurationError):
     """The redis client passed in cannot be used (e.g. decode_responses=True)."""
 
 
+class NotReplicatedError(RedisCheckpointError):
+    """A write was applied on the primary, but fewer replicas than `wait_replicas` confirmed it
+    within `wait_timeout_ms` (WAIT). The saver retries it (writes are idempotent); past the retry
+    budget it surfaces inside StoreUnavailableError."""
+
+
 class ReadConflictError(RedisCheckpointError):
     """A read kept racing deletions of the checkpoints it was reading (a prune or delete_thread
     running at the same moment, several times in a row). Nothing is wrong with the data: retry."""

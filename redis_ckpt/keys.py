@@ -108,6 +108,11 @@ class KeyLayout:
     def search_index(self) -> str:
         return f"{self.prefix}:index"
 
+    def node_search_index(self, tag: str) -> str:
+        """Search index of one cluster primary: `tag` is chosen so that the name hashes to a slot that
+        primary owns (the module has no coordinator; see docs/design.md, "Cluster")."""
+        return f"{self.prefix}:index:{{{tag}}}"
+
     @property
     def search_prefix(self) -> str:
         """Key prefix the search index covers: checkpoint documents only."""

@@ -7,7 +7,9 @@ declared keys' hash slot (the thread's hash tag), so the scripts are ready to ru
 Scripts run by EVALSHA. When the server has lost its script cache (a restart, a failover to a
 replica that never saw SCRIPT LOAD, SCRIPT FLUSH), the scripts are loaded and the commands sent
 again: every script and every write is idempotent, so a command that ran before the error may
-run twice.
+run twice. On a cluster each primary has its own cache: `setup` loads the scripts on every
+primary, and a NOSCRIPT (from a promoted replica, or from the importing node of an ASK redirect)
+loads them on every primary again: one round trip per primary, on a rare event.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from redis_ckpt import wire
+from redis_ckpt import topology, wire
 
 MAX_CHAIN_DEPTH = 100_000  # ancestors one chain walk may visit (a guard, far beyond snapshot cadence)
 NAMES = ("load", "delta", "touch_chain", "purge", "drop")
@@ -58,14 +62,20 @@ def call_by_source(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.
     return ("EVAL", STANDALONE[name], len(keys), *keys, *args)
 
 
-def execute(client: Any, commands: Sequence[wire.Command], *, transaction: bool = False) -> list[Any]:
-    """Send commands (some of them script calls) in one round trip, in MULTI/EXEC if asked."""
-    send = wire.transaction if transaction else wire.execute
+def execute(
+    client: Any, commands: Sequence[wire.Command], *, transaction: bool = False, wait: tuple[int, int] | None = None
+) -> list[Any]:
+    """Send commands (some of them script calls) in one round trip, in MULTI/EXEC if asked (then
+    followed by WAIT if `wait` is given; see wire.transaction)."""
+
+    def send() -> list[Any]:
+        return wire.transaction(client, commands, wait) if transaction else wire.execute(client, commands)
+
     try:
-        return send(client, commands)
+        return send()
     except NoScriptError:
         load_all(client)
-        return send(client, commands)
+        return send()
 
 
 def run(client: Any, calls: Sequence[Call]) -> list[Any]:
@@ -74,5 +84,16 @@ def run(client: Any, calls: Sequence[Call]) -> list[Any]:
 
 
 def load_all(client: Any) -> None:
-    """SCRIPT LOAD every script (one round trip), so that the next calls find them."""
-    wire.execute(client, [("SCRIPT", "LOAD", source) for source in SOURCES.values()])
+    """SCRIPT LOAD every script (one round trip per server, on a cluster per primary), so that the
+    next calls find them."""
+    loads = [("SCRIPT", "LOAD", source) for source in SOURCES.values()]
+    if not topology.is_cluster(client):
+        wire.execute(client, loads)
+        return
+    for node in topology.primaries(client):
+        try:
+            wire.execute_on_pool(topology.pool_of(client, node), loads)
+        except (RedisConnectionError, RedisTimeoutError):
+            # A primary that is down needs no scripts; its replacement gets them at its first
+            # NOSCRIPT. The slot map is refreshed so that the retry goes there.
+            topology.refresh(client)

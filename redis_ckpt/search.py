@@ -21,10 +21,10 @@ from redis_ckpt.keys import KeyLayout
 _TAG_FIELDS = ("run", "meta")
 
 
-def schema(layout: KeyLayout) -> IndexSchema:
+def schema(layout: KeyLayout, name: str | None = None) -> IndexSchema:
     return IndexSchema.from_dict(
         {
-            "index": {"name": layout.search_index, "prefix": layout.search_prefix, "storage_type": "hash"},
+            "index": {"name": name or layout.search_index, "prefix": layout.search_prefix, "storage_type": "hash"},
             "fields": [{"name": name, "type": "tag", "attrs": {"case_sensitive": True}} for name in _TAG_FIELDS],
         }
     )
@@ -33,11 +33,11 @@ def schema(layout: KeyLayout) -> IndexSchema:
 NO_MODULE, NO_INDEX, INDEXING, READY = "no-module", "no-index", "indexing", "ready"
 
 
-def index_state(client: Any, layout: KeyLayout) -> str:
+def index_state(client: Any, layout: KeyLayout, name: str | None = None) -> str:
     """NO_MODULE, NO_INDEX, INDEXING or READY, asked with FT.INFO (no MODULE LIST, CONFIG or INFO,
     which managed services block). An index still building gives partial answers: not READY."""
     try:
-        info = client.execute_command("FT.INFO", layout.search_index)
+        info = client.execute_command("FT.INFO", name or layout.search_index)
     except ResponseError as exc:
         text = str(exc).lower()
         if "unknown command" in text:
@@ -55,8 +55,8 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def create_index(client: Any, layout: KeyLayout) -> None:
-    SearchIndex(schema(layout), redis_client=client).create(overwrite=False)
+def create_index(client: Any, layout: KeyLayout, name: str | None = None) -> None:
+    SearchIndex(schema(layout, name), redis_client=client).create(overwrite=False)
 
 
 def query(*, meta_requirements: Sequence[tuple[str, ...]] = (), run_tags: Sequence[str] = ()) -> str:
@@ -100,3 +100,25 @@ def _keys(rows: Any) -> Iterator[bytes]:
 
 def _get(mapping: dict[Any, Any], name: str) -> Any:
     return mapping.get(name.encode(), mapping.get(name))
+
+
+def matching_ids(client: Any, index: str, query_string: str, page: int = 10_000) -> Iterator[bytes]:
+    """Every matching document key of one index, by FT.SEARCH NOCONTENT in pages: on a cluster
+    node (no coordinator), FT.AGGREGATE loads no `__key` for documents outside the index name's
+    own slot, while FT.SEARCH returns every document id."""
+    offset = 0
+    while True:
+        reply = client.execute_command(
+            "FT.SEARCH", index, query_string, "NOCONTENT", "LIMIT", offset, page, "DIALECT", 2
+        )  # fmt: skip
+        ids = _ids(reply)
+        yield from ids
+        if len(ids) < page:
+            return
+        offset += page
+
+
+def _ids(reply: Any) -> list[bytes]:
+    """Document ids of an FT.SEARCH NOCONTENT reply: RESP3 a map with `results`, RESP2 `[total, id, ...]`."""
+    rows = [_get(row, "id") for row in _get(reply, "results") or []] if isinstance(reply, dict) else reply[1:]
+    return [k if isinstance(k, bytes) else str(k).encode() for k in rows if k is not None]

@@ -74,10 +74,19 @@ def _counting_class(base: type) -> type:
 
 
 def _count_on(saver: RedisSaver) -> None:
-    """Make the saver's pool open counting connections (connections it already holds are not counted)."""
-    pool = saver.client.connection_pool
-    if pool.connection_class not in _counting_classes.values():
-        pool.connection_class = _counting_class(pool.connection_class)
+    """Make the saver's pool count on its connections: new ones are opened as counting ones, and
+    those it already holds (e.g. from setup, or the topology probe at construction) become counting
+    ones too (a subclass that only wraps `send_packed_command`, so swapping the class is safe)."""
+    pool = getattr(saver.client, "connection_pool", None)  # a cluster client has one per node: not counted
+    if pool is None or pool.connection_class in _counting_classes.values():
+        return
+    pool.connection_class = _counting_class(pool.connection_class)
+    # BlockingConnectionPool keeps every connection in `_connections`; ConnectionPool splits them.
+    held = [*getattr(pool, "_connections", ()), *getattr(pool, "_available_connections", ()),
+            *getattr(pool, "_in_use_connections", ())]  # fmt: skip
+    for connection in held:
+        if connection is not None and type(connection) not in _counting_classes.values():
+            connection.__class__ = _counting_class(type(connection))
 
 
 def _hash(thread_id: Any) -> str:
@@ -109,7 +118,8 @@ OPERATIONS = {
 
 
 def _attributes(saver: RedisSaver, operation: str, args: tuple[Any, ...], kwargs: dict[str, Any], mode: str) -> Any:
-    kw = saver.client.connection_pool.connection_kwargs
+    pool = getattr(saver.client, "connection_pool", None)
+    kw = pool.connection_kwargs if pool is not None else saver.client.get_connection_kwargs()  # type: ignore[union-attr]
     attrs: dict[str, Any] = {
         "db.system.name": "redis",
         "db.operation.name": operation,

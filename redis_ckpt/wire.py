@@ -14,8 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
 from redis.exceptions import ResponseError
+
+from redis_ckpt import topology
+from redis_ckpt.errors import NotReplicatedError
 
 _hiredis_pack: Callable[[tuple[Any, ...]], Any] | None
 try:
@@ -39,8 +43,17 @@ def execute(client: Any, commands: Sequence[Command]) -> list[Any]:
     A reply that is an error is raised once every reply has been read (the first error wins), so
     the connection goes back to the pool clean. Any other failure (timeout, lost connection,
     interruption) disconnects it before it goes back: replies still in flight must never reach
-    the next caller. (Sentinel connections do not disconnect on a read timeout by themselves.)"""
-    pool = client.connection_pool
+    the next caller. (Sentinel connections do not disconnect on a read timeout by themselves.)
+
+    On a cluster client, the batch goes to the primary owning its first key's slot (every key of
+    a batch shares that slot), following MOVED and ASK (redis_ckpt/topology.py)."""
+    if isinstance(client, RedisCluster):
+        return topology.routed(client, commands, execute_on_pool)
+    return execute_on_pool(client.connection_pool, commands)
+
+
+def execute_on_pool(pool: Any, commands: Sequence[Command]) -> list[Any]:
+    """`execute` on one connection pool (a standalone server's, or one cluster node's)."""
     connection = pool.get_connection()
     try:
         replies: list[Any] = []
@@ -51,7 +64,7 @@ def execute(client: Any, commands: Sequence[Command]) -> list[Any]:
                 try:
                     replies.append(connection.read_response())
                 except ResponseError as exc:  # the parser has consumed it: later replies stay readable
-                    error = error or exc
+                    error = error or topology.transient_form(exc)
                     replies.append(exc)
         except BaseException:
             connection.disconnect()
@@ -63,14 +76,22 @@ def execute(client: Any, commands: Sequence[Command]) -> list[Any]:
         pool.release(connection)
 
 
-def transaction(client: Any, commands: Sequence[Command]) -> list[Any]:
+def transaction(client: Any, commands: Sequence[Command], wait: tuple[int, int] | None = None) -> list[Any]:
     """`commands` inside MULTI/EXEC, in one round trip; their results in order.
 
     If Redis refuses a command while queueing it (out of memory, a malformed command), EXEC
     aborts and nothing is applied. An error a command meets while running (WRONGTYPE on a
-    foreign key) does not undo the others, as with any Redis transaction; it is raised after EXEC."""
-    results: list[Any] = execute(client, [("MULTI",), *commands, ("EXEC",)])[-1]
+    foreign key) does not undo the others, as with any Redis transaction; it is raised after EXEC.
+    With `wait=(replicas, timeout_ms)`, a WAIT follows EXEC in the same write: the call returns
+    once that many replicas have the transaction, or raises NotReplicatedError."""
+    batch: list[Command] = [("MULTI",), *commands, ("EXEC",)]
+    if wait:
+        batch.append(("WAIT", *wait))
+    replies = execute(client, batch)
+    results: list[Any] = replies[len(commands) + 1]
     for result in results:
         if isinstance(result, ResponseError):
-            raise result
+            raise topology.transient_form(result)
+    if wait and int(replies[-1]) < wait[0]:
+        raise NotReplicatedError(f"{replies[-1]} of {wait[0]} replica(s) confirmed the write within {wait[1]} ms")
     return results

@@ -4,6 +4,9 @@
 - Docker available (and REDIS_CKPT_DOCKER=1): testcontainers' `redis:8` (Search built in), plus a
   plain embedded server when the pip packages are there.
 - Otherwise: redis-server from pip packages, once with the JSON and Search modules and once plain.
+- The files in CLUSTER_TEST_FILES also run on an embedded Redis Cluster (3 primaries + 3 replicas),
+  plain and with the modules (REDIS_CLUSTER_URL, a `?cluster=true` URL, replaces both when set;
+  with only REDIS_URL set they run on that server alone).
 
 Each test gets its own key prefix, so tests never see each other's data, and its keys are
 deleted afterwards.
@@ -21,11 +24,23 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from redis_ckpt import AsyncRedisSaver, RedisSaver
-from redis_ckpt.embedded import EmbeddedRedis
+from redis_ckpt.connection import server_is_cluster
+from redis_ckpt.embedded import EmbeddedCluster, EmbeddedRedis
 
 SERVER_KINDS = ["search", "plain"]
+CLUSTER_KINDS = ["cluster", "cluster-search"]
+# The test files that also run on a cluster: the contract and its round trips, not the whole suite twice.
+CLUSTER_TEST_FILES = {
+    "test_conformance.py",
+    "test_contract.py",
+    "test_round_trips.py",
+    "test_differential.py",
+    "test_graphs.py",
+    "test_maintenance.py",
+}
 S = TypeVar("S", bound=RedisSaver)
 
 
@@ -54,6 +69,10 @@ class _Servers:
             container = RedisContainer("redis:8").start()
             self._stop.append(container.stop)
             return f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}"
+        if kind in CLUSTER_KINDS:
+            cluster = EmbeddedCluster(modules=(kind == "cluster-search")).start()
+            self._stop.append(cluster.stop)
+            return cluster.url
         server = EmbeddedRedis(modules=(kind == "search")).start()
         self._stop.append(server.stop)
         return server.url
@@ -70,15 +89,43 @@ def servers() -> Iterator[_Servers]:
     s.stop()
 
 
-def _kinds() -> list[str]:
-    return ["env"] if os.environ.get("REDIS_URL") else SERVER_KINDS
+def _kinds(module_file: str) -> list[str]:
+    kinds = ["env"] if os.environ.get("REDIS_URL") else list(SERVER_KINDS)
+    if os.path.basename(module_file) in CLUSTER_TEST_FILES:
+        if os.environ.get("REDIS_CLUSTER_URL"):
+            kinds.append("env-cluster")
+        elif not os.environ.get("REDIS_URL"):  # a given server is what the run is about
+            kinds += CLUSTER_KINDS
+    return kinds
 
 
-@pytest.fixture(scope="session", params=_kinds())
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "redis_url" in metafunc.fixturenames:
+        metafunc.parametrize("redis_url", _kinds(str(metafunc.definition.fspath)), indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def redis_url(request: pytest.FixtureRequest, servers: _Servers) -> str:
     if request.param == "env":
         return os.environ["REDIS_URL"]
-    return servers.url(request.param)
+    if request.param == "env-cluster":
+        return os.environ["REDIS_CLUSTER_URL"]
+    return str(servers.url(request.param))
+
+
+def client_for(url: str) -> Any:
+    """A raw client for a test URL: a RedisCluster for a `?cluster=true` URL or a cluster node's."""
+    if "cluster=true" in url:
+        return RedisCluster.from_url(url.split("?", 1)[0])
+    client = redis.Redis.from_url(url)
+    if url.startswith("redis://") and server_is_cluster(client):
+        client.close()
+        return RedisCluster.from_url(url)
+    return client
+
+
+def is_cluster_url(url: str) -> bool:
+    return "cluster=true" in url
 
 
 @pytest.fixture
@@ -88,11 +135,18 @@ def prefix() -> str:
 
 def purge_prefix(url: str, prefix: str) -> None:
     """Delete every key under the prefix, and its search index."""
-    client = redis.Redis.from_url(url)
+    client = client_for(url)
     try:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
+            client.delete(*keys[start : start + 500])  # a cluster client splits it by slot
+        if isinstance(client, RedisCluster):  # one index per primary
+            for node in client.get_primaries():
+                node_client = client.get_redis_connection(node)
+                with contextlib.suppress(redis.ResponseError):  # no Search module
+                    for name in node_client.execute_command("FT._LIST"):
+                        if (name.decode() if isinstance(name, bytes) else name).startswith(f"{prefix}:index"):
+                            node_client.execute_command("FT.DROPINDEX", name)
         with contextlib.suppress(redis.ResponseError):  # no index, or no Search module
             client.execute_command("FT.DROPINDEX", f"{prefix}:index")
     finally:
@@ -129,7 +183,7 @@ def async_saver(redis_url: str, prefix: str) -> Iterator[AsyncRedisSaver]:
 
 @pytest.fixture
 def raw(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
+    client = client_for(redis_url)
     yield client
     client.close()
 

@@ -205,7 +205,9 @@ def test_cross_thread_queries_fall_back_to_a_scan_when_the_index_disappears(
 def test_a_resp3_client_serves_every_operation(redis_url: str, prefix: str) -> None:
     resp3 = redis_url + ("&" if "?" in redis_url else "?") + "protocol=3"
     with fresh_saver(RedisSaver, resp3, prefix) as saver:
-        assert saver.client.connection_pool.connection_kwargs["protocol"] == 3
+        client = saver.client
+        kwargs = client.get_connection_kwargs() if saver.is_cluster else client.connection_pool.connection_kwargs
+        assert kwargs["protocol"] == 3
         put_chain(saver, "a", 3, metadata=lambda s: {"step": s, "run_id": f"run-{s}"})
         put_chain(saver, "b", 3, metadata=lambda s: {"step": s, "run_id": f"run-{s}"})
         saver.put_writes(config("a", "", saver.get_tuple(config("a")).checkpoint["id"]), [("w", 1)], "task")

@@ -114,6 +114,12 @@ def acl_check(client: Any, prefix: str, with_search: bool) -> Check:
     return _check("acl", OK, f"user {user!r} may run every command the saver needs on {prefix}*")
 
 
+def _db(client: Any) -> int:
+    """The database number (a cluster client has none: 0)."""
+    pool = getattr(client, "connection_pool", None)
+    return int((pool.connection_kwargs if pool is not None else {}).get("db") or 0)
+
+
 def _safe(fn: Callable[[], Any], default: Any) -> Any:
     try:
         return fn()
@@ -137,7 +143,7 @@ def doctor(ctx: click.Context) -> None:
         topology_check(info, e.url.startswith("redis+sentinel://")),
         persistence_check(info, save),
         eviction_check(str(info.get("maxmemory_policy", ""))),
-        modules_check(state, int(client.connection_pool.connection_kwargs.get("db") or 0)),
+        modules_check(state, _db(client)),
         acl_check(client, saver.layout.prefix, state != search.NO_MODULE),
     ]
     failed = any(c["status"] == FAIL for c in checks)

@@ -33,7 +33,7 @@ from typing_extensions import Self
 
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig
 from redis_ckpt.connection import check_client, client_from_url, redact_url
-from redis_ckpt.errors import ConfigurationError, StoreUnavailableError
+from redis_ckpt.errors import ConfigurationError, IncompatibleClientError, StoreUnavailableError
 from redis_ckpt.store import embedding, keys, matching, scripts
 from redis_ckpt.store import index as vector_index
 from redis_ckpt.sync.core import TRANSIENT_ERRORS
@@ -73,8 +73,13 @@ class StoreCore(BaseStore):
         self.embeddings = ensure_embeddings(index["embed"]) if index else None
         self.vector_algorithm = vector_algorithm
         self._owns_client = redis_client is None
-        self._client: redis.Redis = redis_client or client_from_url(str(redis_url), connection_args)
-        check_client(self._client)
+        client = redis_client or client_from_url(str(redis_url), connection_args)
+        check_client(client)
+        if not isinstance(client, redis.Redis):  # its index and registry keys span slots
+            raise IncompatibleClientError(
+                "RedisStore does not support Redis Cluster yet: give it a standalone or Sentinel server"
+            )
+        self._client: redis.Redis = client
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
         # Index states (vector_index.NO_MODULE / NOT_READY / READY): set by setup()
         self._item_state = self._vector_state = vector_index.NO_MODULE

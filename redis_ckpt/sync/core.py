@@ -12,17 +12,34 @@ from typing import Any, TypeVar
 import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
+from redis.cluster import RedisCluster
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MovedError,
+    ReadOnlyError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 from typing_extensions import Self
 
-from redis_ckpt import chunks, scripts, search, spill, tracing, wire
+from redis_ckpt import chunks, scripts, search, spill, topology, tracing, wire
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
-from redis_ckpt.connection import check_client, client_from_url, redact_url
+from redis_ckpt.connection import (
+    Client,
+    can_be_cluster,
+    check_client,
+    client_from_url,
+    cluster_client_from_url,
+    redact_url,
+    server_is_cluster,
+)
 from redis_ckpt.encoding import text
-from redis_ckpt.errors import ConfigurationError, ReadConflictError, StoreUnavailableError
+from redis_ckpt.errors import ConfigurationError, NotReplicatedError, ReadConflictError, StoreUnavailableError
 from redis_ckpt.keys import KeyLayout
 from redis_ckpt.records import materialize_entry, metadata_bytes
 
@@ -32,8 +49,14 @@ READ_ATTEMPTS = 5  # delta walks re-run when a deletion races them (see _walk_wi
 Group = tuple[str, str, "list[str] | None"]  # (thread, ns, candidate ids or None for all)
 
 # Errors after which the same (idempotent) operation may succeed: lost or refused connections,
-# timeouts, a server still loading its data after a restart, a demoted primary after failover.
-TRANSIENT_ERRORS = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOnlyError)
+# timeouts, a server still loading its data after a restart, a demoted primary after failover,
+# a cluster without a primary for some slot yet (CLUSTERDOWN, or a slot map that has none for the
+# slot), a slot whose keys are half migrated (TRYAGAIN),
+# a write not yet confirmed by the replicas asked for (wait_replicas).
+TRANSIENT_ERRORS = (
+    RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOnlyError, ClusterDownError, TryAgainError,
+    SlotNotCoveredError, NotReplicatedError,
+)  # fmt: skip
 
 
 def thread_and_ns(config: Mapping[str, Any]) -> tuple[str, str]:
@@ -82,7 +105,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         self,
         redis_url: str | None = None,
         *,
-        redis_client: redis.Redis | None = None,
+        redis_client: Client | None = None,
         connection_args: dict[str, Any] | None = None,
         ttl: Mapping[str, Any] | None = None,
         checkpoint_prefix: str = "checkpoint",
@@ -90,6 +113,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
         retry: RetryConfig | None = DEFAULT_RETRY,
         compress: bool = True,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         super().__init__(serde=serde)
         if redis_client is None and redis_url is None:
@@ -97,8 +122,15 @@ class SaverCore(BaseCheckpointSaver[str]):
         self.layout = KeyLayout(checkpoint_prefix, checkpoint_write_prefix)
         self.ttl = TTLConfig.parse(ttl)
         self.retry = retry
+        if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
+            raise ConfigurationError(f"wait_replicas must be an integer >= 0, got {wait_replicas!r}")
+        if isinstance(wait_timeout_ms, bool) or not isinstance(wait_timeout_ms, int) or wait_timeout_ms <= 0:
+            raise ConfigurationError(f"wait_timeout_ms must be a positive integer, got {wait_timeout_ms!r}")
+        # put and put_writes return only once this many replicas have them (WAIT, same round trip).
+        self._wait = (wait_replicas, wait_timeout_ms) if wait_replicas else None
         self._owns_client = redis_client is None
-        self._client: redis.Redis = redis_client or client_from_url(str(redis_url), connection_args)
+        self._client: Client = redis_client or client_from_url(str(redis_url), connection_args)
+        self._url, self._connection_args = redis_url, connection_args
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
         self._search_ready = False
@@ -106,9 +138,16 @@ class SaverCore(BaseCheckpointSaver[str]):
         self._known = chunks.KnownChunks()
         self._expanded = chunks.ExpandedChunks()
         self.resends = 0  # puts sent twice because what they relied on was gone (a counter for tests)
+        self._search_ready_on: tuple[str, ...] = ()  # cluster: the (node, index) pairs found ready
+        # A standalone client may point at a cluster node (a caller's client; or the server was not
+        # reachable when the URL was checked): asked once more, at setup or at the first
+        # cross-thread call. Unix sockets and Sentinel services are never cluster nodes.
+        self._topology_checked = topology.is_cluster(self._client) or (
+            self._owns_client and not can_be_cluster(str(redis_url))
+        )
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Client:
         return self._client
 
     def __enter__(self) -> Self:
@@ -117,11 +156,31 @@ class SaverCore(BaseCheckpointSaver[str]):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def is_cluster(self) -> bool:
+        return topology.is_cluster(self._client)
+
     def close(self) -> None:
-        """Close the connection pool if this saver created it."""
+        """Close the connection pool(s) if this saver created them."""
         if self._owns_client:
             self._client.close()
-            self._client.connection_pool.disconnect()
+            if isinstance(self._client, redis.Redis):
+                self._client.connection_pool.disconnect()
+
+    def _check_topology(self) -> None:
+        """A standalone client of a cluster node: replaced by a cluster client if the saver built it
+        from a URL, else refused, before anything cross-thread half-works. One INFO, once."""
+        if self._topology_checked:
+            return
+        if self._io(server_is_cluster, self._client):
+            if not self._owns_client:
+                raise topology.cluster_node_error(self._where)
+            standalone = self._client
+            self._client = cluster_client_from_url(str(self._url), self._connection_args)
+            assert isinstance(standalone, redis.Redis)
+            standalone.close()
+            standalone.connection_pool.disconnect()
+        self._topology_checked = True
 
     # -- I/O --------------------------------------------------------------------------------
     def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -129,6 +188,10 @@ class SaverCore(BaseCheckpointSaver[str]):
         try:
             # The first attempt runs without tenacity's bookkeeping: this is the hot path.
             return operation(*args, **kwargs)
+        except MovedError as exc:  # a standalone client of a cluster node (a cluster client follows it)
+            if self.is_cluster:  # a per-node search index whose name's slot just moved: the caller scans
+                raise
+            raise topology.cluster_node_error(self._where) from exc
         except TRANSIENT_ERRORS as exc:
             if self.retry is None or self.retry.attempts == 1:
                 raise self._unavailable(exc, 1) from exc
@@ -158,7 +221,7 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     def _transaction(self, commands: list[Any]) -> list[Any]:
         """Run a write's commands in MULTI/EXEC: one round trip, all or nothing queued."""
-        return self._io(scripts.execute, self._client, commands, transaction=True)
+        return self._io(scripts.execute, self._client, commands, transaction=True, wait=self._wait)
 
     def _load(
         self, thread_id: str, ns: str, mode: str, what: str, count: int, *rest: str, tags: str = ""
@@ -228,12 +291,13 @@ class SaverCore(BaseCheckpointSaver[str]):
         """Where to look for a cross-thread query: the checkpoints the search index matches,
         grouped by (thread, ns) (only keys are held in memory; documents are loaded page by page
         by the caller), or, with no query or no usable index, every namespace of every thread."""
+        self._check_topology()
         if query and self._use_search():
             try:
-                keys = self._io(lambda: list(search.matching_keys(self._client, self.layout, query)))
+                keys = self._io(self._matching_keys, query)
             except ResponseError as exc:  # the index was dropped, or a failover lost the module
                 logger.warning("redis-ckpt: search failed (%s); scanning threads instead", exc)
-                self._search_ready = False
+                self._search_ready, self._search_ready_on = False, ()
             else:
                 grouped: dict[tuple[str, str], list[str]] = {}
                 for key in keys:
@@ -246,8 +310,50 @@ class SaverCore(BaseCheckpointSaver[str]):
             for ns in self._namespaces(thread_id):
                 yield thread_id, ns, None
 
+    def _matching_keys(self, query: str) -> list[bytes]:
+        """Keys of the checkpoint documents the search index matches; on a cluster, the union of
+        every primary's own index (each sees only its primary's documents)."""
+        if not self.is_cluster:
+            return list(search.matching_keys(self._client, self.layout, query))
+        return [key for node, index in self._node_indexes() for key in search.matching_ids(node, index, query)]
+
+    def _node_indexes(self) -> list[tuple[redis.Redis, str]]:
+        """Cluster: (client of the primary, name of its search index) for every primary. The name's
+        hash tag is recomputed from the slot map each time, so after resharding it follows the
+        slots (a primary whose name changed gets a new index, built in the background)."""
+        client = self._client
+        assert isinstance(client, RedisCluster)
+        found = []
+        for node in topology.primaries(client):
+            tag = topology.tag_in_slots_of(client, node, self.layout.node_search_index)
+            found.append((client.get_redis_connection(node), self.layout.node_search_index(tag)))
+        return found
+
+    def _use_cluster_search(self) -> bool:
+        """Whether every primary has its index, complete; creates the missing ones (they build in
+        the background: until then, queries scan)."""
+        indexes = self._io(self._node_indexes)
+        names = tuple(
+            f"{node.connection_pool.connection_kwargs.get('host')}:{node.connection_pool.connection_kwargs.get('port')}"
+            f"/{name}"
+            for node, name in indexes
+        )
+        if names == self._search_ready_on:
+            return True
+        states = [self._io(search.index_state, node, self.layout, name) for node, name in indexes]
+        if search.NO_MODULE in states:
+            return False
+        for (node, name), state in zip(indexes, states):
+            if state == search.NO_INDEX:
+                self._io(search.create_index, node, self.layout, name)
+        ready = all(state == search.READY for state in states)
+        self._search_ready_on = names if ready else ()
+        return ready
+
     def _all_threads(self) -> list[str]:
-        """Every thread of this deployment: SCAN over the per-thread namespace sets."""
+        """Every thread of this deployment: SCAN over the per-thread namespace sets (on a cluster,
+        over every primary in turn: a thread's keys live on one of them)."""
+        self._check_topology()
         pattern = self.layout.namespaces_scan_pattern
         keys = self._io(lambda: list(self._client.scan_iter(match=pattern, count=1000, _type="SET")))
         return sorted({self.layout.thread_of_namespaces_key(text(k)) for k in keys})
@@ -310,6 +416,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         """Whether cross-thread queries may use the search index: the module is there and the
         index is complete (an index still building would give partial answers). Once ready, the
         answer is cached; until then each query asks again (one FT.INFO) and falls back to a scan."""
+        if self.is_cluster:  # no coordinator: one index per primary (docs/design.md, "Cluster")
+            return self._use_cluster_search()
         if not self._search_ready:
             self._search_ready = self._io(search.index_state, self._client, self.layout) == search.READY
         return self._search_ready

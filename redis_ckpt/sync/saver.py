@@ -60,8 +60,15 @@ class RedisSaver(Maintenance):
 
     def setup(self) -> None:
         """Prepare the server: load the scripts and, where the Search module exists, create the
-        search index. Idempotent; safe to call from every process at start-up."""
+        search index. Idempotent; safe to call from every process at start-up. On a cluster the
+        scripts go to every primary, and cross-thread queries scan (see docs/deploy-cluster.md)."""
+        self._check_topology()
         self._io(scripts.load_all, self._client)
+        if self.is_cluster:
+            if not self._use_cluster_search():  # creates each primary's index where the module exists
+                logger.info("redis-ckpt: cross-thread queries on %s scan every primary for now", self._where)
+            self._warn_about_eviction()
+            return
         state = self._io(search.index_state, self._client, self.layout)
         if state == search.NO_INDEX:
             try:
