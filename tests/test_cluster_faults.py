@@ -177,12 +177,19 @@ def test_reads_follow_an_ask_redirect_while_the_slot_is_half_moved(cluster: Embe
     saver.setup()
     graph = counter_graph(saver)
     cfg = {"configurable": {"thread_id": THREAD}}
-    graph.invoke({"count": 0, "log": []}, cfg)
     child = {"configurable": {"thread_id": THREAD, "checkpoint_ns": "child"}}
-    child_config = saver.put(child, checkpoint({"y": 1}), {"step": 0}, {"y": 1})
-    # Every key a script declares exists (an importing node answers TRYAGAIN, retried until the
-    # migration ends, to a script whose declared keys are only partly there).
-    saver.put_writes(child_config, [("y", 2)], "task")
+    # Every key a script declares exists: an importing node answers TRYAGAIN (retried until the
+    # migration ends) to a script whose declared keys are only partly there, and it cannot tell a
+    # key still on the source from one that exists nowhere. So each namespace gets a chunked list
+    # value (its chunk hash) and writes that came before their checkpoint (its writes index).
+    graph.invoke({"count": 0, "log": []}, cfg)
+    saver.put(child, checkpoint({"y": 1}), {"step": 0}, {"y": 1})
+    notes = {"notes": [f"note {i} " * 40 for i in range(3)]}
+    for ns in ("", "child"):  # ids below the others': "latest" is unchanged
+        namespace = {"configurable": {"thread_id": THREAD, "checkpoint_ns": ns}}
+        saver.put(namespace, checkpoint(notes, checkpoint_id="0-notes"), {"step": -2}, {"notes": 1})
+        writes_first = {"configurable": {**namespace["configurable"], "checkpoint_id": "0-not-yet-put"}}
+        saver.put_writes(writes_first, [("y", 2)], "task")
     layout = KeyLayout()
     with RedisCluster(host="127.0.0.1", port=cluster.ports[0]) as client:
         slot = client.keyslot(layout.namespaces(THREAD))
@@ -196,7 +203,7 @@ def test_reads_follow_an_ask_redirect_while_the_slot_is_half_moved(cluster: Embe
     src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
     dst.execute_command("SCRIPT", "FLUSH")  # the importing node answers NOSCRIPT behind ASKING too
     assert graph.get_state(cfg).values["count"] == 3  # every key is on the importing node now
-    assert len(list(saver.list(cfg))) == 5 + 1  # both namespaces
+    assert len(list(saver.list(cfg))) == 5 + 1 + 2  # both namespaces
     # Deleting touches the documents, which the scripts do not declare: while the slot migrates,
     # Redis refuses that (retried as TRYAGAIN) until the migration ends, here a second later.
     finish = threading.Timer(
