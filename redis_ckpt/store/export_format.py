@@ -79,7 +79,10 @@ def item_line(item: StoredItem) -> str:
 
 
 def parse_header(line: str) -> dict[str, Any]:
-    found = _json(line, "line 1")
+    try:
+        found = json.loads(line)
+    except ValueError:
+        found = None
     if isinstance(found, dict) and found.get("format") == CHECKPOINT_FORMAT:
         raise StoreExportError("line 1: this is a checkpoint export; read it with `redis-ckpt import`")
     if not isinstance(found, dict) or found.get("format") != FORMAT:
