@@ -17,7 +17,7 @@ import redis
 from redis_ckpt import AsyncRedisStore, RedisStore
 from redis_ckpt.store import snapshot as snapshots
 from redis_ckpt.store.export_format import StoreExportError
-from tests.store_helpers import bag_of_words, fresh_store, index_config
+from tests.store_helpers import bag_of_words, fresh_store, index_config, purge_store
 
 USERS: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {
     ("users", "alice"): {
@@ -203,3 +203,32 @@ def test_async_store_snapshot_and_restore(redis_url: str, prefix: str, tmp_path:
         assert asyncio.run(target.arestore(file)) == {"items": 1, "new": 1, "namespaces": 1}
         copy, original = target.get(("a", "b"), "k"), source.get(("a", "b"), "k")
         assert copy is not None and original is not None and copy.dict() == original.dict()
+
+
+def test_a_least_privilege_user_can_snapshot_and_restore(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    from redis_ckpt.store.acl import acl_rules
+
+    user = f"snap-{prefix}"
+    has_search = b"search" in {m[b"name"] for m in raw.module_list()}
+    version = tuple(int(p) for p in str(raw.info("server")["redis_version"]).split(".")[:2])
+    rules = acl_rules(prefix, search=has_search, setinfo=version >= (7, 2))
+    raw.execute_command("ACL", "SETUSER", user, "reset", "on", ">s3cret", *rules)
+    url = redis_url.replace("redis://", f"redis://{user}:s3cret@")
+    try:
+        with RedisStore.from_conn_string(url, prefix=prefix, index=index_config(fields=["text"])) as s:
+            s.put(("a", "b"), "k", {"text": "green tea"}, ttl=5)
+            s.put(("a",), "j", {"text": "coffee"})
+            before = list(s.export_items())
+            buffer = io.StringIO()
+            assert s.snapshot(("a",), buffer) == {"items": 2, "namespaces": 2}
+            assert s.clear(("a",)) == 2
+            buffer.seek(0)
+            assert s.restore(buffer)["new"] == 2
+            after = list(s.export_items())
+            assert [(i.namespace, i.key, i.value, i.created_us, i.vectors) for i in after] == [
+                (i.namespace, i.key, i.value, i.created_us, i.vectors) for i in before
+            ]
+            assert s.search(("a",), query="tea", limit=1)[0].key == "k"
+    finally:
+        raw.execute_command("ACL", "DELUSER", user)
+        purge_store(redis_url, prefix)
