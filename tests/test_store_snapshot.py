@@ -102,6 +102,19 @@ def test_restore_reads_back_identical(source: RedisStore, target: RedisStore, tm
     assert sum(1 for i in imported if i.vectors) == 7  # every indexed item brought its vectors (not `unindexed`)
 
 
+def test_restore_into_another_db_with_the_same_prefix(source: RedisStore, redis_url: str, prefix: str) -> None:
+    """db 1 gets no Search index (RediSearch indexes db 0 only, and index names are global: db 0's
+    index of the same prefix must not be used for db 1), and answers the same by scanning."""
+    buffer = io.StringIO()
+    source.snapshot(("users",), buffer)
+    buffer.seek(0)
+    db1 = redis_url.rstrip("/") + "/1"
+    with fresh_store(RedisStore, db1, prefix, index=index_config(fields=["text"])) as copy:
+        assert copy.restore(buffer)["new"] == 8
+        assert copy._item_state == copy._vector_state == "no-module"
+        assert view(copy, ("users",)) == view(source, ("users",))
+
+
 def test_restore_twice_adds_nothing(source: RedisStore, target: RedisStore, tmp_path: Path) -> None:
     file = tmp_path / "all.jsonl"
     source.snapshot((), file)

@@ -47,11 +47,7 @@ def open_store(ctx: click.Context, *, write: bool = False) -> RedisStore:
     client = env(ctx).saver().client  # closed with the CLI's savers when the command ends
     store = RedisStore(redis_client=client, prefix=ctx.meta.get(PREFIX_KEY, "store"), retry=CLI_RETRY)
     if write:
-        try:
-            store.setup()
-        except Exception as exc:  # RediSearch refuses indexes outside db 0: the store works without them
-            if "db != 0" not in str(exc):
-                raise
+        store.setup()  # scripts, and the Search indexes where the module exists (db 0 only)
     return store
 
 
