@@ -1,10 +1,11 @@
 """The `redis-ckpt` command line (extra `redis-ckpt[cli]`): inspect, prune, back up and migrate
-checkpoints. One module per command group; formatting lives in `render`. See docs/cli.md."""
+checkpoints, and the RedisStore's items (`store ...`). One module per command group; formatting
+lives in `render`. See docs/cli.md."""
 
-from redis_ckpt.cli import backup, doctor, inspect, maintain, migrate, threads
+from redis_ckpt.cli import backup, doctor, inspect, maintain, migrate, store, threads
 from redis_ckpt.cli.app import cli
 
-for _module in (doctor, threads, inspect, maintain, backup, migrate):
+for _module in (doctor, threads, inspect, maintain, backup, migrate, store):
     _module.register(cli)
 
 

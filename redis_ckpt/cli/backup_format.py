@@ -16,6 +16,7 @@ from typing import Any
 
 from redis_ckpt.encoding import pack_typed, text, unpack_typed
 from redis_ckpt.records import raw_writes
+from redis_ckpt.store.export_format import FORMAT as STORE_FORMAT
 
 FORMAT = "redis-ckpt/export"
 VERSION = 1
@@ -94,6 +95,8 @@ def parse_header(line: str) -> dict[str, Any]:
         found = json.loads(line)
     except ValueError:
         found = None
+    if isinstance(found, dict) and found.get("format") == STORE_FORMAT:
+        raise FormatError("line 1: this is a store export; read it with `redis-ckpt store import`")
     if not isinstance(found, dict) or found.get("format") != FORMAT:
         raise FormatError("line 1: not a redis-ckpt export (no header)")
     if found.get("version") != VERSION:

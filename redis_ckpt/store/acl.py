@@ -6,7 +6,7 @@ from __future__ import annotations
 COMMANDS = (
     "hello", "ping",  # connection set-up by redis-py
     "evalsha", "script|load",  # scripts: loaded by setup() (and after the server lost them), called by hash
-    "hget", "hmget", "hset", "del", "exists", "pexpire",  # items and vectors
+    "hget", "hmget", "hset", "del", "exists", "pexpire", "pttl",  # items and vectors (pttl: snapshot)
     "zadd", "zrem", "zrangebylex", "sadd", "srem", "sismember",  # the item index, registry, expiring set
 )  # fmt: skip
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -18,6 +18,7 @@ from langgraph.store.base import Op, Result
 from typing_extensions import Self
 
 from redis_ckpt.connection import DEFAULT_MAX_CONNECTIONS
+from redis_ckpt.store.snapshot import Target
 from redis_ckpt.store.sync import RedisStore
 
 T = TypeVar("T")
@@ -67,6 +68,14 @@ class AsyncRedisStore(RedisStore):
 
     async def aclear(self, namespace_prefix: tuple[str, ...]) -> int:
         return await self._run(self.clear, namespace_prefix)
+
+    async def asnapshot(
+        self, namespace_prefix: tuple[str, ...] | Sequence[tuple[str, ...]], file: Target
+    ) -> dict[str, int]:
+        return await self._run(self.snapshot, namespace_prefix, file)
+
+    async def arestore(self, file: Target) -> dict[str, int]:
+        return await self._run(self.restore, file)
 
     async def asweep(self) -> None:
         return await self._run(self.sweep)

@@ -103,9 +103,13 @@ class StoreCore(BaseStore):
 
     def setup(self) -> None:
         """Load the scripts and, where the Search module exists, create the item index and (with an
-        `index` config) the vector index; idempotent. Without the module everything still works:
+        `index` config) the vector index (db 0 only: RediSearch refuses other dbs); idempotent.
+        Without the module everything still works:
         filters are checked in a Lua pass, semantic search ranks candidates exactly in Python."""
         self._io(scripts.load_all, self._client)
+        if not vector_index.on_db_zero(self._client):
+            logger.warning("redis-ckpt store: no Search indexes outside db 0 (%s); searches scan", self._where)
+            return
         self._item_state = self._io(vector_index.ensure, self._client, vector_index.item_schema(self.layout))
         if self.index_config is not None and self._item_state != vector_index.NO_MODULE:
             schema = vector_index.vector_schema(self.layout, int(self.index_config["dims"]), self.vector_algorithm)

@@ -44,6 +44,12 @@ def vector_schema(layout: StoreLayout, dims: int, algorithm: str) -> IndexSchema
     )
 
 
+def on_db_zero(client: Any) -> bool:
+    """RediSearch indexes only db 0, and index names are global: a store in another db must not
+    create one (refused) nor use one of the same name (it indexes db 0's keys)."""
+    return int(client.connection_pool.connection_kwargs.get("db") or 0) == 0
+
+
 def ensure(client: Any, schema: IndexSchema) -> str:
     """Create the index if the Search module exists (idempotent): NO_MODULE, NOT_READY or READY."""
     try:

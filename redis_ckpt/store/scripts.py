@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError
 
 from redis_ckpt import wire
 
-NAMES = ("write", "get", "page", "namespaces", "touch")
+NAMES = ("write", "get", "page", "namespaces", "touch", "dump", "restore")
 
 
 def _source(name: str) -> str:

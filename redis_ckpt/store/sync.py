@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from langgraph.store.base import GetOp, ListNamespacesOp, Op, PutOp, Result, SearchOp
 
 from redis_ckpt.store import codec, filtering, keys, matching, scripts
+from redis_ckpt.store import snapshot as snapshots
 from redis_ckpt.store.core import logger, validate_op
+from redis_ckpt.store.export_format import StoredItem
 from redis_ckpt.store.reads import PAGE, StoreReads
 
 __all__ = ["RedisStore"]
@@ -92,6 +94,26 @@ class RedisStore(StoreReads):
             self._write(doomed)
         return deleted + len(doomed)
 
+    def snapshot(
+        self, namespace_prefix: tuple[str, ...] | Sequence[tuple[str, ...]], file: snapshots.Target
+    ) -> dict[str, int]:
+        """Write the live items under a namespace prefix (or a list of prefixes; `()` = everything) to
+        a file path or text stream in the export format of docs/cli.md, streamed; {items, namespaces}."""
+        return snapshots.snapshot(self, _prefixes(namespace_prefix), file)
+
+    def restore(self, file: snapshots.Target) -> dict[str, int]:
+        """Write back a snapshot (path or text stream): same value bytes, times, TTL and vectors;
+        upserts, so restoring twice equals once. {items, new (did not exist), namespaces}."""
+        return snapshots.restore(self, file)
+
+    def export_items(self, namespace_prefixes: Iterable[tuple[str, ...]] = ((),)) -> Iterator[StoredItem]:
+        """The stored form of every live item under the prefixes, in (namespace, key) order (streamed)."""
+        return snapshots.dump(self, namespace_prefixes)
+
+    def import_items(self, items: Iterable[StoredItem]) -> int:
+        """Write stored items back as they were (see `restore`); the number that did not exist."""
+        return snapshots.load(self, items)
+
     def sweep(self) -> None:
         """Drop index entries of expired items and namespaces left empty. Redis expires the items
         themselves; readers also drop such entries as they meet them, so this only reclaims memory."""
@@ -146,6 +168,13 @@ class RedisStore(StoreReads):
             args += ["p", *head, value, tags, codec.ttl_millis(op.ttl), len(op_vectors)]
             args += [codec.pack_vector(vector) for vector in op_vectors]
         self._io(scripts.run, self._client, "write", self.layout.write_keys, args)
+
+
+def _prefixes(given: tuple[str, ...] | Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """One namespace prefix (a tuple of labels) or several (a list of them)."""
+    if isinstance(given, tuple) and all(isinstance(label, str) for label in given):
+        return [given]  # type: ignore[list-item]
+    return [tuple(prefix) for prefix in given]
 
 
 def _now() -> datetime:
