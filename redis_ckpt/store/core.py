@@ -32,7 +32,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from typing_extensions import Self
 
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig
-from redis_ckpt.connection import check_client, client_from_url, redact_url
+from redis_ckpt.connection import Client, check_client, client_from_url, redact_url
 from redis_ckpt.errors import ConfigurationError, IncompatibleClientError, StoreUnavailableError
 from redis_ckpt.store import embedding, keys, matching, scripts
 from redis_ckpt.store import index as vector_index
@@ -51,7 +51,7 @@ class StoreCore(BaseStore):
         self,
         redis_url: str | None = None,
         *,
-        redis_client: redis.Redis | None = None,
+        redis_client: Client | None = None,
         connection_args: dict[str, Any] | None = None,
         index: IndexConfig | None = None,
         ttl: TTLConfig | None = None,
