@@ -80,17 +80,18 @@ def matching_keys(client: Any, layout: KeyLayout, query_string: str, page: int =
         "DIALECT", 2,
     )  # fmt: skip
     while True:
-        yield from _keys(rows)
+        yield from aggregate_keys(rows)
         if not cursor:
             return
         rows, cursor = client.execute_command("FT.CURSOR", "READ", index, cursor, "COUNT", page)
 
 
-def _keys(rows: Any) -> Iterator[bytes]:
+def aggregate_keys(rows: Any) -> Iterator[bytes]:
     """The `__key` of each row of one aggregate page: RESP3 gives a map with `results`, RESP2 a
     list `[total, [field, value, ...], ...]`."""
     if isinstance(rows, dict):
-        found = [_get(_get(row, "extra_attributes") or {}, "__key") for row in _get(rows, "results") or []]
+        results = reply_get(rows, "results") or []
+        found = [reply_get(reply_get(row, "extra_attributes") or {}, "__key") for row in results]
     else:
         found = [dict(zip(row[::2], row[1::2])).get(b"__key") for row in rows[1:]]
     for key in found:
@@ -98,7 +99,8 @@ def _keys(rows: Any) -> Iterator[bytes]:
             yield key if isinstance(key, bytes) else str(key).encode()
 
 
-def _get(mapping: dict[Any, Any], name: str) -> Any:
+def reply_get(mapping: dict[Any, Any], name: str) -> Any:
+    """A field of a RESP3 map reply, whether its keys came back as bytes or str."""
     return mapping.get(name.encode(), mapping.get(name))
 
 
@@ -120,5 +122,5 @@ def matching_ids(client: Any, index: str, query_string: str, page: int = 10_000)
 
 def _ids(reply: Any) -> list[bytes]:
     """Document ids of an FT.SEARCH NOCONTENT reply: RESP3 a map with `results`, RESP2 `[total, id, ...]`."""
-    rows = [_get(row, "id") for row in _get(reply, "results") or []] if isinstance(reply, dict) else reply[1:]
+    rows = [reply_get(row, "id") for row in reply_get(reply, "results") or []] if isinstance(reply, dict) else reply[1:]
     return [k if isinstance(k, bytes) else str(k).encode() for k in rows if k is not None]

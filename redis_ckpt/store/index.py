@@ -17,6 +17,7 @@ from redisvl.index import SearchIndex
 from redisvl.query.filter import FilterExpression, Tag
 from redisvl.schema import IndexSchema
 
+from redis_ckpt.search import aggregate_keys
 from redis_ckpt.store.filtering import prefix_tag
 from redis_ckpt.store.keys import StoreLayout
 
@@ -96,7 +97,7 @@ def matching_items(client: Any, layout: StoreLayout, query_string: str, page: in
         "DIALECT", 2,
     )  # fmt: skip
     while True:
-        yield from _keys(rows)
+        yield from aggregate_keys(rows)
         if not cursor:
             return
         rows, cursor = client.execute_command("FT.CURSOR", "READ", index, cursor, "COUNT", page)
@@ -105,21 +106,6 @@ def matching_items(client: Any, layout: StoreLayout, query_string: str, page: in
 def all_matching_items(client: Any, layout: StoreLayout, query_string: str) -> list[bytes]:
     """`matching_items` as a list: one retryable operation."""
     return list(matching_items(client, layout, query_string))
-
-
-def _keys(rows: Any) -> Iterator[bytes]:
-    """RESP3 gives a map with `results`, RESP2 a list `[total, [field, value, ...], ...]`."""
-    if isinstance(rows, dict):
-        found = [_get(_get(row, "extra_attributes") or {}, "__key") for row in _get(rows, "results") or []]
-    else:
-        found = [dict(zip(row[::2], row[1::2])).get(b"__key") for row in rows[1:]]
-    for key in found:
-        if key is not None:
-            yield key if isinstance(key, bytes) else str(key).encode()
-
-
-def _get(mapping: dict[Any, Any], name: str) -> Any:
-    return mapping.get(name.encode(), mapping.get(name))
 
 
 def knn(
