@@ -138,9 +138,9 @@ def _fields(client: Any, keys: list[str], paths: list[str]) -> list[dict[str, An
     return out
 
 
-def index_documents(client: Any, prefix: str, write_prefix: str) -> SourceDocs:
-    """Every checkpoint and write document of the official saver, by its ids."""
-    docs = SourceDocs()
+def _identified(client: Any, prefix: str, docs: SourceDocs) -> Iterator[tuple[Any, tuple[str, str, str]]]:
+    """(key, (thread, ns, checkpoint id)) of each JSON document under `prefix` that names them;
+    the others go to `docs.unreadable`."""
     id_paths = ["$.thread_id", "$.checkpoint_ns", "$.checkpoint_id"]
     for keys in _scan_json(client, prefix):
         for key, found in zip(keys, _fields(client, keys, id_paths)):
@@ -151,20 +151,17 @@ def index_documents(client: Any, prefix: str, write_prefix: str) -> SourceDocs:
             ):
                 docs.unreadable.append(key)
                 continue
-            group = (from_id(found["$.thread_id"]), from_ns(str(found.get("$.checkpoint_ns") or "")))
-            docs.checkpoints.setdefault(group, {})[from_id(found["$.checkpoint_id"])] = key
-    for keys in _scan_json(client, write_prefix):
-        for key, found in zip(keys, _fields(client, keys, id_paths)):
-            if (
-                not found
-                or not isinstance(found.get("$.checkpoint_id"), str)
-                or not isinstance(found.get("$.thread_id"), str)
-            ):
-                docs.unreadable.append(key)
-                continue
-            where = (from_id(found["$.thread_id"]), from_ns(str(found.get("$.checkpoint_ns") or "")),
-                     from_id(found["$.checkpoint_id"]))  # fmt: skip
-            docs.writes.setdefault(where, []).append(key)
+            ns = from_ns(str(found.get("$.checkpoint_ns") or ""))
+            yield key, (from_id(found["$.thread_id"]), ns, from_id(found["$.checkpoint_id"]))
+
+
+def index_documents(client: Any, prefix: str, write_prefix: str) -> SourceDocs:
+    """Every checkpoint and write document of the official saver, by its ids."""
+    docs = SourceDocs()
+    for key, (thread_id, ns, checkpoint_id) in _identified(client, prefix, docs):
+        docs.checkpoints.setdefault((thread_id, ns), {})[checkpoint_id] = key
+    for key, where in _identified(client, write_prefix, docs):
+        docs.writes.setdefault(where, []).append(key)
     return docs
 
 
