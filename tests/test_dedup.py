@@ -266,3 +266,21 @@ def test_ttl_refresh_on_read_keeps_the_chunks_of_a_read_checkpoint_alive(
             raw.expire(key, 5)
         assert latest_messages(saver, "t") == messages(5)
         assert raw.ttl(chunk_hash) > 50 and raw.ttl(saver.layout.blobs("t", "")) > 50
+
+
+def test_a_pending_write_of_a_list_too_long_for_an_inline_record_reads_back_and_survives_prune(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    # 8,500 elements of ~260 bytes: one chunk each, so the write's record (16 bytes per chunk)
+    # is itself over LARGE_VALUE. Its chunks must still be read, and kept by garbage collection.
+    long_list = [f"{i:06d}" + "w" * 250 for i in range(8_500)]
+    first = checkpoint({"x": 1}, {"x": 1}, step=0)
+    saver.put(config("t"), first, {}, {"x": 1})
+    second = checkpoint({"x": 2}, {"x": 2}, step=1)
+    saver.put(config("t", "", first["id"]), second, {}, {"x": 2})
+    cfg = config("t", "", second["id"])
+    saver.put_writes(cfg, [("items", long_list)], "task", "p")
+    expected = [("task", "items", long_list)]
+    assert saver.get_tuple(cfg).pending_writes == expected  # type: ignore[union-attr]
+    saver.prune(["t"], keep_last=1)
+    assert saver.get_tuple(cfg).pending_writes == expected  # type: ignore[union-attr]
