@@ -284,3 +284,21 @@ def test_a_pending_write_of_a_list_too_long_for_an_inline_record_reads_back_and_
     assert saver.get_tuple(cfg).pending_writes == expected  # type: ignore[union-attr]
     saver.prune(["t"], keep_last=1)
     assert saver.get_tuple(cfg).pending_writes == expected  # type: ignore[union-attr]
+
+
+def test_copy_thread_raced_by_a_put_never_shows_a_checkpoint_without_its_chunks(
+    saver: RedisSaver, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = grow(saver, "src", 5)
+    copy_values = saver._copy_values
+
+    def values_then_a_put_elsewhere(source: str, target: str, ns: str) -> None:
+        copy_values(source, target, ns)
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as other:  # another process's put
+            grow(other, "src", 1, start=5, parent=ids[-1])
+
+    monkeypatch.setattr(saver, "_copy_values", values_then_a_put_elsewhere)
+    saver.copy_thread("src", "dst")
+    for t in saver.list(config("dst")):  # whatever was copied reads back whole
+        n = len(t.checkpoint["channel_values"]["messages"])
+        assert t.checkpoint["channel_values"]["messages"] == messages(n)

@@ -104,9 +104,10 @@ class Maintenance(SaverCore):
         if source == target:
             return
         for ns in self._namespaces(source):
-            self._copy_values(source, target, ns)
+            # Ids first: a checkpoint put after the values were copied would arrive without its values.
             checkpoint_ids = list(self._ids(source, ns))
             writes_ids = sorted(set(self._ids(source, ns, self.layout.writes_index(source, ns))) - set(checkpoint_ids))
+            self._copy_values(source, target, ns)
             for start in range(0, len(checkpoint_ids), COPY_PAGE):
                 self._copy_page(source, target, ns, checkpoint_ids[start : start + COPY_PAGE], with_docs=True)
             for start in range(0, len(writes_ids), COPY_PAGE):
