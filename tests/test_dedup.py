@@ -302,3 +302,22 @@ def test_copy_thread_raced_by_a_put_never_shows_a_checkpoint_without_its_chunks(
     for t in saver.list(config("dst")):  # whatever was copied reads back whole
         n = len(t.checkpoint["channel_values"]["messages"])
         assert t.checkpoint["channel_values"]["messages"] == messages(n)
+
+
+def test_delete_thread_leaves_no_writes_of_a_checkpoint_that_expired_before_them(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
+    # With a TTL, a checkpoint's writes come after it and expire after it. Once its document has
+    # expired (and a reader dropped its index entry), delete_thread must still find the writes.
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 10}) as saver:
+        first = checkpoint({"x": 1}, {"x": 1}, step=0)
+        saver.put(config("t"), first, {}, {"x": 1})
+        second = checkpoint({"x": 2}, {"x": 2}, step=1)
+        saver.put(config("t", "", first["id"]), second, {}, {"x": 2})
+        saver.put_writes(config("t", "", second["id"]), [("x", 3)], "task", "p")
+        raw.pexpire(saver.layout.checkpoint("t", "", second["id"]), 1)  # its TTL ran out first
+        time.sleep(0.05)
+        found = saver.get_tuple(config("t"))
+        assert found is not None and found.checkpoint["id"] == first["id"]
+        saver.delete_thread("t")
+        assert keys_under(raw, prefix) == []
