@@ -294,14 +294,17 @@ def test_copy_thread_raced_by_a_put_never_shows_a_checkpoint_without_its_chunks(
 
     def values_then_a_put_elsewhere(source: str, target: str, ns: str) -> None:
         copy_values(source, target, ns)
-        with RedisSaver(redis_url, **saver_kwargs(prefix)) as other:  # another process's put
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as other:  # another process's put and writes
             grow(other, "src", 1, start=5, parent=ids[-1])
+            other.put_writes(config("src", "", ids[-1]), [("messages", messages(7)[5:])], "task", "p")
 
     monkeypatch.setattr(saver, "_copy_values", values_then_a_put_elsewhere)
     saver.copy_thread("src", "dst")
     for t in saver.list(config("dst")):  # whatever was copied reads back whole
         n = len(t.checkpoint["channel_values"]["messages"])
         assert t.checkpoint["channel_values"]["messages"] == messages(n)
+        assert all(value == messages(7)[5:] for _, _, value in t.pending_writes or [])
+    assert saver.get_tuple(config("dst", "", ids[-1])).pending_writes  # type: ignore[union-attr]
 
 
 def test_delete_thread_leaves_no_writes_of_a_checkpoint_that_expired_before_them(
