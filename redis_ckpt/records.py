@@ -185,7 +185,9 @@ def encode_writes(
             typed = encoded.stored
         else:
             typed = pack_typed_value(typed, compress)
-        if len(typed) > LARGE_VALUE:
+        # A record stays inline however long (16 bytes per chunk of 256+), as in put: the read
+        # scripts fetch, and garbage collection keeps, only the chunks of records they see.
+        if parts is None and len(typed) > LARGE_VALUE:
             fields[spill_field(field)] = typed
             typed = spill_field(field)
             spilled = True

@@ -266,3 +266,61 @@ def test_ttl_refresh_on_read_keeps_the_chunks_of_a_read_checkpoint_alive(
             raw.expire(key, 5)
         assert latest_messages(saver, "t") == messages(5)
         assert raw.ttl(chunk_hash) > 50 and raw.ttl(saver.layout.blobs("t", "")) > 50
+
+
+def test_a_pending_write_of_a_list_too_long_for_an_inline_record_reads_back_and_survives_prune(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    # 8,500 elements of ~260 bytes: one chunk each, so the write's record (16 bytes per chunk)
+    # is itself over LARGE_VALUE. Its chunks must still be read, and kept by garbage collection.
+    long_list = [f"{i:06d}" + "w" * 250 for i in range(8_500)]
+    first = checkpoint({"x": 1}, {"x": 1}, step=0)
+    saver.put(config("t"), first, {}, {"x": 1})
+    second = checkpoint({"x": 2}, {"x": 2}, step=1)
+    saver.put(config("t", "", first["id"]), second, {}, {"x": 2})
+    cfg = config("t", "", second["id"])
+    saver.put_writes(cfg, [("items", long_list)], "task", "p")
+    expected = [("task", "items", long_list)]
+    assert saver.get_tuple(cfg).pending_writes == expected  # type: ignore[union-attr]
+    saver.prune(["t"], keep_last=1)
+    assert saver.get_tuple(cfg).pending_writes == expected  # type: ignore[union-attr]
+
+
+def test_copy_thread_raced_by_a_put_never_shows_a_checkpoint_without_its_chunks(
+    saver: RedisSaver, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = grow(saver, "src", 5)
+    copy_values = saver._copy_values
+
+    def values_then_a_put_elsewhere(source: str, target: str, ns: str) -> None:
+        copy_values(source, target, ns)
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as other:  # another process's put and writes
+            grow(other, "src", 1, start=5, parent=ids[-1])
+            other.put_writes(config("src", "", ids[-1]), [("messages", messages(7)[5:])], "task", "p")
+
+    monkeypatch.setattr(saver, "_copy_values", values_then_a_put_elsewhere)
+    saver.copy_thread("src", "dst")
+    for t in saver.list(config("dst")):  # whatever was copied reads back whole
+        n = len(t.checkpoint["channel_values"]["messages"])
+        assert t.checkpoint["channel_values"]["messages"] == messages(n)
+        assert all(value == messages(7)[5:] for _, _, value in t.pending_writes or [])
+    assert saver.get_tuple(config("dst", "", ids[-1])).pending_writes  # type: ignore[union-attr]
+
+
+def test_delete_thread_leaves_no_writes_of_a_checkpoint_that_expired_before_them(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
+    # With a TTL, a checkpoint's writes come after it and expire after it. Once its document has
+    # expired (and a reader dropped its index entry), delete_thread must still find the writes.
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 10}) as saver:
+        first = checkpoint({"x": 1}, {"x": 1}, step=0)
+        saver.put(config("t"), first, {}, {"x": 1})
+        second = checkpoint({"x": 2}, {"x": 2}, step=1)
+        saver.put(config("t", "", first["id"]), second, {}, {"x": 2})
+        saver.put_writes(config("t", "", second["id"]), [("x", 3)], "task", "p")
+        raw.pexpire(saver.layout.checkpoint("t", "", second["id"]), 1)  # its TTL ran out first
+        time.sleep(0.05)
+        found = saver.get_tuple(config("t"))
+        assert found is not None and found.checkpoint["id"] == first["id"]
+        saver.delete_thread("t")
+        assert keys_under(raw, prefix) == []

@@ -100,7 +100,10 @@ else
         if entry then
           out[#out + 1] = entry
         elseif #required == 0 then
-          redis.call('ZREM', idx, cid) -- the document expired (TTL) or was deleted
+          -- The document expired (TTL) or was deleted. Its writes (listed by no other index once
+          -- it existed, and expiring after it) go with the entry: nothing else would find them.
+          redis.call('ZREM', idx, cid)
+          redis.call('DEL', writes_prefix .. cid)
         end
       end
       budget = budget - 1

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from redis_ckpt import scripts, search
-from redis_ckpt.encoding import digest, text
+from redis_ckpt.chunks import is_record, own_digests
+from redis_ckpt.encoding import digest, text, unpack_list
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.records import loads
 from redis_ckpt.sync.core import SaverCore, key_text
@@ -23,6 +24,15 @@ STRATEGIES = ("keep_latest", "delete")
 
 def _hset(key: str, fields: Any, pipe: Any) -> None:
     pipe.hset(key, mapping=fields)
+
+
+def _write_digests(writes: dict[bytes, bytes]) -> list[bytes]:
+    """The chunks the pending writes of one writes hash (HGETALL) name."""
+    found: list[bytes] = []
+    for field, stored in writes.items():
+        if field[:1] != b"\0" and is_record(value := unpack_list(stored)[2]):
+            found += own_digests(value)
+    return found
 
 
 class Maintenance(SaverCore):
@@ -104,9 +114,10 @@ class Maintenance(SaverCore):
         if source == target:
             return
         for ns in self._namespaces(source):
-            self._copy_values(source, target, ns)
+            # Ids first: a checkpoint put after the values were copied would arrive without its values.
             checkpoint_ids = list(self._ids(source, ns))
             writes_ids = sorted(set(self._ids(source, ns, self.layout.writes_index(source, ns))) - set(checkpoint_ids))
+            self._copy_values(source, target, ns)
             for start in range(0, len(checkpoint_ids), COPY_PAGE):
                 self._copy_page(source, target, ns, checkpoint_ids[start : start + COPY_PAGE], with_docs=True)
             for start in range(0, len(writes_ids), COPY_PAGE):
@@ -138,9 +149,16 @@ class Maintenance(SaverCore):
             return list(zip(flat[::2], flat[1::2]))
 
         rows = self._io(read)
+        # Writes that came after the chunk hash was copied name chunks it did not have yet: copy
+        # those along with the page (content-addressed, so copying one twice is harmless).
+        digests = sorted({d for _, writes in rows for d in _write_digests(writes)})
+        found = self._io(self._client.hmget, self.layout.chunks(source, ns), digests) if digests else []
+        chunks = {d: v for d, v in zip(digests, found) if v is not None}  # type: ignore[arg-type]
         touched: list[str] = []
 
         def write(pipe: Any) -> None:
+            if chunks:
+                pipe.hset(self.layout.chunks(target, ns), mapping=chunks)
             for checkpoint_id, (doc, writes) in zip(ids, rows):
                 if doc and with_docs:
                     key = self.layout.checkpoint(target, ns, checkpoint_id)
