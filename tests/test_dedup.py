@@ -324,3 +324,21 @@ def test_delete_thread_leaves_no_writes_of_a_checkpoint_that_expired_before_them
         assert found is not None and found.checkpoint["id"] == first["id"]
         saver.delete_thread("t")
         assert keys_under(raw, prefix) == []
+
+
+def test_a_list_with_an_element_over_the_large_value_size_is_read_outside_lua(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    """Chunks pass through the read scripts; a huge element would hold Redis for milliseconds on
+    every read, so such a list is stored whole and spilled (read in a second round trip)."""
+    import random
+    import string
+
+    rng = random.Random(3)
+    huge = "".join(rng.choice(string.ascii_letters) for _ in range(300_000))  # incompressible enough
+    value = [*messages(3), huge]
+    saver.put(config("t"), checkpoint({"messages": value}), {}, {"messages": 1})
+    stored = raw.hget(saver.layout.blobs("t", ""), blob_field("messages", 1))
+    assert stored is not None and stored[:1] == b"\0"  # a spill reference, not a record
+    assert not raw.exists(saver.layout.chunks("t", ""))
+    assert latest_messages(saver, "t") == value
