@@ -433,6 +433,11 @@ def test_search_uses_the_vector_index_when_the_module_is_there(
         vstore.put(("v", str(i % 4)), f"k{i}", {"text": f"token{i} shared"})
     from redis_ckpt.store import index as vector_index
 
+    modules = {m[b"name"] for m in vstore.client.module_list()}
+    for _ in range(100):  # a new index scans existing keys in the background: wait until it is done
+        if b"search" not in modules or vector_index.state(vstore.client, vstore.layout.vector_index) == "ready":
+            break
+        time.sleep(0.05)
     asked: list[int] = []
     knn = vector_index.knn
     monkeypatch.setattr(vector_index, "knn", lambda *args: asked.append(args[-1]) or knn(*args))
@@ -441,7 +446,6 @@ def test_search_uses_the_vector_index_when_the_module_is_there(
         [SearchOp(("v",), query="token7 shared")])["token7 shared"])
     assert [r.score for r in results] == pytest.approx([score for _, score in exact], abs=1e-5)
     assert results[0].score == pytest.approx(1.0, abs=1e-5)
-    modules = {m[b"name"] for m in vstore.client.module_list()}
     assert (vstore._vector_state == "ready") == (b"search" in modules)
     assert bool(asked) == (b"search" in modules)  # the index answered, or was never asked
     under = vstore.search(("v", "1"), query="token5 shared", limit=2)
