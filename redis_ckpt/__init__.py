@@ -5,11 +5,14 @@ from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import (
     ConfigurationError,
     IncompatibleClientError,
+    OwnershipLostError,
     ReadConflictError,
     RedisCheckpointError,
     SerializationError,
     StoreUnavailableError,
+    ThreadBusyError,
 )
+from redis_ckpt.ownership import Ownership
 from redis_ckpt.sync import RedisSaver
 
 __version__ = "0.1.0"
@@ -18,10 +21,13 @@ __all__ = [
     "AsyncRedisSaver",
     "ConfigurationError",
     "IncompatibleClientError",
+    "Ownership",
+    "OwnershipLostError",
     "ReadConflictError",
     "RedisCheckpointError",
     "RedisSaver",
     "RetryConfig",
     "SerializationError",
     "StoreUnavailableError",
+    "ThreadBusyError",
 ]

@@ -22,7 +22,7 @@ from redis.exceptions import NoScriptError
 from redis_ckpt import wire
 
 MAX_CHAIN_DEPTH = 100_000  # ancestors one chain walk may visit (a guard, far beyond snapshot cadence)
-NAMES = ("load", "delta", "touch_chain", "purge", "drop")
+NAMES = ("load", "delta", "touch_chain", "purge", "drop", "gc")
 
 
 def _source(name: str) -> str:
@@ -47,7 +47,7 @@ def _standalone(name: str) -> str:
     return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("--"))
 
 
-STANDALONE = {"verify": _standalone("verify")}
+STANDALONE = {name: _standalone(name) for name in ("verify", "fence", "acquire", "release")}
 
 
 def call_by_source(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:
