@@ -49,12 +49,13 @@ class Maintenance(Owning):
         """One round trip: one `purge` script call per namespace, pipelined."""
         calls: list[scripts.Call] = []
         self._known.forget(thread_id)
+        held = self._owner_of(thread_id)
+        batch = BATCH if held is None else OWNED_BATCH // max(1, len(namespaces))
         for ns in namespaces:
             idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
             keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
             prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
-            calls.append(("purge", keys, [*prefixes, BATCH, ns]))
-        held = self._owner_of(thread_id)
+            calls.append(("purge", keys, [*prefixes, max(1, batch), ns]))
         if held is not None:  # fenced: a superseded owner deletes nothing
             return self._send_fenced(held, [scripts.call(*c) for c in calls])
         return scripts.run(self._client, calls)
@@ -121,13 +122,15 @@ class Maintenance(Owning):
 
     def _metadata(self, thread_id: str, ns: str, ids: list[str] | None) -> Iterable[tuple[str, dict[str, Any]]]:
         """(id, metadata) of the given checkpoints, or of all of (thread, ns), in pages."""
+        # An owned thread is read in smaller pages too: every server call stays short.
+        page = OWNED_BATCH if self._owner_of(thread_id) else BATCH
         if ids is not None:
-            for start in range(0, len(ids), BATCH):
-                chunk = ids[start : start + BATCH]
+            for start in range(0, len(ids), page):
+                chunk = ids[start : start + page]
                 for entry in self._load(thread_id, ns, "ids", "meta", len(chunk), *chunk)[1]:
                     yield text(entry[0]), loads(self.serde, entry[1])
             return
-        for entry in self._scan(thread_id, ns, "meta", BATCH):
+        for entry in self._scan(thread_id, ns, "meta", page):
             yield text(entry[0]), loads(self.serde, entry[1])
 
     # -- copy_thread ------------------------------------------------------------------------------
