@@ -106,8 +106,8 @@ class KeyLayout:
         return f"{self.prefix}:ns:{_thread_tag(thread_id)}"
 
     def fence(self, thread_id: str) -> str:
-        """Counter of the thread's fencing tokens (write ownership): only ever INCRemented, never
-        deleted by the saver, so no token is issued twice."""
+        """The thread's current fencing token (write ownership), '<counter>:<nonce>': replaced by
+        each new owner with a higher counter, never deleted by the saver."""
         return f"{self.prefix}:fence:{_thread_tag(thread_id)}"
 
     def lease(self, thread_id: str) -> str:

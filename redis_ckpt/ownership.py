@@ -1,15 +1,16 @@
 """Write ownership (opt-in): the lease and fencing token of a thread, and the fenced form of a
 write. No I/O here; see redis_ckpt/sync/owning.py for the saver side and docs/design.md.
 
-A fenced write is one round trip: `WATCH fence`, `EVAL fence.lua` (is my token still the newest?
-renew my lease), `MULTI`, the write's usual commands, `EXEC`. The script makes a refused write's
-EXEC apply nothing by touching the watched counter; a takeover between the script and the EXEC
-(a new token INCRs the counter) aborts it too. So the write's commands are exactly those of an
+A fenced write is one round trip: `WATCH fence`, `EVAL fence.lua` (is my token still the thread's
+current one? renew my lease), `MULTI`, the write's usual commands, `EXEC`. The script makes a refused write's
+EXEC apply nothing by rewriting the watched key; a takeover between the script and the EXEC
+(a new token is SET there) aborts it too. So the write's commands are exactly those of an
 unowned write, and a refused one changes nothing.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -34,8 +35,13 @@ class Ownership:
     graph's writes are fenced; maintenance calls made inside `saver.own(...)` are fenced too."""
 
     thread_id: str
-    token: int
+    token: str  # '<counter>:<random nonce>', see lua/acquire.lua
     lease_ms: int
+
+    @property
+    def number(self) -> int:
+        """The token's counter: each new owner of the thread gets a higher one."""
+        return int(self.token.split(":", 1)[0])
 
     @property
     def config(self) -> dict[str, Any]:
@@ -82,7 +88,8 @@ def lease_ms(lease: float) -> int:
 
 
 def acquire(layout: KeyLayout, thread_id: str, lease: int) -> Command:
-    return scripts.call_by_source("acquire", [layout.fence(thread_id), layout.lease(thread_id)], [lease])
+    nonce = secrets.token_hex(8)
+    return scripts.call_by_source("acquire", [layout.fence(thread_id), layout.lease(thread_id)], [lease, nonce])
 
 
 def release(layout: KeyLayout, ownership: Ownership) -> Command:

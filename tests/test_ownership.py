@@ -42,7 +42,7 @@ def superseded(saver: RedisSaver, thread_id: str) -> tuple[Ownership, Ownership]
 
 def test_owned_writes_land_and_the_lease_is_released(saver: RedisSaver, raw: redis.Redis, prefix: str) -> None:
     with saver.own("t", lease=5) as owned:
-        assert raw.get(saver.layout.lease("t")) == str(owned.token).encode()
+        assert raw.get(saver.layout.lease("t")) == owned.token.encode()
         parent = put_one(saver, owned.config, 0)
         put_one(saver, owned.config, 1, parent)
         saver.put_writes(owned.bind(config("t", "", parent)), [("x", 5)], "task")
@@ -58,7 +58,7 @@ def test_tokens_are_monotonic_and_a_held_lease_is_busy(saver: RedisSaver) -> Non
         saver.acquire("t", lease=10)
     assert saver.release(first)
     second = saver.acquire("t", lease=10)
-    assert second.token > first.token
+    assert second.number > first.number
     assert not saver.release(first)  # a superseded holder cannot end its successor's lease
     with pytest.raises(ThreadBusyError):
         saver.acquire("t", lease=10, wait=0.1)
@@ -68,7 +68,7 @@ def test_waiting_takes_the_lease_when_it_expires(saver: RedisSaver) -> None:
     held = saver.acquire("t", lease=0.2)
     started = time.monotonic()
     taken = saver.acquire("t", lease=10, wait=5)
-    assert taken.token == held.token + 1
+    assert taken.number == held.number + 1
     assert time.monotonic() - started < 2
 
 
@@ -118,7 +118,7 @@ def test_a_lapsed_lease_nobody_took_still_writes_and_is_taken_again(saver: Redis
     time.sleep(0.08)
     assert raw.exists(saver.layout.lease("t")) == 0
     put_one(saver, held.config, 0)
-    assert raw.get(saver.layout.lease("t")) == str(held.token).encode()
+    assert raw.get(saver.layout.lease("t")) == held.token.encode()
     assert 0 < raw.pttl(saver.layout.lease("t")) <= 50
 
 
@@ -202,9 +202,9 @@ def test_async_ownership_fences_the_calls_in_its_block(async_saver: AsyncRedisSa
         stale = await async_saver.aacquire("t", lease=0.05)
         await asyncio.sleep(0.08)
         async with async_saver.aown("t", lease=5) as owned:
-            assert owned.token == stale.token + 1
+            assert owned.number == stale.number + 1
             await async_saver.arenew(owned)
-            assert raw.get(async_saver.layout.lease("t")) == str(owned.token).encode()
+            assert raw.get(async_saver.layout.lease("t")) == owned.token.encode()
         with _holding(stale), pytest.raises(OwnershipLostError):
             await async_saver.adelete_thread("t")
         assert len([c async for c in async_saver.alist(config("t"))]) == 2
@@ -213,3 +213,19 @@ def test_async_ownership_fences_the_calls_in_its_block(async_saver: AsyncRedisSa
         assert [c async for c in async_saver.alist(config("t"))] == []
 
     asyncio.run(scenario())
+
+
+def test_a_token_lost_in_a_failover_is_never_issued_again(saver: RedisSaver, raw: redis.Redis) -> None:
+    """A replica promoted before it saw Y's acquire holds the previous token and no lease; the
+    next owner gets Y's counter, but not Y's token, so Y stays refused."""
+    previous, lost = superseded(saver, "t")
+    raw.set(saver.layout.fence("t"), previous.token)  # the promoted replica's state
+    raw.delete(saver.layout.lease("t"))
+    successor = saver.acquire("t", lease=30)
+    assert successor.number == lost.number and successor.token != lost.token
+    with pytest.raises(OwnershipLostError):
+        put_one(saver, lost.config, 0)
+    with pytest.raises(OwnershipLostError):
+        put_one(saver, previous.config, 0)
+    put_one(saver, successor.config, 0)
+    assert len(list(saver.list(config("t")))) == 1

@@ -42,7 +42,7 @@ class Owning(SaverCore):
         while True:
             token, left_ms = self._io(wire.execute, self._client, [ownership.acquire(self.layout, thread_id, ms)])[0]
             if token:
-                return Ownership(thread_id, int(token), ms)
+                return Ownership(thread_id, token.decode(), ms)
             now = time.monotonic()
             if now >= deadline:
                 raise ThreadBusyError(
