@@ -19,8 +19,8 @@ from redis_ckpt.sync.owning import Owning
 
 BATCH = 1_000  # checkpoints deleted per script call
 COPY_PAGE = 500  # checkpoints copied per round trip
-OWNED_BATCH = 200  # checkpoints deleted per fenced call (each call stays within a few ms)
-GC_STEP = 200  # ids marked, or hash fields swept, per incremental collection step
+OWNED_BATCH = 100  # checkpoints deleted, or read, per fenced call: each call stays within a few ms
+GC_STEP = 100  # ids marked, or hash fields swept, per incremental collection step
 GC_MARKS_TTL_MS = 600_000  # marks of a collection whose process died mid-way expire
 STRATEGIES = ("keep_latest", "delete")
 
