@@ -4,6 +4,7 @@ writes that change nothing, the same round trips as unowned writes, incremental 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from typing import Any
 
@@ -229,3 +230,32 @@ def test_a_token_lost_in_a_failover_is_never_issued_again(saver: RedisSaver, raw
         put_one(saver, previous.config, 0)
     put_one(saver, successor.config, 0)
     assert len(list(saver.list(config("t")))) == 1
+
+
+def test_owned_delete_for_runs_keeps_large_values_exactly_as_long_as_unowned(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    """Spill fields (values over 128 KiB) live as long as the blob field naming them, owned or not."""
+    for thread in ("plain", "owned"):
+        parent = None
+        for step in range(8):
+            cfg = config(thread, "", parent)
+            big = {"big": secrets.token_hex(200_000)} if step % 3 == 0 else {}  # incompressible
+            cp = checkpoint({"x": step, **big}, {"x": step + 1, **({"big": step + 1} if big else {})}, step=step)
+            meta = {"run_id": f"{thread}-doomed" if step in (3, 4) else "keep", "step": step}
+            saver.put(cfg, cp, meta, cp["channel_versions"])  # type: ignore[arg-type]
+            parent = cp["id"]
+    saver.delete_for_runs(["plain-doomed"])
+    with saver.own("owned"):
+        saver.delete_for_runs(["owned-doomed"])
+    layout = saver.layout
+
+    def fields(thread: str) -> list[bytes]:
+        return sorted(raw.hkeys(layout.blobs(thread, "")))
+
+    assert len(fields("plain")) == len(fields("owned"))
+    assert sum(f.startswith(b"\0") for f in fields("owned")) == sum(f.startswith(b"\0") for f in fields("plain")) > 0
+    for thread in ("plain", "owned"):
+        assert [c.metadata["step"] for c in saver.list(config(thread))] == [7, 6, 5, 2, 1, 0]
+        for c in saver.list(config(thread)):
+            assert c.checkpoint["channel_values"]["x"] == c.metadata["step"]
