@@ -259,3 +259,35 @@ def test_owned_delete_for_runs_keeps_large_values_exactly_as_long_as_unowned(
         assert [c.metadata["step"] for c in saver.list(config(thread))] == [7, 6, 5, 2, 1, 0]
         for c in saver.list(config(thread)):
             assert c.checkpoint["channel_values"]["x"] == c.metadata["step"]
+
+
+class StrictlyFenced(RedisSaver):
+    """Fails on any write that is not fenced."""
+
+    def _transaction(self, commands: list[Any]) -> list[Any]:
+        raise AssertionError(f"unfenced write: {commands[:2]}")
+
+
+def test_subgraphs_and_interrupts_write_under_the_ownership_of_the_run(redis_url: str, prefix: str) -> None:
+    from langgraph.graph import START, StateGraph
+    from langgraph.types import Command
+
+    from tests.conftest import fresh_saver
+    from tests.graphs import CounterState, approval_graph
+
+    with fresh_saver(StrictlyFenced, redis_url, prefix) as saver:
+        builder = StateGraph(CounterState)
+        builder.add_node("child", counter_graph(None, nodes=2))  # a subgraph: its own namespace
+        builder.add_edge(START, "child")
+        parent = builder.compile(checkpointer=saver)
+        with saver.own("sub") as owned:
+            assert parent.invoke({"count": 0, "log": []}, owned.config)["count"] == 2
+        namespaces = saver._namespaces("sub")
+        assert len(namespaces) == 2 and namespaces[1].startswith("child:")  # the subgraph wrote, fenced
+        approval = approval_graph(saver)
+        with saver.own("hitl") as owned:
+            approval.invoke({"request": "deploy", "answer": ""}, owned.config)
+        with saver.own("hitl") as owned:  # resumed later, by another owner
+            assert approval.invoke(Command(resume="yes"), owned.config)["answer"] == "YES"
+        with pytest.raises(AssertionError, match="unfenced"):
+            approval.invoke({"request": "x", "answer": ""}, config("unowned"))
