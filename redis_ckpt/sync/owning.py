@@ -12,7 +12,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 from redis_ckpt import ownership, scripts, wire
-from redis_ckpt.errors import OwnershipLostError, ThreadBusyError
+from redis_ckpt.errors import ThreadBusyError
 from redis_ckpt.ownership import Ownership
 from redis_ckpt.sync.core import SaverCore, key_text
 
@@ -89,5 +89,3 @@ def _exec_results(results: list[Any]) -> list[Any]:
             raise result
     return results
 
-
-__all__ = ["Owning", "OwnershipLostError"]
