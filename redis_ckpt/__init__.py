@@ -6,11 +6,14 @@ from redis_ckpt.errors import (
     ConfigurationError,
     IncompatibleClientError,
     NotReplicatedError,
+    OwnershipLostError,
     ReadConflictError,
     RedisCheckpointError,
     SerializationError,
     StoreUnavailableError,
+    ThreadBusyError,
 )
+from redis_ckpt.ownership import Ownership
 from redis_ckpt.store import AsyncRedisStore, RedisStore
 from redis_ckpt.sync import RedisSaver
 
@@ -22,6 +25,8 @@ __all__ = [
     "ConfigurationError",
     "IncompatibleClientError",
     "NotReplicatedError",
+    "Ownership",
+    "OwnershipLostError",
     "ReadConflictError",
     "RedisCheckpointError",
     "RedisSaver",
@@ -29,4 +34,5 @@ __all__ = [
     "RetryConfig",
     "SerializationError",
     "StoreUnavailableError",
+    "ThreadBusyError",
 ]

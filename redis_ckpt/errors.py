@@ -32,3 +32,14 @@ class NotReplicatedError(RedisCheckpointError):
 class ReadConflictError(RedisCheckpointError):
     """A read kept racing deletions of the checkpoints it was reading (a prune or delete_thread
     running at the same moment, several times in a row). Nothing is wrong with the data: retry."""
+
+
+class OwnershipLostError(RedisCheckpointError):
+    """A write under write ownership was refused: another worker took the thread over (its lease
+    expired while this one stalled, or it was taken by force). Nothing of the write was applied.
+    Stop working on the thread; its history is the new owner's."""
+
+
+class ThreadBusyError(RedisCheckpointError):
+    """Write ownership of a thread could not be taken within the wait: another worker holds its
+    lease. Retry later, or give up on the request."""

@@ -94,10 +94,25 @@ class KeyLayout:
         two indexes.) Tools that size or copy a namespace use this, so new keys show up there."""
         return (*self.ns_keys(thread_id, ns), self.chunks(thread_id, ns))
 
+    def gc_marks(self, thread_id: str, ns: str) -> tuple[str, str]:
+        """Sets of the blob fields and chunk digests an incremental garbage collection of
+        (thread, ns) has marked so far (short-lived: deleted at its end, and they expire)."""
+        tail = f"{_thread_tag(thread_id)}:{escape(ns)}"
+        return f"{self.prefix}:gcf:{tail}", f"{self.prefix}:gcc:{tail}"
+
     # -- per thread -------------------------------------------------------------------------
     def namespaces(self, thread_id: str) -> str:
         """Set of the raw namespaces a thread has used."""
         return f"{self.prefix}:ns:{_thread_tag(thread_id)}"
+
+    def fence(self, thread_id: str) -> str:
+        """The thread's current fencing token (write ownership), '<counter>:<nonce>': replaced by
+        each new owner with a higher counter, never deleted by the saver."""
+        return f"{self.prefix}:fence:{_thread_tag(thread_id)}"
+
+    def lease(self, thread_id: str) -> str:
+        """The thread's write lease: the holder's token, with a PX expiry."""
+        return f"{self.prefix}:lease:{_thread_tag(thread_id)}"
 
     def ns_keys(self, thread_id: str, ns: str) -> tuple[str, str, str]:
         """The three per-(thread, ns) keys: index, writes index, blob hash."""

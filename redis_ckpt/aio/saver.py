@@ -28,7 +28,9 @@ from langgraph.checkpoint.base import (
 )
 from typing_extensions import Self
 
+from redis_ckpt import ownership
 from redis_ckpt.connection import DEFAULT_MAX_CONNECTIONS
+from redis_ckpt.ownership import Ownership
 from redis_ckpt.sync.saver import RedisSaver
 
 T = TypeVar("T")
@@ -85,12 +87,32 @@ class AsyncRedisSaver(RedisSaver):
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        # The caller's context (its current tracing span, contextvars) goes with the call.
-        context = contextvars.copy_context()
-        return await loop.run_in_executor(self._executor, functools.partial(context.run, fn, *args, **kwargs))
+        # In the caller's context (contextvars): its current tracing span, and the ownership an
+        # `aown` block holds, so writes inside it are fenced.
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._executor, call)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
+
+    @asynccontextmanager
+    async def aown(self, thread_id: str, *, lease: float = 30.0, wait: float = 0.0) -> AsyncIterator[Ownership]:
+        """`RedisSaver.own` for async code: the ownership holds for the block's task."""
+        held = await self._run(self.acquire, thread_id, lease=lease, wait=wait)
+        try:
+            with ownership.holding(held):
+                yield held
+        finally:
+            await self._run(self.release, held)
+
+    async def aacquire(self, thread_id: str, *, lease: float = 30.0, wait: float = 0.0) -> Ownership:
+        return await self._run(self.acquire, thread_id, lease=lease, wait=wait)
+
+    async def arelease(self, held: Ownership) -> bool:
+        return await self._run(self.release, held)
+
+    async def arenew(self, held: Ownership) -> None:
+        return await self._run(self.renew, held)
 
     async def asetup(self) -> None:
         return await self._run(self.setup)

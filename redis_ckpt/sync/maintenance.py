@@ -5,7 +5,6 @@ Each works in batches, so its round trips grow with pages, not with checkpoints.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,16 +13,21 @@ from redis_ckpt import scripts, search
 from redis_ckpt.chunks import is_record, own_digests
 from redis_ckpt.encoding import digest, text, unpack_list
 from redis_ckpt.errors import ConfigurationError
+from redis_ckpt.ownership import Ownership
 from redis_ckpt.records import loads
-from redis_ckpt.sync.core import SaverCore, key_text
+from redis_ckpt.sync.core import key_text
+from redis_ckpt.sync.owning import Owning
 
 BATCH = 1_000  # checkpoints deleted per script call
 COPY_PAGE = 500  # checkpoints copied per round trip
+OWNED_BATCH = 100  # checkpoints deleted, or read, per fenced call: each call stays within a few ms
+GC_STEP = 100  # ids marked, or hash fields swept, per incremental collection step
+GC_MARKS_TTL_MS = 600_000  # marks of a collection whose process died mid-way expire
 STRATEGIES = ("keep_latest", "delete")
 
 
-def _hset(key: str, fields: Any, pipe: Any) -> None:
-    pipe.hset(key, mapping=fields)
+def _hset(key: str, fields: Any) -> tuple[Any, ...]:
+    return ("HSET", key, *itertools.chain.from_iterable(fields.items()))
 
 
 def _write_digests(writes: dict[bytes, bytes]) -> list[bytes]:
@@ -35,7 +39,7 @@ def _write_digests(writes: dict[bytes, bytes]) -> list[bytes]:
     return found
 
 
-class Maintenance(SaverCore):
+class Maintenance(Owning):
     # -- delete_thread --------------------------------------------------------------------------
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of the thread, in every namespace."""
@@ -55,11 +59,15 @@ class Maintenance(SaverCore):
         """One round trip: one `purge` script call per namespace, pipelined."""
         calls: list[scripts.Call] = []
         self._known.forget(thread_id)
+        held = self._owner_of(thread_id)
+        batch = BATCH if held is None else OWNED_BATCH // max(1, len(namespaces))
         for ns in namespaces:
             idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
             keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
             prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
-            calls.append(("purge", keys, [*prefixes, BATCH, ns]))
+            calls.append(("purge", keys, [*prefixes, max(1, batch), ns]))
+        if held is not None:  # fenced: a superseded owner deletes nothing
+            return self._send_fenced(held, [scripts.call(*c) for c in calls])
         return scripts.run(self._client, calls)
 
     def _drop(self, thread_id: str, ns: str, ids: Sequence[str]) -> None:
@@ -69,9 +77,38 @@ class Maintenance(SaverCore):
         prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns), ns]
         self._known.forget(thread_id, ns)
         ids = list(ids)
+        held = self._owner_of(thread_id)
+        if held is not None:
+            self._drop_owned(held, thread_id, ns, keys, prefixes, ids)
+            return
         for start in range(0, max(len(ids), 1), BATCH):
             last = start + BATCH >= len(ids)
             self._script("drop", keys, [*prefixes, "1" if last else "0", *ids[start : start + BATCH]])
+
+    def _drop_owned(
+        self, held: Ownership, thread_id: str, ns: str, keys: list[str], prefixes: list[str], ids: list[str]
+    ) -> None:
+        """`_drop` under write ownership: deletes in batches of OWNED_BATCH, then the incremental
+        collection (lua/gc.lua), every call fenced and bounded, so a thread of any size never holds
+        the server for long. Safe because no other writer can interleave while the lease is held."""
+        for start in range(0, len(ids), OWNED_BATCH):
+            self._fenced_script(held, "drop", keys, [*prefixes, "0", *ids[start : start + OWNED_BATCH]])
+        idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
+        marks = list(self.layout.gc_marks(thread_id, ns))
+        self._fenced(held, [("DEL", *marks)])
+        gc_keys = [idx, widx, blobs, chunk_hash, *marks]
+        for phase in ("docs", "writes", "blobs", "chunks"):
+            cursor = "" if phase in ("docs", "writes") else "0"
+            while True:
+                args = [*prefixes[:2], phase, cursor, GC_STEP, GC_MARKS_TTL_MS]
+                done, cursor, _ = self._fenced_script(held, "gc", gc_keys, args)
+                cursor = text(cursor)
+                if done:
+                    break
+        self._fenced(held, [("DEL", *marks)])
+
+    def _fenced_script(self, held: Ownership, name: str, keys: list[str], args: list[Any]) -> Any:
+        return self._fenced(held, [scripts.call(name, keys, args)])[0]
 
     # -- delete_for_runs --------------------------------------------------------------------------
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -95,13 +132,15 @@ class Maintenance(SaverCore):
 
     def _metadata(self, thread_id: str, ns: str, ids: list[str] | None) -> Iterable[tuple[str, dict[str, Any]]]:
         """(id, metadata) of the given checkpoints, or of all of (thread, ns), in pages."""
+        # An owned thread is read in smaller pages too: every server call stays short.
+        page = OWNED_BATCH if self._owner_of(thread_id) else BATCH
         if ids is not None:
-            for start in range(0, len(ids), BATCH):
-                chunk = ids[start : start + BATCH]
+            for start in range(0, len(ids), page):
+                chunk = ids[start : start + page]
                 for entry in self._load(thread_id, ns, "ids", "meta", len(chunk), *chunk)[1]:
                     yield text(entry[0]), loads(self.serde, entry[1])
             return
-        for entry in self._scan(thread_id, ns, "meta", BATCH):
+        for entry in self._scan(thread_id, ns, "meta", page):
             yield text(entry[0]), loads(self.serde, entry[1])
 
     # -- copy_thread ------------------------------------------------------------------------------
@@ -133,7 +172,7 @@ class Maintenance(SaverCore):
         while True:
             cursor, fields = self._io(self._client.hscan, src, cursor, count=200)  # type: ignore[misc]
             if fields:
-                self._io(self._write_with_ttl, target, ns, functools.partial(_hset, dst, fields), [dst])
+                self._io(self._write_with_ttl, target, ns, [_hset(dst, fields)], [dst])
             if cursor == 0:
                 return
 
@@ -155,36 +194,34 @@ class Maintenance(SaverCore):
         found = self._io(self._client.hmget, self.layout.chunks(source, ns), digests) if digests else []
         chunks = {d: v for d, v in zip(digests, found) if v is not None}  # type: ignore[arg-type]
         touched: list[str] = []
+        commands: list[Any] = [_hset(self.layout.chunks(target, ns), chunks)] if chunks else []
+        for checkpoint_id, (doc, writes) in zip(ids, rows):
+            if doc and with_docs:
+                key = self.layout.checkpoint(target, ns, checkpoint_id)
+                # nothing in a document names its thread
+                commands += [("DEL", key), _hset(key, doc), ("ZADD", self.layout.index(target, ns), 0, checkpoint_id)]
+                touched.append(key)
+            if writes:
+                key = self.layout.writes(target, ns, checkpoint_id)
+                commands.append(_hset(key, writes))
+                if not (doc and with_docs):  # the writes index lists writes without a checkpoint
+                    commands.append(("ZADD", self.layout.writes_index(target, ns), 0, checkpoint_id))
+                touched.append(key)
+        self._io(self._write_with_ttl, target, ns, commands, touched)
 
-        def write(pipe: Any) -> None:
-            if chunks:
-                pipe.hset(self.layout.chunks(target, ns), mapping=chunks)
-            for checkpoint_id, (doc, writes) in zip(ids, rows):
-                if doc and with_docs:
-                    key = self.layout.checkpoint(target, ns, checkpoint_id)
-                    pipe.delete(key)
-                    pipe.hset(key, mapping=doc)  # nothing in a document names its thread
-                    pipe.zadd(self.layout.index(target, ns), {checkpoint_id: 0})
-                    touched.append(key)
-                if writes:
-                    key = self.layout.writes(target, ns, checkpoint_id)
-                    pipe.hset(key, mapping=writes)
-                    if not (doc and with_docs):  # the writes index lists writes without a checkpoint
-                        pipe.zadd(self.layout.writes_index(target, ns), {checkpoint_id: 0})
-                    touched.append(key)
-
-        self._io(self._write_with_ttl, target, ns, write, touched)
-
-    def _write_with_ttl(self, thread_id: str, ns: str, fill: Any, keys: list[str]) -> None:
-        """One MULTI/EXEC on the target thread: `fill(pipe)` plus namespace registration and TTLs."""
-        pipe = self._client.pipeline(transaction=True)
-        fill(pipe)
+    def _write_with_ttl(self, thread_id: str, ns: str, commands: list[Any], keys: list[str]) -> None:
+        """One MULTI/EXEC on the target thread (fenced when it is owned here): `commands` plus
+        namespace registration and TTLs."""
         namespaces = self.layout.namespaces(thread_id)
-        pipe.sadd(namespaces, ns)
+        commands = [*commands, ("SADD", namespaces, ns)]
         if self.ttl.seconds:
-            for key in (*keys, *self.layout.ns_data_keys(thread_id, ns), namespaces):
-                pipe.expire(key, self.ttl.seconds)
-        pipe.execute()
+            expiring = (*keys, *self.layout.ns_data_keys(thread_id, ns), namespaces)
+            commands += [("EXPIRE", key, self.ttl.seconds) for key in expiring]
+        held = self._owner_of(thread_id)
+        if held is None:
+            scripts.execute(self._client, commands, transaction=True)
+        else:
+            self._send_fenced(held, commands)
 
     # -- prune --------------------------------------------------------------------------------------
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep_last: int = 1) -> None:

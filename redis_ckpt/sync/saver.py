@@ -127,7 +127,7 @@ class RedisSaver(Maintenance):
                 self.serde, checkpoint, metadata, parent_id, new_versions, compress=self.compress, known=known
             )
             put = commands.put(self.layout, thread_id, ns, checkpoint_id, parent_id, stored, ttl, delta_channels)
-            results = self._transaction(put)
+            results = self._write(thread_id, put, config)
             missing = results[-1] if stored.needed_fields or stored.needed_digests else []
             if not missing:
                 break
@@ -159,7 +159,7 @@ class RedisSaver(Maintenance):
         # new messages, while this transaction is still on its way. That put relies on them
         # without resending, and its own transaction checks that they arrived.
         self._known.learn(thread_id, ns, list(stored.chunks))
-        self._transaction(commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl))
+        self._write(thread_id, commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl), config)
 
     # -- reads --------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

@@ -1,0 +1,293 @@
+"""Write ownership (opt-in): leases, fencing tokens checked atomically with every write, refused
+writes that change nothing, the same round trips as unowned writes, incremental collection."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from redis_ckpt import AsyncRedisSaver, Ownership, OwnershipLostError, RedisSaver, ThreadBusyError
+from redis_ckpt.ownership import CONFIG_KEY
+from redis_ckpt.ownership import holding as _holding
+from tests.conftest import keys_under
+from tests.graphs import counter_graph
+from tests.helpers import checkpoint, config, put_chain
+from tests.roundtrips import counting
+
+
+def snapshot(raw: redis.Redis, prefix: str) -> dict[bytes, Any]:
+    """Every key under the prefix with its serialized contents: equal snapshots, equal data."""
+    return {k: raw.dump(k) for k in keys_under(raw, prefix)}
+
+
+def put_one(saver: RedisSaver, cfg: dict[str, Any], step: int, parent: str | None = None) -> str:
+    configurable = {**cfg["configurable"], "checkpoint_ns": ""}
+    if parent:
+        configurable["checkpoint_id"] = parent
+    cp = checkpoint({"x": step, "msgs": [f"message {i}" * 20 for i in range(step + 1)]}, step=step)
+    saver.put({"configurable": configurable}, cp, {"step": step}, {"x": 1, "msgs": 1})
+    return cp["id"]
+
+
+def superseded(saver: RedisSaver, thread_id: str) -> tuple[Ownership, Ownership]:
+    """(an ownership whose lease lapsed, the one that took the thread over)."""
+    stale = saver.acquire(thread_id, lease=0.05)
+    time.sleep(0.08)
+    return stale, saver.acquire(thread_id, lease=30)
+
+
+def test_owned_writes_land_and_the_lease_is_released(saver: RedisSaver, raw: redis.Redis, prefix: str) -> None:
+    with saver.own("t", lease=5) as owned:
+        assert raw.get(saver.layout.lease("t")) == owned.token.encode()
+        parent = put_one(saver, owned.config, 0)
+        put_one(saver, owned.config, 1, parent)
+        saver.put_writes(owned.bind(config("t", "", parent)), [("x", 5)], "task")
+    assert raw.exists(saver.layout.lease("t")) == 0
+    assert [c.metadata["step"] for c in saver.list(config("t"))] == [1, 0]
+    assert saver.get_tuple(config("t", "", parent)).pending_writes == [("task", "x", 5)]  # type: ignore[union-attr]
+    assert CONFIG_KEY not in saver.get_tuple(config("t")).metadata  # type: ignore[union-attr]
+
+
+def test_tokens_are_monotonic_and_a_held_lease_is_busy(saver: RedisSaver) -> None:
+    first = saver.acquire("t", lease=10)
+    with pytest.raises(ThreadBusyError):
+        saver.acquire("t", lease=10)
+    assert saver.release(first)
+    second = saver.acquire("t", lease=10)
+    assert second.number > first.number
+    assert not saver.release(first)  # a superseded holder cannot end its successor's lease
+    with pytest.raises(ThreadBusyError):
+        saver.acquire("t", lease=10, wait=0.1)
+
+
+def test_waiting_takes_the_lease_when_it_expires(saver: RedisSaver) -> None:
+    held = saver.acquire("t", lease=0.2)
+    started = time.monotonic()
+    taken = saver.acquire("t", lease=10, wait=5)
+    assert taken.number == held.number + 1
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("operation", ["put", "put_writes", "delete_thread", "prune", "copy_into", "delete_for_runs"])
+def test_a_superseded_owner_changes_nothing(saver: RedisSaver, raw: redis.Redis, prefix: str, operation: str) -> None:
+    ids = put_chain(saver, "t", 4, metadata=lambda step: {"run_id": "r1", "step": step})
+    put_chain(saver, "src", 2)
+    stale, _ = superseded(saver, "t")
+    before = snapshot(raw, prefix)
+    with pytest.raises(OwnershipLostError):
+        if operation == "put":
+            put_one(saver, stale.config, 9, ids[-1])
+        elif operation == "put_writes":
+            saver.put_writes(stale.bind(config("t", "", ids[-1])), [("x", 1)], "task")
+        else:
+            with _holding(stale):
+                if operation == "delete_thread":
+                    saver.delete_thread("t")
+                elif operation == "prune":
+                    saver.prune(["t"], keep_last=1)
+                elif operation == "copy_into":
+                    saver.copy_thread("src", "t")
+                else:
+                    saver.delete_for_runs(["r1"])
+    assert snapshot(raw, prefix) == before
+    assert len(list(saver.list(config("t")))) == 4
+
+
+def test_the_new_owner_writes_and_the_old_ones_put_cannot_resurrect_a_deleted_thread(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
+    ids = put_chain(saver, "t", 3)
+    stale, new = superseded(saver, "t")
+    with _holding(new):
+        saver.delete_thread("t")
+    with pytest.raises(OwnershipLostError):
+        put_one(saver, stale.config, 5, ids[-1])
+    with pytest.raises(OwnershipLostError):
+        saver.put_writes(stale.bind(config("t", "", ids[-1])), [("x", 1)], "task")
+    # Only the fence counter and the new owner's lease are left of the thread.
+    layout = saver.layout
+    assert set(keys_under(raw, prefix)) == {layout.fence("t").encode(), layout.lease("t").encode()}
+
+
+def test_a_lapsed_lease_nobody_took_still_writes_and_is_taken_again(saver: RedisSaver, raw: redis.Redis) -> None:
+    held = saver.acquire("t", lease=0.05)
+    time.sleep(0.08)
+    assert raw.exists(saver.layout.lease("t")) == 0
+    put_one(saver, held.config, 0)
+    assert raw.get(saver.layout.lease("t")) == held.token.encode()
+    assert 0 < raw.pttl(saver.layout.lease("t")) <= 50
+
+
+def test_writes_renew_the_lease(saver: RedisSaver, raw: redis.Redis) -> None:
+    with saver.own("t", lease=0.3) as owned:
+        parent = None
+        for step in range(6):  # 0.6 s in all: twice the lease, renewed by each put
+            parent = put_one(saver, owned.config, step, parent)
+            time.sleep(0.1)
+        with pytest.raises(ThreadBusyError):
+            saver.acquire("t", lease=1)
+        saver.renew(owned)
+        assert raw.pttl(saver.layout.lease("t")) > 200
+
+
+def test_round_trips_are_the_same_owned_or_not(saver: RedisSaver) -> None:
+    def trips(cfg: dict[str, Any], thread: str) -> list[int]:
+        counts = []
+        parent = None
+        for step in range(3):
+            with counting() as put_trips:
+                parent = put_one(saver, cfg, step, parent)
+            with counting() as writes_trips:
+                saver.put_writes(
+                    {"configurable": {**cfg["configurable"], "checkpoint_ns": "", "checkpoint_id": parent}},
+                    [("x", step)],
+                    "task",
+                )
+            with counting() as read_trips:
+                saver.get_tuple(config(thread))
+            counts += [put_trips.count, writes_trips.count, read_trips.count]
+        return counts
+
+    plain = trips(config("plain"), "plain")
+    with saver.own("owned") as owned:
+        fenced = trips(owned.config, "owned")
+    assert plain == fenced == [1, 1, 1] * 3
+
+
+def test_a_graph_runs_under_ownership_through_its_config(saver: RedisSaver) -> None:
+    graph = counter_graph(saver, nodes=3)
+    with saver.own("g") as owned:
+        out = graph.invoke({"count": 0, "log": []}, owned.config)
+    assert out["count"] == 3
+    stale, _ = superseded(saver, "g")
+    with pytest.raises(OwnershipLostError):
+        graph.invoke({"count": 0, "log": []}, stale.config)
+    assert saver.get_tuple(config("g")).checkpoint["channel_values"]["count"] == 3  # type: ignore[union-attr]
+
+
+def test_owned_prune_collects_like_an_unowned_one(saver: RedisSaver, raw: redis.Redis) -> None:
+    """The incremental collection leaves exactly the blob fields and chunks the one-call one does."""
+    for thread in ("plain", "owned"):
+        parent = None
+        for step in range(12):
+            parent = put_one(saver, config(thread), step, parent)
+            saver.put_writes(config(thread, "", parent), [("msgs", [f"write {step}" * 30, "x" * 300])], "task")
+    saver.prune(["plain"], keep_last=3)
+    with saver.own("owned"):
+        saver.prune(["owned"], keep_last=3)
+    layout = saver.layout
+
+    def contents(thread: str) -> tuple[Any, ...]:
+        _, _, blobs, chunks = layout.ns_data_keys(thread, "")
+        return sorted(raw.hkeys(blobs)), sorted(raw.hkeys(chunks)), raw.zcard(layout.index(thread, ""))
+
+    plain_fields, plain_chunks, kept = contents("plain")
+    owned_fields, owned_chunks, owned_kept = contents("owned")
+    assert kept == owned_kept == 3
+    assert len(plain_chunks) == len(owned_chunks) > 0
+    assert [f.split(b"\0")[0] for f in plain_fields] == [f.split(b"\0")[0] for f in owned_fields]
+    assert [c.checkpoint["channel_values"] for c in saver.list(config("owned"))] == [
+        c.checkpoint["channel_values"] for c in saver.list(config("plain"))
+    ]
+    assert not any(b":gcf:" in k or b":gcc:" in k for k in raw.scan_iter(count=1000))
+
+
+def test_async_ownership_fences_the_calls_in_its_block(async_saver: AsyncRedisSaver, raw: redis.Redis) -> None:
+    async def scenario() -> None:
+        put_chain(async_saver, "t", 2)
+        stale = await async_saver.aacquire("t", lease=0.05)
+        await asyncio.sleep(0.08)
+        async with async_saver.aown("t", lease=5) as owned:
+            assert owned.number == stale.number + 1
+            await async_saver.arenew(owned)
+            assert raw.get(async_saver.layout.lease("t")) == owned.token.encode()
+        with _holding(stale), pytest.raises(OwnershipLostError):
+            await async_saver.adelete_thread("t")
+        assert len([c async for c in async_saver.alist(config("t"))]) == 2
+        async with async_saver.aown("t") as owned:
+            await async_saver.adelete_thread("t")
+        assert [c async for c in async_saver.alist(config("t"))] == []
+
+    asyncio.run(scenario())
+
+
+def test_a_token_lost_in_a_failover_is_never_issued_again(saver: RedisSaver, raw: redis.Redis) -> None:
+    """A replica promoted before it saw Y's acquire holds the previous token and no lease; the
+    next owner gets Y's counter, but not Y's token, so Y stays refused."""
+    previous, lost = superseded(saver, "t")
+    raw.set(saver.layout.fence("t"), previous.token)  # the promoted replica's state
+    raw.delete(saver.layout.lease("t"))
+    successor = saver.acquire("t", lease=30)
+    assert successor.number == lost.number and successor.token != lost.token
+    with pytest.raises(OwnershipLostError):
+        put_one(saver, lost.config, 0)
+    with pytest.raises(OwnershipLostError):
+        put_one(saver, previous.config, 0)
+    put_one(saver, successor.config, 0)
+    assert len(list(saver.list(config("t")))) == 1
+
+
+def test_owned_delete_for_runs_keeps_large_values_exactly_as_long_as_unowned(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    """Spill fields (values over 128 KiB) live as long as the blob field naming them, owned or not."""
+    for thread in ("plain", "owned"):
+        parent = None
+        for step in range(8):
+            cfg = config(thread, "", parent)
+            big = {"big": secrets.token_hex(200_000)} if step % 3 == 0 else {}  # incompressible
+            cp = checkpoint({"x": step, **big}, {"x": step + 1, **({"big": step + 1} if big else {})}, step=step)
+            meta = {"run_id": f"{thread}-doomed" if step in (3, 4) else "keep", "step": step}
+            saver.put(cfg, cp, meta, cp["channel_versions"])  # type: ignore[arg-type]
+            parent = cp["id"]
+    saver.delete_for_runs(["plain-doomed"])
+    with saver.own("owned"):
+        saver.delete_for_runs(["owned-doomed"])
+    layout = saver.layout
+
+    def fields(thread: str) -> list[bytes]:
+        return sorted(raw.hkeys(layout.blobs(thread, "")))
+
+    assert len(fields("plain")) == len(fields("owned"))
+    assert sum(f.startswith(b"\0") for f in fields("owned")) == sum(f.startswith(b"\0") for f in fields("plain")) > 0
+    for thread in ("plain", "owned"):
+        assert [c.metadata["step"] for c in saver.list(config(thread))] == [7, 6, 5, 2, 1, 0]
+        for c in saver.list(config(thread)):
+            assert c.checkpoint["channel_values"]["x"] == c.metadata["step"]
+
+
+class StrictlyFenced(RedisSaver):
+    """Fails on any write that is not fenced."""
+
+    def _transaction(self, commands: list[Any]) -> list[Any]:
+        raise AssertionError(f"unfenced write: {commands[:2]}")
+
+
+def test_subgraphs_and_interrupts_write_under_the_ownership_of_the_run(redis_url: str, prefix: str) -> None:
+    from langgraph.graph import START, StateGraph
+    from langgraph.types import Command
+
+    from tests.conftest import fresh_saver
+    from tests.graphs import CounterState, approval_graph
+
+    with fresh_saver(StrictlyFenced, redis_url, prefix) as saver:
+        builder = StateGraph(CounterState)
+        builder.add_node("child", counter_graph(None, nodes=2))  # a subgraph: its own namespace
+        builder.add_edge(START, "child")
+        parent = builder.compile(checkpointer=saver)
+        with saver.own("sub") as owned:
+            assert parent.invoke({"count": 0, "log": []}, owned.config)["count"] == 2
+        namespaces = saver._namespaces("sub")
+        assert len(namespaces) == 2 and namespaces[1].startswith("child:")  # the subgraph wrote, fenced
+        approval = approval_graph(saver)
+        with saver.own("hitl") as owned:
+            approval.invoke({"request": "deploy", "answer": ""}, owned.config)
+        with saver.own("hitl") as owned:  # resumed later, by another owner
+            assert approval.invoke(Command(resume="yes"), owned.config)["answer"] == "YES"
+        with pytest.raises(AssertionError, match="unfenced"):
+            approval.invoke({"request": "x", "answer": ""}, config("unowned"))
