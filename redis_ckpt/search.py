@@ -72,9 +72,14 @@ def query(*, meta_requirements: Sequence[tuple[str, ...]] = (), run_tags: Sequen
 
 
 def matching_keys(client: Any, layout: KeyLayout, query_string: str, page: int = 1000) -> Iterator[bytes]:
-    """Every matching document key, streamed through an aggregate cursor (no result cap). Sent
-    as raw commands: redis-py's `ft().aggregate` parses only RESP2 replies."""
-    index = layout.search_index
+    """Every matching document key (see `aggregate_all_keys`)."""
+    return aggregate_all_keys(client, layout.search_index, query_string, page)
+
+
+def aggregate_all_keys(client: Any, index: str, query_string: str, page: int = 1000) -> Iterator[bytes]:
+    """The key of every document of `index` matching the query, streamed through an aggregate
+    cursor (no result cap). Sent as raw commands: redis-py's `ft().aggregate` parses only RESP2
+    replies."""
     rows, cursor = client.execute_command(
         "FT.AGGREGATE", index, query_string, "LOAD", 1, "@__key", "WITHCURSOR", "COUNT", page, "MAXIDLE", 60_000,
         "DIALECT", 2,

@@ -17,7 +17,7 @@ from redisvl.index import SearchIndex
 from redisvl.query.filter import FilterExpression, Tag
 from redisvl.schema import IndexSchema
 
-from redis_ckpt.search import aggregate_keys
+from redis_ckpt.search import aggregate_all_keys
 from redis_ckpt.store.filtering import prefix_tag
 from redis_ckpt.store.keys import StoreLayout
 
@@ -91,16 +91,7 @@ def query(prefix: tuple[str, ...], requirements: Sequence[tuple[str, ...]]) -> s
 
 def matching_items(client: Any, layout: StoreLayout, query_string: str, page: int = 1000) -> Iterator[bytes]:
     """The name of every matching item hash, streamed through an aggregate cursor (no result cap)."""
-    index = layout.item_index
-    rows, cursor = client.execute_command(
-        "FT.AGGREGATE", index, query_string, "LOAD", 1, "@__key", "WITHCURSOR", "COUNT", page, "MAXIDLE", 60_000,
-        "DIALECT", 2,
-    )  # fmt: skip
-    while True:
-        yield from aggregate_keys(rows)
-        if not cursor:
-            return
-        rows, cursor = client.execute_command("FT.CURSOR", "READ", index, cursor, "COUNT", page)
+    return aggregate_all_keys(client, layout.item_index, query_string, page)
 
 
 def all_matching_items(client: Any, layout: StoreLayout, query_string: str) -> list[bytes]:
