@@ -13,6 +13,8 @@ fixtures:
 - `redis_ckpt_prefix` (function): a unique key prefix for one test.
 - `redis_saver` / `async_redis_saver` (function): a set-up `RedisSaver` / `AsyncRedisSaver` on
   that prefix, closed after the test and every key under the prefix (and its search index) deleted.
+- `redis_store` / `async_redis_store` (function): a set-up `RedisStore` / `AsyncRedisStore`
+  (LangGraph's long-term memory) on `<prefix>_store`, cleaned up the same way.
 
     def test_my_graph(redis_saver):
         graph = builder.compile(checkpointer=redis_saver)
@@ -34,8 +36,9 @@ from typing import Any
 import pytest
 import redis
 
-from redis_ckpt import AsyncRedisSaver, RedisSaver
+from redis_ckpt import AsyncRedisSaver, AsyncRedisStore, RedisSaver, RedisStore
 from redis_ckpt.embedded import EmbeddedRedis, module_paths
+from redis_ckpt.keys import glob_escape
 
 DOCKER_IMAGE = "redis:8"
 
@@ -122,6 +125,42 @@ def _saver_fixture(factory: Callable[..., Any], url: str, prefix: str) -> Iterat
 def redis_saver(redis_ckpt_url: str, redis_ckpt_prefix: str) -> Iterator[RedisSaver]:
     """A set-up RedisSaver on a unique prefix; its keys are deleted after the test."""
     yield from _saver_fixture(RedisSaver, redis_ckpt_url, redis_ckpt_prefix)
+
+
+def purge_store(url: str, store: RedisStore) -> None:
+    """Delete every key of the store's prefix and its search indexes."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=glob_escape(store.layout.prefix + ":") + "*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+        for index in (store.layout.item_index, store.layout.vector_index):
+            with contextlib.suppress(redis.ResponseError):  # no index, or no Search module
+                client.execute_command("FT.DROPINDEX", index)  # type: ignore[no-untyped-call]
+    finally:
+        client.close()
+
+
+def _store_fixture(factory: Callable[..., Any], url: str, prefix: str) -> Iterator[Any]:
+    store = factory(url, prefix=f"{prefix}_store")
+    try:
+        store.setup()
+        yield store
+    finally:
+        store.close()
+        purge_store(url, store)
+
+
+@pytest.fixture
+def redis_store(redis_ckpt_url: str, redis_ckpt_prefix: str) -> Iterator[RedisStore]:
+    """A set-up RedisStore (long-term memory) on a unique prefix; its keys are deleted after."""
+    yield from _store_fixture(RedisStore, redis_ckpt_url, redis_ckpt_prefix)
+
+
+@pytest.fixture
+def async_redis_store(redis_ckpt_url: str, redis_ckpt_prefix: str) -> Iterator[AsyncRedisStore]:
+    """A set-up AsyncRedisStore on a unique prefix (usable from any event loop); keys deleted after."""
+    yield from _store_fixture(AsyncRedisStore, redis_ckpt_url, redis_ckpt_prefix)
 
 
 @pytest.fixture

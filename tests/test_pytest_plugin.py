@@ -164,3 +164,64 @@ def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-p", "no:redis_ckpt")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'redis_saver' not found*"])
+
+
+STORE_GRAPH_TESTS = """
+import asyncio
+from typing_extensions import TypedDict
+from langgraph.graph import START, END, StateGraph
+from langgraph.store.base import BaseStore
+
+class S(TypedDict):
+    n: int
+
+def build(saver, store):
+    def remember(state: S, *, store: BaseStore) -> dict:
+        seen = store.get(("users", "u1"), "count")
+        total = (seen.value["n"] if seen else 0) + state["n"]
+        store.put(("users", "u1"), "count", {"n": total})
+        return {"n": total}
+
+    g = StateGraph(S)
+    g.add_node("remember", remember)
+    g.add_edge(START, "remember")
+    g.add_edge("remember", END)
+    return g.compile(checkpointer=saver, store=store)
+
+def test_sync(redis_saver, redis_store):
+    graph = build(redis_saver, redis_store)
+    assert graph.invoke({"n": 2}, {"configurable": {"thread_id": "a"}})["n"] == 2
+    assert graph.invoke({"n": 3}, {"configurable": {"thread_id": "b"}})["n"] == 5  # memory across threads
+    assert redis_store.get(("users", "u1"), "count").value == {"n": 5}
+
+def test_async_across_event_loops(async_redis_saver, async_redis_store):
+    async def remember(state: S, *, store: BaseStore) -> dict:
+        seen = await store.aget(("users", "u1"), "count")
+        total = (seen.value["n"] if seen else 0) + state["n"]
+        await store.aput(("users", "u1"), "count", {"n": total})
+        return {"n": total}
+
+    g = StateGraph(S)
+    g.add_node("remember", remember)
+    g.add_edge(START, "remember")
+    g.add_edge("remember", END)
+    graph = g.compile(checkpointer=async_redis_saver, store=async_redis_store)
+    assert asyncio.run(graph.ainvoke({"n": 1}, {"configurable": {"thread_id": "a"}}))["n"] == 1
+    assert asyncio.run(graph.ainvoke({"n": 4}, {"configurable": {"thread_id": "b"}}))["n"] == 5  # another loop
+    assert asyncio.run(async_redis_store.aget(("users", "u1"), "count")).value == {"n": 5}
+"""
+
+
+def test_a_graph_with_the_plugins_saver_and_store_runs_sync_and_async(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    """issue 13: a graph compiled with both a checkpointer and a store, in the plugin's fixtures."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    pytester.makepyfile(test_store_graph=STORE_GRAPH_TESTS)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert not [k for k in client.scan_iter(match="rc*", count=1000)]  # both fixtures cleaned up
+    finally:
+        client.close()
