@@ -139,12 +139,18 @@ def materialize(stored: bytes, raw_chunks: Mapping[bytes, bytes]) -> tuple[bytes
     return MSGPACK + b"\0" + resolved.header + body, resolved
 
 
+def digest_set(concatenated: bytes) -> list[bytes]:
+    """The distinct digests of a string of 16-byte digests, in first-seen order."""
+    return list(dict.fromkeys(concatenated[i : i + DIGEST_SIZE] for i in range(0, len(concatenated), DIGEST_SIZE)))
+
+
 def chunk_map(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     """The read scripts' {digest, stored chunk, ...} list as a dict (absent chunks left out)."""
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2) if flat[i + 1]}
 
 
 CACHE_BYTES = 32 * 1024 * 1024  # expanded chunks kept per saver
+INLINE_CHUNKS = 256  # a `load` needing more chunks returns only their digests (lua/load.lua)
 
 
 class ExpandedChunks:
@@ -156,6 +162,11 @@ class ExpandedChunks:
         self._lock = threading.Lock()
         self._data: OrderedDict[bytes, bytes] = OrderedDict()
         self._size, self._limit = 0, limit
+
+    def cached(self, digests: Sequence[bytes]) -> dict[bytes, bytes]:
+        """digest -> raw chunk for those of `digests` already expanded here."""
+        with self._lock:
+            return {d: raw for d in digests if (raw := self._data.get(d)) is not None}
 
     def expand(self, stored_chunks: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
         """digest -> raw chunk for every chunk the read scripts returned."""

@@ -342,3 +342,46 @@ def test_a_list_with_an_element_over_the_large_value_size_is_read_outside_lua(
     assert stored is not None and stored[:1] == b"\0"  # a spill reference, not a record
     assert not raw.exists(saver.layout.chunks("t", ""))
     assert latest_messages(saver, "t") == value
+
+
+def test_deltas_that_keep_only_part_of_their_base_read_back_exactly(saver: RedisSaver, raw: redis.Redis) -> None:
+    """Edits in the middle of a list (a message rewritten or removed): each version is a delta
+    keeping only a prefix of the previous one; chains of such deltas resolve to the exact lists."""
+    versions: list[list[Any]] = []
+    current = messages(10)
+    for step in range(8):
+        if step % 3 == 1:
+            current = [*current[:7], AIMessage(content=f"edited {step} " * 30, id=f"e{step}"), *current[8:]]
+        elif step % 3 == 2:
+            current = [*current[:5], *current[6:]]  # one removed
+        else:
+            current = [*current, HumanMessage(content=f"more {step} " * 30, id=f"m{step}")]
+        versions.append(list(current))
+    parent = None
+    ids = []
+    for step, value in enumerate(versions):
+        cp = checkpoint({"messages": value}, {"messages": step + 1}, step=step)
+        saver.put(config("t", "", parent), cp, {"step": step}, {"messages": step + 1})
+        ids.append(parent := cp["id"])
+    deltas = [chunks.parse_record(raw.hget(saver.layout.blobs("t", ""), blob_field("messages", v + 1)) or b"")[1]
+              for v in range(1, len(versions))]
+    assert all(deltas)  # every later version is a delta on the one before
+    for cid, value in zip(ids, versions):
+        found = saver.get_tuple(config("t", "", cid))
+        assert found is not None and found.checkpoint["channel_values"]["messages"] == value
+
+
+def test_a_read_needing_many_chunks_reads_them_outside_lua_then_from_the_cache(
+    redis_url: str, prefix: str
+) -> None:
+    """Over chunks.INLINE_CHUNKS chunks the read script returns digests only: a fresh process takes a
+    second round trip (outside Lua), a process that has them expanded takes none."""
+    many = messages(chunks.INLINE_CHUNKS + 40)
+    with fresh_saver(RedisSaver, redis_url, prefix) as writer:
+        writer.put(config("t"), checkpoint({"messages": many}), {}, {"messages": 1})
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as reader:
+            with counting() as first:
+                assert latest_messages(reader, "t") == many
+            with counting() as again:
+                assert latest_messages(reader, "t") == many
+        assert (first.count, again.count) == (2, 1)

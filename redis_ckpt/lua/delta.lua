@@ -24,7 +24,7 @@ if target == '' then
 end
 
 local open, n_open = set_of(ARGV, 6)
-local collector = chunk_collector(KEYS[5])
+local collector = chunk_collector(KEYS[5], 0)
 local out = {}
 local function collect(cid, doc_key, writes_key, seeds)
   local raw = writes_of(writes_key)

@@ -20,7 +20,7 @@
 local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mode, what, count = ARGV[4], ARGV[5], tonumber(ARGV[6])
-local collector = chunk_collector(KEYS[5])
+local collector = chunk_collector(KEYS[5], 256) -- redis_ckpt.chunks.INLINE_CHUNKS
 local required = {}
 for tag in string.gmatch(ARGV[7], '[^,]+') do required[#required + 1] = tag end
 

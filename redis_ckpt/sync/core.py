@@ -243,10 +243,33 @@ class SaverCore(BaseCheckpointSaver[str]):
         if what == "meta":
             entries = [[e[0], metadata_bytes(e)] for e in entries]
         else:
-            found = self._expanded.expand(chunks.chunk_map(chunk_flat))
+            found: dict[bytes, bytes] = {}
+            if chunk_flat[:1] == [b"*"]:  # too many chunks to hand to Lua: their digests only
+                deferred = chunks.digest_set(chunk_flat[1])
+                entries = self._read_deferred_chunks(thread_id, ns, entries, deferred, found)
+            else:
+                found = self._expanded.expand(chunks.chunk_map(chunk_flat))
             entries = [materialize_entry(e, found) for e in self._fill_large_values(thread_id, ns, entries)]
             self._known.learn(thread_id, ns, list(found))
         return text(cursor), entries
+
+    def _read_deferred_chunks(
+        self, thread_id: str, ns: str, entries: list[Any], deferred: list[bytes], found: dict[bytes, bytes]
+    ) -> list[Any]:
+        """Put the chunks a `load` left out (a page needing more than chunks.INLINE_CHUNKS) into
+        `found`: from this saver's cache, else in one more round trip that reads them outside Lua
+        together with `EXISTS` on the entries' documents. An entry whose document was deleted
+        between the two round trips is dropped, as if the first had come after the deletion (a
+        live checkpoint's chunks are never collected)."""
+        found.update(self._expanded.cached(deferred))
+        missing = [d for d in deferred if d not in found]
+        if not missing:
+            return entries
+        documents = [("EXISTS", self.layout.checkpoint(thread_id, ns, text(e[0]))) for e in entries]
+        read = ("HMGET", self.layout.chunks(thread_id, ns), *missing)
+        replies = self._io(wire.transaction, self._client, [*documents, read])
+        found.update(self._expanded.expand({d: v for d, v in zip(missing, replies[-1]) if v}))
+        return [e for e, alive in zip(entries, replies[:-1]) if alive]
 
     def _read_keys(self, thread_id: str, ns: str) -> list[str]:
         """KEYS of the read scripts `load` and `delta`."""
