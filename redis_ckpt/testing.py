@@ -30,7 +30,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -86,14 +86,24 @@ def redis_server(modules: bool = True) -> Iterator[str]:
 
 def purge(url: str, saver: RedisSaver) -> None:
     """Delete every key of the saver's deployment (both prefixes) and its search index."""
+    _delete(url, saver.layout.scan_patterns, [saver.layout.search_index])
+
+
+def purge_store(url: str, store: RedisStore) -> None:
+    """Delete every key of the store's prefix and its search indexes."""
+    _delete(url, [glob_escape(store.layout.prefix + ":") + "*"], [store.layout.item_index, store.layout.vector_index])
+
+
+def _delete(url: str, patterns: Iterable[str], indexes: Iterable[str]) -> None:
     client = redis.Redis.from_url(url)
     try:
-        for pattern in saver.layout.scan_patterns:
+        for pattern in patterns:
             keys = list(client.scan_iter(match=pattern, count=1000))
             for start in range(0, len(keys), 500):
                 client.delete(*keys[start : start + 500])
-        with contextlib.suppress(redis.ResponseError):  # no index, or no Search module
-            client.execute_command("FT.DROPINDEX", saver.layout.search_index)  # type: ignore[no-untyped-call]
+        for index in indexes:
+            with contextlib.suppress(redis.ResponseError):  # no index, or no Search module
+                client.execute_command("FT.DROPINDEX", index)  # type: ignore[no-untyped-call]
     finally:
         client.close()
 
@@ -125,20 +135,6 @@ def _saver_fixture(factory: Callable[..., Any], url: str, prefix: str) -> Iterat
 def redis_saver(redis_ckpt_url: str, redis_ckpt_prefix: str) -> Iterator[RedisSaver]:
     """A set-up RedisSaver on a unique prefix; its keys are deleted after the test."""
     yield from _saver_fixture(RedisSaver, redis_ckpt_url, redis_ckpt_prefix)
-
-
-def purge_store(url: str, store: RedisStore) -> None:
-    """Delete every key of the store's prefix and its search indexes."""
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=glob_escape(store.layout.prefix + ":") + "*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        for index in (store.layout.item_index, store.layout.vector_index):
-            with contextlib.suppress(redis.ResponseError):  # no index, or no Search module
-                client.execute_command("FT.DROPINDEX", index)  # type: ignore[no-untyped-call]
-    finally:
-        client.close()
 
 
 def _store_fixture(factory: Callable[..., Any], url: str, prefix: str) -> Iterator[Any]:
