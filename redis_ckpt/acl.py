@@ -8,12 +8,13 @@ COMMANDS = (
     "hello", "ping",
     # scripts: loaded by setup() (and again after the server lost them), then called by hash
     "evalsha", "script|load",
-    # put's check that what it relies on is still stored (EVAL: independent of the script cache)
+    # put_writes' writes-index step (EVAL: independent of the script cache)
     "eval",
-    # the writes' transactions and the scripts' commands (load, delta, touch_chain, purge, drop)
+    # the writes' transactions and the scripts' commands (load, delta, touch_chain, commit, purge,
+    # drop, gc)
     "multi", "exec", "discard",
-    "hget", "hmget", "hset", "hsetnx", "hdel", "hkeys", "hgetall", "hexists", "exists", "del",
-    "zadd", "zrem", "zcard", "zrange", "zrevrangebylex", "sadd", "srem", "expire",
+    "hget", "hmget", "hset", "hsetnx", "hdel", "hkeys", "hgetall", "hexists", "hlen", "exists", "del", "unlink",
+    "zadd", "zrem", "zcard", "zrange", "zrevrangebylex", "sadd", "srem", "sismember", "expire", "pexpire",
     # sent directly: namespaces, id pages, copy_thread, delete_thread, thread enumeration
     "smembers", "zrangebylex", "hscan", "scan",
     # optional: setup() reads maxmemory-policy to warn about eviction; refused is fine

@@ -3,8 +3,9 @@
 Each write is one MULTI/EXEC transaction of plain commands, not a Lua script: values then go from
 the socket straight into their hash, where a script would first copy every argument into Lua
 strings and back (measured: a put of a 100 KB state takes 30% less time this way, and the gap
-grows with the state). Only the DeltaChannel TTL walk, which must read as it goes, is a script
-call inside the transaction. See docs/design.md for what each key holds.
+grows with the state). Scripts inside the transaction only do what must read as it goes: put's
+`commit` (checks what the put relies on, then writes the small document, index entry and records),
+the DeltaChannel TTL walk, and put_writes' `track_writes`. See docs/design.md for each key.
 """
 
 from __future__ import annotations
@@ -35,23 +36,17 @@ def put(
     ttl: int,
     delta_channels: Sequence[str],
 ) -> list[Command]:
-    """Store a checkpoint: its document (replacing any earlier one of that id), its index entry,
-    the values of new_versions, the namespace registration and, with a TTL, the expiry of every
-    key it touches and of the DeltaChannel ancestor chain it is rebuilt from."""
+    """Store a checkpoint: its values of new_versions and new chunks, the namespace registration,
+    with a TTL the expiry of every key it touches and of the DeltaChannel ancestor chain it is
+    rebuilt from, and last the `commit` script: the document (replacing any earlier one of that
+    id), its index entry and its records, once what the put relies on is checked."""
     document = layout.checkpoint(thread_id, ns, checkpoint_id)
     index, writes_index, blobs, chunks = layout.ns_data_keys(thread_id, ns)
     namespaces = layout.namespaces(thread_id)
     commands: list[Command] = []
     if stored.chunks:
         commands.append(("HSET", chunks, *_pairs(stored.chunks)))
-    commands += [
-        ("DEL", document),
-        ("HSET", document, *_pairs(stored.document)),
-        ("ZADD", index, 0, checkpoint_id),
-    ]
-    relies = bool(stored.needed_fields or stored.needed_digests)
-    # A put that relies on stored parts writes its records only once those are checked (below).
-    plain = {f: v for f, v in stored.blobs_to_set.items() if not (relies and is_record(v))}
+    plain = {f: v for f, v in stored.blobs_to_set.items() if not is_record(v)}
     if plain:
         commands.append(("HSET", blobs, *_pairs(plain)))
     if stored.blobs_to_delete:
@@ -59,26 +54,29 @@ def put(
     commands.append(("SADD", namespaces, ns))
     if ttl:
         writes = layout.writes(thread_id, ns, checkpoint_id)
-        keys = (document, index, writes_index, blobs, chunks, namespaces, writes)
+        keys = (index, writes_index, blobs, chunks, namespaces, writes)
         commands += [("EXPIRE", key, ttl) for key in keys]
         if delta_channels:
             prefixes = [layout.checkpoint_prefix(thread_id, ns), layout.writes_prefix(thread_id, ns)]
             args = [*prefixes, checkpoint_id, parent_id or "", ttl, scripts.MAX_CHAIN_DEPTH, *delta_channels]
             commands.append(scripts.call("touch_chain", [blobs], args))
-    if relies:
-        # Last, so it sees everything above: if a value or chunk this put did not send is gone
-        # (a prune or delete elsewhere collected it), it writes none of the records and takes the
-        # checkpoint back out, and the saver puts it again with what was missing (RedisSaver.put).
-        records = {f: v for f, v in stored.blobs_to_set.items() if is_record(v)}
-        args = [
-            checkpoint_id,
-            len(stored.needed_fields),
-            len(stored.needed_digests),
-            *stored.needed_fields,
-            *stored.needed_digests,
-            *_pairs(records),
-        ]
-        commands.append(scripts.call_by_source("verify", [document, index, blobs, chunks], args))
+    # Last, so it sees everything above: if a value or chunk this put did not send is gone (a
+    # prune or delete elsewhere collected it), it writes neither the document nor the records and
+    # the saver puts it again with what was missing (RedisSaver.put). The document is written by
+    # the script alone, so a NOSCRIPT (lost script cache) applies no checkpoint either.
+    records = {f: v for f, v in stored.blobs_to_set.items() if is_record(v)}
+    args = [
+        checkpoint_id,
+        ttl,
+        len(stored.needed_fields),
+        len(stored.needed_digests),
+        len(stored.document),
+        *stored.needed_fields,
+        *stored.needed_digests,
+        *_pairs(stored.document),
+        *_pairs(records),
+    ]
+    commands.append(scripts.call("commit", [document, index, blobs, chunks, *layout.gc_marks(thread_id, ns)], args))
     return commands
 
 
@@ -109,7 +107,10 @@ def put_writes(
         commands.append(("HSET", writes, SPILL_FLAG, 1))
     document = layout.checkpoint(thread_id, ns, checkpoint_id)
     commands += [
-        scripts.call_by_source("track_writes", [document, writes_index], [checkpoint_id]),
+        # chunks named here are marked if a garbage collection of the namespace is under way
+        scripts.call_by_source(
+            "track_writes", [document, writes_index, layout.gc_marks(thread_id, ns)[1]], [checkpoint_id, *stored.chunks]
+        ),
         ("SADD", namespaces, ns),
     ]
     if ttl:

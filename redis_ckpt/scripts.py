@@ -26,7 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis_ckpt import topology, wire
 
 MAX_CHAIN_DEPTH = 100_000  # ancestors one chain walk may visit (a guard, far beyond snapshot cadence)
-NAMES = ("load", "delta", "touch_chain", "purge", "drop", "gc")
+NAMES = ("load", "delta", "touch_chain", "purge", "drop", "gc", "commit")
 
 
 def _source(name: str) -> str:
@@ -51,7 +51,7 @@ def _standalone(name: str) -> str:
     return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("--"))
 
 
-STANDALONE = {name: _standalone(name) for name in ("verify", "track_writes", "fence", "acquire", "release")}
+STANDALONE = {name: _standalone(name) for name in ("track_writes", "fence", "acquire", "release")}
 
 
 def call_by_source(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:

@@ -50,3 +50,30 @@ def test_a_user_limited_to_the_prefix_and_listed_commands_passes_conformance(
             saver.close()
         raw.execute_command("ACL", "DELUSER", user)
         purge_prefix(redis_url, prefix)
+
+
+def test_the_limited_user_runs_an_incremental_collection(
+    redis_url: str, prefix: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis_ckpt import RedisSaver
+    from redis_ckpt.sync import maintenance
+    from tests.test_dedup import grow, latest_messages, messages
+
+    monkeypatch.setattr(maintenance, "ONE_CALL_GC_LIMIT", 1)
+    monkeypatch.setattr(maintenance, "GC_STEP", 3)
+    user = f"ckpt-{prefix}"
+    has_search = search.index_state(raw, KeyLayout(prefix)) != search.NO_MODULE
+    version = tuple(int(p) for p in str(raw.info("server")["redis_version"]).split(".")[:2])
+    raw.execute_command("ACL", "SETUSER", user, "reset", "on", ">s3cret", *acl_rules(prefix, search=has_search, setinfo=version >= (7, 2)))
+    url = redis_url.replace("redis://", f"redis://{user}:s3cret@")
+    try:
+        with RedisSaver(url, checkpoint_prefix=prefix, checkpoint_write_prefix=f"{prefix}_write") as saver:
+            saver.setup()
+            grow(saver, "t", 8)
+            saver.prune(["t"], keep_last=1)
+            assert latest_messages(saver, "t") == messages(8)
+            assert len(list(saver.list({"configurable": {"thread_id": "t"}}))) == 1
+            saver.delete_thread("t")
+    finally:
+        raw.execute_command("ACL", "DELUSER", user)
+        purge_prefix(redis_url, prefix)

@@ -206,3 +206,34 @@ local function chunk_collector(chunks_key, inline_limit)
   end
   return c
 end
+
+-- Marks of an incremental garbage collection (gc.lua): the set `mf` of blob fields and `mc` of
+-- chunk digests that must survive it. Both exist only while a collection of the namespace runs.
+-- Marking a field marks the chunks its record names and, transitively, its base, stopping at a
+-- field already marked (its chain is marked). `force` follows the first field even if marked:
+-- its record may have just been rewritten, with new chunks and a new base.
+local function mark_field(blobs, mf, mc, field, force)
+  while field do
+    if redis.call('SADD', mf, field) == 0 and not force then return end
+    force = false
+    local value = redis.call('HGET', blobs, field)
+    field = nil
+    if is_record(value) then
+      local p = record_parts(value)
+      local ds = digests_of(p[2])
+      for s = 1, #ds, 1000 do redis.call('SADD', mc, unpack(ds, s, math.min(s + 999, #ds))) end
+      field = p[4]
+    end
+  end
+end
+
+-- Mark the chunks named by the pending writes of a writes hash (flat {field, record, ...}).
+local function mark_writes(flat, mc)
+  for i = 2, #flat, 2 do
+    local value = split_list(flat[i])[3]
+    if is_record(value) then
+      local ds = digests_of(record_parts(value)[2])
+      for s = 1, #ds, 1000 do redis.call('SADD', mc, unpack(ds, s, math.min(s + 999, #ds))) end
+    end
+  end
+end

@@ -2,9 +2,12 @@
 -- blob fields no remaining checkpoint references, directly or as the base of a referenced
 -- record, are deleted (with their spill fields), and so are chunks that no remaining record or
 -- pending write names. A namespace left with no checkpoints and no writes loses its keys.
--- Returns the number of blob fields and chunks deleted.
+-- The collection runs here only if the namespace holds at most `gc limit` ids, blob fields and
+-- chunks in all (it reads them all: a call must stay within a few milliseconds); a larger one is
+-- collected in bounded steps by gc.lua, and -1 says so.
+-- Returns the number of blob fields and chunks deleted, or -1.
 -- KEYS: idx, widx, blobs, namespaces, chunks
--- ARGV: doc_prefix, writes_prefix, ns, gc ('1' = garbage-collect after deleting), id...
+-- ARGV: doc_prefix, writes_prefix, ns, gc limit ('0' = no collection), id...
 local idx, widx, blobs, nskey, chunks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local doc_prefix, writes_prefix = ARGV[1], ARGV[2]
 
@@ -16,12 +19,17 @@ for i = 5, #ARGV do
 end
 
 if redis.call('ZCARD', idx) == 0 and redis.call('ZCARD', widx) == 0 then
-  redis.call('DEL', idx, widx, blobs, chunks)
+  -- UNLINK: a large hash is freed off the main thread
+  redis.call('UNLINK', idx, widx, blobs, chunks)
   redis.call('SREM', nskey, ARGV[3])
   return 0
 end
 
-if ARGV[4] ~= '1' then return 0 end
+local limit = tonumber(ARGV[4])
+if limit == 0 then return 0 end
+local size = redis.call('ZCARD', idx) + redis.call('ZCARD', widx) + redis.call('HLEN', blobs)
+  + redis.call('HLEN', chunks)
+if size > limit then return -1 end
 
 -- Mark: blob fields the remaining checkpoints reference, the bases of their records, and the
 -- chunks those records and the remaining pending writes name.
@@ -44,7 +52,7 @@ while head <= #queue do
     if p[4] then reference(p[4]) end
   end
 end
-local function mark_writes(ids)
+local function mark_pending(ids)
   for _, cid in ipairs(ids) do
     local flat = writes_of(writes_prefix .. cid)
     for i = 2, #flat, 2 do
@@ -55,8 +63,8 @@ local function mark_writes(ids)
     end
   end
 end
-mark_writes(redis.call('ZRANGE', idx, 0, -1))
-mark_writes(redis.call('ZRANGE', widx, 0, -1))
+mark_pending(redis.call('ZRANGE', idx, 0, -1))
+mark_pending(redis.call('ZRANGE', widx, 0, -1))
 
 -- Sweep.
 local unreferenced = {}

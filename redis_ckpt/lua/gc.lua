@@ -1,40 +1,42 @@
--- One bounded step of the incremental garbage collection of one (thread, ns), for a drop made
--- under write ownership (no other writer can interleave between steps: every step is fenced).
--- It does what drop.lua's collection does in one call, spread over calls of `count` items each,
--- with the marks kept in two sets in the thread's slot:
+-- One bounded step of the incremental garbage collection of one (thread, ns). It does what
+-- drop.lua's one-call collection does, spread over calls of `count` items each, with the marks
+-- kept in two sets in the thread's slot, each holding the collection's token as a member:
+--   'begin'  creates the marks, unless another collection of the namespace runs (returns done 0);
 --   'docs'   marks, for a page of checkpoint ids after `cursor`, the blob fields their documents
 --            reference, the bases of those records (transitively) and the chunks they name, and
 --            the chunks their pending writes name;
 --   'writes' marks the chunks named by the pending writes of a page of writes-index ids;
 --   'blobs'  deletes, for one HSCAN page, the blob fields not marked (a spill field lives as long
 --            as the marked blob field that names it);
---   'chunks' deletes, for one HSCAN page, the chunks not marked.
--- Returns {done (1 when the phase is finished), next cursor, items deleted}.
+--   'chunks' deletes, for one HSCAN page, the chunks not marked;
+--   'end'    deletes the marks.
+-- Writers may interleave between steps: while the marks exist, every put marks what its new
+-- document references (commit.lua) and every put_writes the chunks it names (track_writes.lua),
+-- in their own transactions. So at each sweep step everything a document references is marked:
+-- documents older than the collection by the 'docs' pages, newer ones by their put. (A document
+-- deleted meanwhile only keeps its values alive until the next collection.)
+-- Returns {done (1 when the phase is finished), next cursor, items deleted}; {-1, '', 0} when the
+-- marks are gone or belong to another collection (they expired: this one must start over).
 -- KEYS: idx, widx, blobs, chunks, marked fields, marked chunks
--- ARGV: doc_prefix, writes_prefix, phase, cursor, count, marks ttl (ms)
+-- ARGV: doc_prefix, writes_prefix, phase, cursor, count, marks ttl (ms), token
 local idx, widx, blobs, chunks, mf, mc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local doc_prefix, writes_prefix, phase, cursor = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local count = tonumber(ARGV[5])
+local count, ttl, token = tonumber(ARGV[5]), ARGV[6], ARGV[7]
 
-local function mark_chunks(value)
-  if not is_record(value) then return nil end
-  local p = record_parts(value)
-  local ds = digests_of(p[2])
-  for s = 1, #ds, 1000 do redis.call('SADD', mc, unpack(ds, s, math.min(s + 999, #ds))) end
-  return p[4]
+if phase == 'begin' then
+  if redis.call('EXISTS', mf) == 1 or redis.call('EXISTS', mc) == 1 then return {0, '', 0} end
+  redis.call('SADD', mf, token)
+  redis.call('SADD', mc, token)
+  redis.call('PEXPIRE', mf, ttl)
+  redis.call('PEXPIRE', mc, ttl)
+  return {1, '', 0}
 end
-
-local function reference(field)
-  -- Follow the base chain until a field already marked (its chain is marked) or a plain value.
-  while field do
-    if redis.call('SADD', mf, field) == 0 then return end
-    field = mark_chunks(redis.call('HGET', blobs, field))
-  end
+if redis.call('SISMEMBER', mf, token) == 0 or redis.call('SISMEMBER', mc, token) == 0 then
+  return {-1, '', 0}
 end
-
-local function mark_writes(cid)
-  local flat = writes_of(writes_prefix .. cid)
-  for i = 2, #flat, 2 do mark_chunks(split_list(flat[i])[3]) end
+if phase == 'end' then
+  redis.call('DEL', mf, mc)
+  return {1, '', 0}
 end
 
 local function page_of(zset)
@@ -49,9 +51,9 @@ if phase == 'docs' or phase == 'writes' then
     if phase == 'docs' then
       local doc = read_doc(doc_prefix .. cid)
       local pairs_ = doc and doc[4] or {}
-      for i = 2, #pairs_, 2 do reference(pairs_[i]) end
+      for i = 2, #pairs_, 2 do mark_field(blobs, mf, mc, pairs_[i], false) end
     end
-    mark_writes(cid)
+    mark_writes(writes_of(writes_prefix .. cid), mc)
   end
   if #ids < count then done = 1 else next_cursor = ids[#ids] end
 else
@@ -73,6 +75,6 @@ else
   next_cursor = scan[1]
   if next_cursor == '0' then done = 1 end
 end
-redis.call('PEXPIRE', mf, ARGV[6])
-redis.call('PEXPIRE', mc, ARGV[6])
+redis.call('PEXPIRE', mf, ttl)
+redis.call('PEXPIRE', mc, ttl)
 return {done, next_cursor, deleted}

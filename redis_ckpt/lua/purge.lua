@@ -12,6 +12,6 @@ local wids = redis.call('ZRANGE', widx, 0, batch - 1)
 for _, cid in ipairs(wids) do redis.call('DEL', writes_prefix .. cid) end
 if #wids > 0 then redis.call('ZREM', widx, unpack(wids)) end
 if #ids == batch or #wids == batch then return 1 end
-redis.call('DEL', idx, widx, blobs, KEYS[5])
+redis.call('UNLINK', idx, widx, blobs, KEYS[5]) -- a large hash is freed off the main thread
 redis.call('SREM', nskey, ARGV[4])
 return 0

@@ -1,7 +1,12 @@
 -- Ends put_writes' MULTI/EXEC: list the checkpoint in the writes index only when its document
 -- does not exist (writes arrived first, or without it). Writes of an existing checkpoint are found
 -- through the checkpoint index, so the writes index stays small (a zset costs ~110 bytes per id).
--- KEYS: doc, widx
--- ARGV: checkpoint id
+-- While an incremental garbage collection of the namespace runs (its chunk marks exist), the
+-- chunks these writes name are marked, so that no sweep step deletes them.
+-- KEYS: doc, widx, marked chunks
+-- ARGV: checkpoint id, digest...
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZADD', KEYS[2], 0, ARGV[1]) end
+if #ARGV > 1 and redis.call('EXISTS', KEYS[3]) == 1 then
+  for s = 2, #ARGV, 1000 do redis.call('SADD', KEYS[3], unpack(ARGV, s, math.min(s + 999, #ARGV))) end
+end
 return 0

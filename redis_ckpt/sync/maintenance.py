@@ -6,7 +6,10 @@ Each works in batches, so its round trips grow with pages, not with checkpoints.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from redis_ckpt import scripts, search
@@ -21,9 +24,15 @@ from redis_ckpt.sync.owning import Owning
 BATCH = 1_000  # checkpoints deleted per script call
 COPY_PAGE = 500  # checkpoints copied per round trip
 OWNED_BATCH = 100  # checkpoints deleted, or read, per fenced call: each call stays within a few ms
+ONE_CALL_GC_LIMIT = 2_000  # ids + blob fields + chunks of a namespace collected in one call (a few ms)
 GC_STEP = 100  # ids marked, or hash fields swept, per incremental collection step
-GC_MARKS_TTL_MS = 600_000  # marks of a collection whose process died mid-way expire
+GC_MARKS_TTL_MS = 60_000  # marks of a collection whose process died mid-way expire
+GC_TOKEN_PREFIX = "\0\0\0gc:"  # a mark set's member naming its collection (no blob field or digest looks so)
+GC_BUSY_POLL = 0.05  # seconds between checks while another collection of the namespace runs
+GC_RESTARTS = 3  # collections started over after losing their marks, before giving up
 STRATEGIES = ("keep_latest", "delete")
+
+logger = logging.getLogger("redis_ckpt")
 
 
 def _hset(key: str, fields: Any) -> tuple[Any, ...]:
@@ -71,43 +80,67 @@ class Maintenance(Owning):
         return scripts.run(self._client, calls)
 
     def _drop(self, thread_id: str, ns: str, ids: Sequence[str]) -> None:
-        """Delete the given checkpoints of (thread, ns) and their writes, then collect garbage."""
+        """Delete the given checkpoints of (thread, ns) and their writes, then collect garbage:
+        in the last deleting call when the namespace is small, else in bounded steps."""
         idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
         keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
-        prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns), ns]
+        prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
         self._known.forget(thread_id, ns)
         ids = list(ids)
         held = self._owner_of(thread_id)
-        if held is not None:
-            self._drop_owned(held, thread_id, ns, keys, prefixes, ids)
-            return
-        for start in range(0, max(len(ids), 1), BATCH):
-            last = start + BATCH >= len(ids)
-            self._script("drop", keys, [*prefixes, "1" if last else "0", *ids[start : start + BATCH]])
+        batch = BATCH if held is None else OWNED_BATCH
+        collected = 0
+        for start in range(0, max(len(ids), 1), batch):
+            limit = ONE_CALL_GC_LIMIT if start + batch >= len(ids) else 0
+            args = [*prefixes, ns, limit, *ids[start : start + batch]]
+            collected = self._maintenance_script(held, "drop", keys, args)
+        if collected == -1:
+            self._collect(held, thread_id, ns, prefixes)
 
-    def _drop_owned(
-        self, held: Ownership, thread_id: str, ns: str, keys: list[str], prefixes: list[str], ids: list[str]
-    ) -> None:
-        """`_drop` under write ownership: deletes in batches of OWNED_BATCH, then the incremental
-        collection (lua/gc.lua), every call fenced and bounded, so a thread of any size never holds
-        the server for long. Safe because no other writer can interleave while the lease is held."""
-        for start in range(0, len(ids), OWNED_BATCH):
-            self._fenced_script(held, "drop", keys, [*prefixes, "0", *ids[start : start + OWNED_BATCH]])
+    def _collect(self, held: Ownership | None, thread_id: str, ns: str, prefixes: list[str]) -> None:
+        """The incremental garbage collection of a large namespace (lua/gc.lua): every server call
+        handles GC_STEP items. Other writers may run meanwhile: while the collection's marks
+        exist, their puts and put_writes mark what they reference. One collection per namespace
+        at a time: a second one waits for the first (or for its marks to expire, if its process
+        died), and one whose marks expired while it stalled starts over."""
         idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
-        marks = list(self.layout.gc_marks(thread_id, ns))
-        self._fenced(held, [("DEL", *marks)])
-        gc_keys = [idx, widx, blobs, chunk_hash, *marks]
+        gc_keys = [idx, widx, blobs, chunk_hash, *self.layout.gc_marks(thread_id, ns)]
+        token = GC_TOKEN_PREFIX + secrets.token_hex(8)
+
+        def step(phase: str, cursor: str) -> tuple[int, str]:
+            args = [*prefixes, phase, cursor, GC_STEP, GC_MARKS_TTL_MS, token]
+            done, next_cursor, _ = self._maintenance_script(held, "gc", gc_keys, args)
+            return int(done), text(next_cursor)
+
+        for _ in range(GC_RESTARTS):
+            deadline = time.monotonic() + 2 * GC_MARKS_TTL_MS / 1000
+            while step("begin", "")[0] != 1:
+                if time.monotonic() > deadline:
+                    logger.warning("redis-ckpt: a garbage collection of %r stayed busy; skipped", thread_id)
+                    return
+                time.sleep(GC_BUSY_POLL)
+            if self._collect_phases(step):
+                step("end", "")
+                return
+        logger.warning("redis-ckpt: the garbage collection of %r kept losing its marks; stopped", thread_id)
+
+    @staticmethod
+    def _collect_phases(step: Callable[[str, str], tuple[int, str]]) -> bool:
+        """Mark, then sweep; False when the marks were lost (expired) on the way."""
         for phase in ("docs", "writes", "blobs", "chunks"):
             cursor = "" if phase in ("docs", "writes") else "0"
             while True:
-                args = [*prefixes[:2], phase, cursor, GC_STEP, GC_MARKS_TTL_MS]
-                done, cursor, _ = self._fenced_script(held, "gc", gc_keys, args)
-                cursor = text(cursor)
+                done, cursor = step(phase, cursor)
+                if done == -1:
+                    return False
                 if done:
                     break
-        self._fenced(held, [("DEL", *marks)])
+        return True
 
-    def _fenced_script(self, held: Ownership, name: str, keys: list[str], args: list[Any]) -> Any:
+    def _maintenance_script(self, held: Ownership | None, name: str, keys: list[str], args: list[Any]) -> Any:
+        """One script call of a maintenance operation: fenced when the thread is owned here."""
+        if held is None:
+            return self._script(name, keys, args)
         return self._fenced(held, [scripts.call(name, keys, args)])[0]
 
     # -- delete_for_runs --------------------------------------------------------------------------

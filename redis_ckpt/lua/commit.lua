@@ -1,0 +1,39 @@
+-- Ends put's MULTI/EXEC: stores the checkpoint document, its index entry and the put's records
+-- (deduplicated values naming chunks), after the put's plain values and chunks. Only the script
+-- writes the document, so a server that lost its script cache (NOSCRIPT, the saver then loads the
+-- scripts and sends the put again) applies no checkpoint, only values nothing references yet.
+-- If the put relies on values or chunks it did not send (stored by earlier puts) and any is gone
+-- (collected by a prune or delete in another process), it writes neither document nor records
+-- and returns what is missing: the saver then puts it again with those parts. No checkpoint is
+-- ever visible without its values, and an existing record, which live checkpoints may use, is
+-- never replaced by one that cannot be read.
+-- While an incremental garbage collection of the namespace runs (gc.lua; its mark sets exist),
+-- it marks every value the new document references, so that no sweep step deletes them.
+-- KEYS: doc, idx, blobs, chunks, marked fields, marked chunks
+-- ARGV: checkpoint id, ttl, n fields, n digests, n document fields, blob field * n, digest * n,
+--       (document field, value) * n, (record field, record)...
+local doc, idx, blobs, chunks, mf, mc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local ttl = tonumber(ARGV[2])
+local n_fields, n_digests, n_doc = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local missing = {}
+local at = 6
+for i = at, at + n_fields - 1 do
+  if redis.call('HEXISTS', blobs, ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] end
+end
+at = at + n_fields
+for i = at, at + n_digests - 1 do
+  if redis.call('HEXISTS', chunks, ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] end
+end
+if #missing > 0 then return missing end
+at = at + n_digests
+local records_at = at + 2 * n_doc
+for i = records_at, #ARGV, 2 do redis.call('HSET', blobs, ARGV[i], ARGV[i + 1]) end
+redis.call('DEL', doc)
+redis.call('HSET', doc, unpack(ARGV, at, records_at - 1))
+if ttl > 0 then redis.call('EXPIRE', doc, ttl) end
+redis.call('ZADD', idx, 0, ARGV[1])
+if redis.call('EXISTS', mf) == 1 then
+  local pairs_ = read_doc(doc)[4]
+  for i = 2, #pairs_, 2 do mark_field(blobs, mf, mc, pairs_[i], true) end
+end
+return missing

@@ -1,0 +1,156 @@
+"""The incremental garbage collection of prune and delete_for_runs (lua/gc.lua) with other writers
+interleaving: every server call is bounded, and a put or put_writes landing between two steps
+keeps everything it references (docs/design.md, "Garbage collection without ownership")."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from langchain_core.messages import AIMessage
+
+from redis_ckpt import RedisSaver
+from redis_ckpt.sync import maintenance
+from tests.conftest import fresh_saver, saver_kwargs
+from tests.helpers import checkpoint, config
+from tests.test_dedup import _referenced_digests, grow, latest_messages, messages
+
+
+@pytest.fixture
+def incremental(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collect every namespace in steps (never in the deleting call), a few items per step."""
+    monkeypatch.setattr(maintenance, "ONE_CALL_GC_LIMIT", 1)
+    monkeypatch.setattr(maintenance, "GC_STEP", 3)
+
+
+def on_first_step(saver: RedisSaver, phase: str, action: Callable[[], None]) -> list[str]:
+    """Run `action` (another writer) just before the collection's first `phase` step; returns the
+    phases of every gc call made, in order."""
+    original = saver._maintenance_script
+    phases: list[str] = []
+
+    def hooked(held: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+        if name == "gc":
+            if args[2] == phase and phase not in phases:
+                action()
+            phases.append(args[2])
+        return original(held, name, keys, args)
+
+    saver._maintenance_script = hooked  # type: ignore[method-assign]
+    return phases
+
+
+def blob_fields(raw: redis.Redis, saver: RedisSaver, thread_id: str) -> set[bytes]:
+    return set(raw.hkeys(saver.layout.blobs(thread_id, "")))
+
+
+@pytest.fixture
+def pair(redis_url: str, prefix: str) -> Iterator[tuple[RedisSaver, RedisSaver]]:
+    """A writer and, as if in another process, a collector (its own caches)."""
+    with fresh_saver(RedisSaver, redis_url, prefix) as writer, RedisSaver(redis_url, **saver_kwargs(prefix)) as other:
+        yield writer, other
+
+
+def seed(writer: RedisSaver) -> tuple[str, list[str]]:
+    """A checkpoint on a branch of its own (survives), then a growing message list of 6 steps."""
+    keep = checkpoint({"other": ["x" * 300, "y" * 300]}, {"other": 1})
+    writer.put(config("t"), keep, {"step": -1}, {"other": 1})
+    return keep["id"], grow(writer, "t", 6)
+
+
+@pytest.mark.usefixtures("incremental")
+def test_prune_and_delete_for_runs_in_steps_leave_exactly_what_is_still_used(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    from benchmarks.chat_agent import build_graph, run_turns
+
+    run_turns(build_graph(saver), "t", 4)
+    phases = on_first_step(saver, "docs", lambda: None)
+    saver.prune(["t"], keep_last=2)
+    assert phases.count("blobs") > 2 and phases.count("chunks") > 2 and phases[-1] == "end"  # many bounded steps
+    assert set(raw.hkeys(saver.layout.chunks("t", ""))) == _referenced_digests(saver, "t")
+    run_ids = {t.metadata.get("run_id") for t in saver.list(config("t"))}
+    saver.delete_for_runs([r for r in run_ids if r][:1])
+    assert set(raw.hkeys(saver.layout.chunks("t", ""))) == _referenced_digests(saver, "t")
+    assert not raw.exists(*saver.layout.gc_marks("t", ""))
+
+
+@pytest.mark.usefixtures("incremental")
+def test_a_put_landing_mid_collection_keeps_the_values_and_chunks_it_relies_on(
+    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    writer, collector = pair
+    keep, ids = seed(writer)
+    # The new checkpoint continues the list whose checkpoints are being deleted: it sends one new
+    # chunk and a delta on the last version, relying on records and chunks no remaining document
+    # references once the marking pages are done.
+    child = checkpoint({"messages": messages(7)}, {"messages": 7}, step=7)
+    on_first_step(collector, "blobs", lambda: writer.put(config("t", "", ids[-1]), child, {"step": 7}, {"messages": 7}))
+    collector._drop("t", "", ids)
+    assert writer.resends == 0  # it relied on stored parts, and they were there when it landed
+    assert latest_messages(writer, "t") == messages(7)
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:  # no cached chunks
+        found = fresh.get_tuple(config("t", "", child["id"]))
+    assert found is not None and found.checkpoint["channel_values"]["messages"] == messages(7)
+    assert set(raw.hkeys(writer.layout.chunks("t", ""))) == _referenced_digests(writer, "t")
+
+
+@pytest.mark.usefixtures("incremental")
+def test_put_writes_landing_mid_collection_keep_their_chunks(
+    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    writer, collector = pair
+    keep, ids = seed(writer)
+    new = [AIMessage(content="a pending answer " * 30, id="w1"), AIMessage(content="and more " * 40, id="w2")]
+    put_writes = lambda: writer.put_writes(config("t", "", keep), [("messages", new)], "task-1")  # noqa: E731
+    on_first_step(collector, "chunks", put_writes)
+    collector._drop("t", "", ids)
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:  # no cached chunks
+        found = fresh.get_tuple(config("t", "", keep))
+    assert found is not None and found.pending_writes == [("task-1", "messages", new)]
+    assert set(raw.hkeys(writer.layout.chunks("t", ""))) == _referenced_digests(writer, "t")
+
+
+@pytest.mark.usefixtures("incremental")
+def test_a_collection_waits_for_another_one_of_the_namespace(
+    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis
+) -> None:
+    writer, collector = pair
+    keep, ids = seed(writer)
+    before = blob_fields(raw, writer, "t")
+    # Marks of another collection whose process died: they expire, then this one runs.
+    marks = writer.layout.gc_marks("t", "")
+    for key in marks:
+        raw.sadd(key, maintenance.GC_TOKEN_PREFIX + "dead")
+        raw.pexpire(key, 400)
+    start = time.monotonic()
+    collector._drop("t", "", ids)
+    assert time.monotonic() - start >= 0.3
+    assert blob_fields(raw, writer, "t") < before  # it collected after all
+    assert set(raw.hkeys(writer.layout.chunks("t", ""))) == _referenced_digests(writer, "t")
+    assert not raw.exists(*marks)
+
+
+@pytest.mark.usefixtures("incremental")
+def test_a_collection_that_lost_its_marks_starts_over_and_never_sweeps_with_anothers(
+    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis
+) -> None:
+    writer, collector = pair
+    keep, ids = seed(writer)
+    marks = writer.layout.gc_marks("t", "")
+
+    def replaced() -> None:  # its marks expired while it stalled, and another collection began
+        raw.delete(*marks)
+        for key in marks:
+            raw.sadd(key, maintenance.GC_TOKEN_PREFIX + "other")
+            raw.pexpire(key, 300)
+
+    phases = on_first_step(collector, "blobs", replaced)
+    collector._drop("t", "", ids)
+    assert phases.count("begin") >= 2  # the stale step was refused; it waited, then started over
+    assert [t.checkpoint["id"] for t in writer.list(config("t"))] == [keep]  # only the kept branch is left
+    assert writer.get_tuple(config("t", "", keep)).checkpoint["channel_values"]["other"] == ["x" * 300, "y" * 300]  # type: ignore[union-attr]
+    assert set(raw.hkeys(writer.layout.chunks("t", ""))) == _referenced_digests(writer, "t")
