@@ -215,8 +215,14 @@ def _writer(url: str, prefix: str, seconds: float, out: Any) -> None:
     saver.close()
 
 
-def _collector(url: str, prefix: str, seconds: float) -> None:
-    """Prune and delete the same thread over and over, from another process."""
+def _collector(url: str, prefix: str, seconds: float, incremental: bool = False) -> None:
+    """Prune and delete the same thread over and over, from another process (with `incremental`,
+    every collection runs in steps of a few items, so writers land between its steps)."""
+    if incremental:
+        from redis_ckpt.sync import maintenance
+
+        maintenance.ONE_CALL_GC_LIMIT = 1
+        maintenance.GC_STEP = 3
     saver = RedisSaver(url, **saver_kwargs(prefix))
     deadline, i = time.monotonic() + seconds, 0
     while time.monotonic() < deadline:
@@ -230,11 +236,14 @@ def _collector(url: str, prefix: str, seconds: float) -> None:
 
 
 @pytest.mark.slow
-def test_puts_racing_prune_and_delete_in_other_processes_never_lose_a_chunk(redis_url: str, prefix: str) -> None:
+@pytest.mark.parametrize("collection", ["one call", "incremental"])
+def test_puts_racing_prune_and_delete_in_other_processes_never_lose_a_chunk(
+    redis_url: str, prefix: str, collection: str
+) -> None:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     writers = [context.Process(target=_writer, args=(redis_url, prefix, 6.0, out)) for _ in range(2)]
-    collector = context.Process(target=_collector, args=(redis_url, prefix, 6.0))
+    collector = context.Process(target=_collector, args=(redis_url, prefix, 6.0, collection == "incremental"))
     try:
         for p in [*writers, collector]:
             p.start()
