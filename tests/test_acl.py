@@ -64,7 +64,8 @@ def test_the_limited_user_runs_an_incremental_collection(
     user = f"ckpt-{prefix}"
     has_search = search.index_state(raw, KeyLayout(prefix)) != search.NO_MODULE
     version = tuple(int(p) for p in str(raw.info("server")["redis_version"]).split(".")[:2])
-    raw.execute_command("ACL", "SETUSER", user, "reset", "on", ">s3cret", *acl_rules(prefix, search=has_search, setinfo=version >= (7, 2)))
+    rules = acl_rules(prefix, search=has_search, setinfo=version >= (7, 2))
+    raw.execute_command("ACL", "SETUSER", user, "reset", "on", ">s3cret", *rules)
     url = redis_url.replace("redis://", f"redis://{user}:s3cret@")
     try:
         with RedisSaver(url, checkpoint_prefix=prefix, checkpoint_write_prefix=f"{prefix}_write") as saver:

@@ -83,7 +83,7 @@ def test_a_put_landing_mid_collection_keeps_the_values_and_chunks_it_relies_on(
     pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, redis_url: str, prefix: str
 ) -> None:
     writer, collector = pair
-    keep, ids = seed(writer)
+    _keep, ids = seed(writer)
     # The new checkpoint continues the list whose checkpoints are being deleted: it sends one new
     # chunk and a delta on the last version, relying on records and chunks no remaining document
     # references once the marking pages are done.
@@ -119,7 +119,7 @@ def test_a_collection_waits_for_another_one_of_the_namespace(
     pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis
 ) -> None:
     writer, collector = pair
-    keep, ids = seed(writer)
+    _keep, ids = seed(writer)
     before = blob_fields(raw, writer, "t")
     # Marks of another collection whose process died: they expire, then this one runs.
     marks = writer.layout.gc_marks("t", "")

@@ -21,9 +21,8 @@ from redis_ckpt.records import loads
 from redis_ckpt.sync.core import key_text
 from redis_ckpt.sync.owning import Owning
 
-BATCH = 1_000  # checkpoints deleted per script call
+BATCH = 100  # checkpoints deleted, or read, per server call: each call stays within a few ms
 COPY_PAGE = 500  # checkpoints copied per round trip
-OWNED_BATCH = 100  # checkpoints deleted, or read, per fenced call: each call stays within a few ms
 ONE_CALL_GC_LIMIT = 2_000  # ids + blob fields + chunks of a namespace collected in one call (a few ms)
 GC_STEP = 100  # ids marked, or hash fields swept, per incremental collection step
 GC_MARKS_TTL_MS = 60_000  # marks of a collection whose process died mid-way expire
@@ -69,7 +68,8 @@ class Maintenance(Owning):
         calls: list[scripts.Call] = []
         self._known.forget(thread_id)
         held = self._owner_of(thread_id)
-        batch = BATCH if held is None else OWNED_BATCH // max(1, len(namespaces))
+        # a fenced batch is one transaction: its namespaces share the bound
+        batch = BATCH if held is None else BATCH // max(1, len(namespaces))
         for ns in namespaces:
             idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
             keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
@@ -88,7 +88,7 @@ class Maintenance(Owning):
         self._known.forget(thread_id, ns)
         ids = list(ids)
         held = self._owner_of(thread_id)
-        batch = BATCH if held is None else OWNED_BATCH
+        batch = BATCH
         collected = 0
         for start in range(0, max(len(ids), 1), batch):
             limit = ONE_CALL_GC_LIMIT if start + batch >= len(ids) else 0
@@ -165,8 +165,7 @@ class Maintenance(Owning):
 
     def _metadata(self, thread_id: str, ns: str, ids: list[str] | None) -> Iterable[tuple[str, dict[str, Any]]]:
         """(id, metadata) of the given checkpoints, or of all of (thread, ns), in pages."""
-        # An owned thread is read in smaller pages too: every server call stays short.
-        page = OWNED_BATCH if self._owner_of(thread_id) else BATCH
+        page = BATCH  # every server call stays short
         if ids is not None:
             for start in range(0, len(ids), page):
                 chunk = ids[start : start + page]
