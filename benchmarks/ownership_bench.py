@@ -6,8 +6,8 @@
 1. put, put_writes, a 3-node graph invoke and get_tuple, unowned and owned, in alternating
    rounds (same wall time each): median µs per op, the ratio, and round trips (counted).
 2. delete_for_runs of every 10th checkpoint of a thread of N (with message-list values, so the
-   garbage collection has records and chunks to trace), unowned (one-call collection) and owned
-   (batched deletes, incremental collection): wall time, how many server calls took over 5 ms,
+   garbage collection has records and chunks to trace), unowned and owned (both: batched deletes,
+   incremental collection; owned calls fenced): wall time, how many server calls took over 5 ms,
    and the longest (SLOWLOG with a 0 µs threshold, every command logged; on a shared machine
    the longest is noisy: a descheduled server inflates one call).
 """
