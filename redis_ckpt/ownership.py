@@ -20,7 +20,7 @@ from typing import Any
 from redis_ckpt import scripts
 from redis_ckpt.errors import ConfigurationError, OwnershipLostError
 from redis_ckpt.keys import KeyLayout
-from redis_ckpt.wire import Command
+from redis_ckpt.wire import Command, check_replicated
 
 # Key of `configurable` that carries an Ownership through graph.invoke to put and put_writes.
 # It starts with "__" so LangGraph never copies it into checkpoint metadata.
@@ -101,24 +101,33 @@ def check(layout: KeyLayout, ownership: Ownership) -> Command:
     return scripts.call_by_source("fence", keys, [ownership.token, ownership.lease_ms])
 
 
-def fenced(layout: KeyLayout, ownership: Ownership, commands: Sequence[Command]) -> list[Command]:
-    """The round trip of a fenced write: its replies go to `results`."""
+def fenced(
+    layout: KeyLayout, ownership: Ownership, commands: Sequence[Command], wait: tuple[int, int] | None = None
+) -> list[Command]:
+    """The round trip of a fenced write: its replies go to `results`. With `wait=(replicas,
+    timeout_ms)` (the saver's wait_replicas), a WAIT follows EXEC, as for unowned writes."""
+    trailer: list[Command] = [("WAIT", *wait)] if wait else []
     return [
         ("WATCH", layout.fence(ownership.thread_id)),
         check(layout, ownership),
         ("MULTI",),
         *commands,
         ("EXEC",),
+        *trailer,
     ]
 
 
-def results(ownership: Ownership, replies: Sequence[Any]) -> list[Any]:
+def results(ownership: Ownership, replies: Sequence[Any], wait: tuple[int, int] | None = None) -> list[Any]:
     """The EXEC results of a fenced write, or OwnershipLostError if it was refused (then nothing
-    of it was applied)."""
+    of it was applied), or NotReplicatedError if fewer replicas than `wait` asks confirmed it."""
+    if wait:
+        replies, replicated = replies[:-1], replies[-1]
     checked, executed = replies[1], replies[-1]
     if checked != 1 or executed is None:
         raise OwnershipLostError(
             f"write to thread {ownership.thread_id!r} refused: token {ownership.token} was superseded "
             "(another worker took the thread over); nothing was written"
         )
+    if wait:
+        check_replicated(replicated, wait)
     return list(executed)

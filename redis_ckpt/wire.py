@@ -92,6 +92,12 @@ def transaction(client: Any, commands: Sequence[Command], wait: tuple[int, int] 
     for result in results:
         if isinstance(result, ResponseError):
             raise topology.transient_form(result)
-    if wait and int(replies[-1]) < wait[0]:
-        raise NotReplicatedError(f"{replies[-1]} of {wait[0]} replica(s) confirmed the write within {wait[1]} ms")
+    if wait:
+        check_replicated(replies[-1], wait)
     return results
+
+
+def check_replicated(reply: Any, wait: tuple[int, int]) -> None:
+    """Raise NotReplicatedError unless WAIT's `reply` counts the replicas `wait` asked for."""
+    if int(reply) < wait[0]:
+        raise NotReplicatedError(f"{reply} of {wait[0]} replica(s) confirmed the write within {wait[1]} ms")

@@ -244,6 +244,24 @@ def test_wait_replicas_confirms_writes_in_the_same_round_trip_or_says_it_could_n
             RedisSaver(servers.url("plain"), **bad)  # type: ignore[arg-type]
 
 
+def test_wait_replicas_also_confirms_fenced_writes(servers: _Servers, prefix: str) -> None:
+    from redis_ckpt import NotReplicatedError, StoreUnavailableError
+    from tests.roundtrips import counting
+
+    with fresh_saver(RedisSaver, servers.url("cluster"), prefix, wait_replicas=1) as saver:
+        with saver.own("t") as owned:
+            with counting() as counted:
+                saver.put(owned.config, checkpoint({"x": 1}), {}, {"x": 1})
+            assert counted.count == 1  # WATCH, fence, MULTI ... EXEC, WAIT in one write
+        assert saver.get_tuple(config("t")) is not None
+    with fresh_saver(RedisSaver, servers.url("plain"), prefix, wait_replicas=1, wait_timeout_ms=20, retry=None) as lone:
+        with lone.own("t") as owned:
+            with pytest.raises(StoreUnavailableError) as caught:
+                lone.put(owned.config, checkpoint({"x": 1}), {}, {"x": 1})
+        assert isinstance(caught.value.__cause__, NotReplicatedError)
+        assert lone.get_tuple(config("t")) is not None  # applied, not confirmed
+
+
 def test_with_the_search_module_each_primary_answers_from_its_own_index(servers: _Servers, prefix: str) -> None:
     from tests.roundtrips import counting
 

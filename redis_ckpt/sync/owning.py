@@ -72,12 +72,13 @@ class Owning(SaverCore):
         return self._io(self._send_fenced, held, commands)
 
     def _send_fenced(self, held: Ownership, commands: list[Any]) -> list[Any]:
-        round_trip = ownership.fenced(self.layout, held, commands)
+        wait = self._wait if commands else None  # a bare renewal writes nothing to replicate
+        round_trip = ownership.fenced(self.layout, held, commands, wait)
         try:
-            return _exec_results(ownership.results(held, wire.execute(self._client, round_trip)))
+            return _exec_results(ownership.results(held, wire.execute(self._client, round_trip), wait))
         except NoScriptError:  # a script call inside the write: load them, send it again
             scripts.load_all(self._client)
-            return _exec_results(ownership.results(held, wire.execute(self._client, round_trip)))
+            return _exec_results(ownership.results(held, wire.execute(self._client, round_trip), wait))
 
     def _owner_of(self, thread_id: str) -> Ownership | None:
         return ownership.of(thread_id)
