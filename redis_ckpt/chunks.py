@@ -29,7 +29,7 @@ from typing import Any
 from redis_ckpt.compression import COMPRESSED, pack_chunk, unpack_chunk, unpack_typed_value
 from redis_ckpt.encoding import LARGE_VALUE, pack_list, unpack_list
 from redis_ckpt.errors import ReadConflictError
-from redis_ckpt.msgpack_walk import array_elements
+from redis_ckpt.msgpack_walk import list_elements
 
 DELTA, KEYFRAME = b"\x02", b"\x03"
 DIGEST_SIZE = 16
@@ -62,7 +62,7 @@ def split(typed: bytes) -> Split | None:
     type_name, _, data = typed.partition(b"\0")
     if type_name != MSGPACK:
         return None
-    found = array_elements(data)
+    found = list_elements(data)
     if found is None:
         return None
     header, elements = found

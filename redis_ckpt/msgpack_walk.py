@@ -93,3 +93,22 @@ def array_elements(data: bytes) -> tuple[bytes, list[bytes]] | None:
     if pos != len(data):
         return None
     return data[:start], elements
+
+
+def list_elements(data: bytes) -> tuple[bytes, list[bytes]] | None:
+    """(header, elements) when `data` is one msgpack array, or a map of one entry whose value is an
+    array (a graph's input `{"messages": [...]}`: its messages are the same elements the channel
+    then holds); the header is everything before the first element. Else None.
+
+    `header + b"".join(elements) == data`."""
+    if data[:1] != b"\x81":
+        return array_elements(data)
+    try:
+        key_end = _skip(data, 1)
+    except (NotMsgpack, struct.error):
+        return None
+    found = array_elements(data[key_end:])
+    if found is None:
+        return None
+    header, elements = found
+    return data[:key_end] + header, elements

@@ -255,9 +255,8 @@ def test_wait_replicas_also_confirms_fenced_writes(servers: _Servers, prefix: st
             assert counted.count == 1  # WATCH, fence, MULTI ... EXEC, WAIT in one write
         assert saver.get_tuple(config("t")) is not None
     with fresh_saver(RedisSaver, servers.url("plain"), prefix, wait_replicas=1, wait_timeout_ms=20, retry=None) as lone:
-        with lone.own("t") as owned:
-            with pytest.raises(StoreUnavailableError) as caught:
-                lone.put(owned.config, checkpoint({"x": 1}), {}, {"x": 1})
+        with lone.own("t") as owned, pytest.raises(StoreUnavailableError) as caught:
+            lone.put(owned.config, checkpoint({"x": 1}), {}, {"x": 1})
         assert isinstance(caught.value.__cause__, NotReplicatedError)
         assert lone.get_tuple(config("t")) is not None  # applied, not confirmed
 

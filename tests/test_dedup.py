@@ -58,6 +58,34 @@ def test_values_read_back_as_the_exact_serializer_bytes(saver: RedisSaver) -> No
     assert "messages" in entry[7]  # the list was stored as chunks
 
 
+def test_an_input_map_of_one_list_shares_the_chunks_of_the_list_it_feeds(saver: RedisSaver, raw: redis.Redis) -> None:
+    import ormsgpack
+
+    from redis_ckpt.msgpack_walk import list_elements
+
+    history = messages(6)
+    values = {"__start__": {"messages": history[-1:]}, "messages": history}
+    cp = checkpoint(values, {k: 1 for k in values})
+    saver.put(config("t"), cp, {}, {k: 1 for k in values})
+    assert raw.hlen(saver.layout.chunks("t", "")) == 6  # the input's message is the list's last chunk
+    entry = saver._load("t", "", "ids", "full", 1, cp["id"])[1][0]
+    stored = dict(zip((c.decode() for c in entry[4]), entry[5]))
+    assert stored["__start__"] == pack_typed(saver.serde.dumps_typed(values["__start__"]))
+    assert {"__start__", "messages"} <= entry[7].keys()
+    # only a map of exactly one entry whose value is an array, with nothing after it
+    for value in ({"a": [1, 2], "b": [3]}, {"a": "text"}, {"a": {"b": [1]}}, [1, {"a": 2}]):
+        data = ormsgpack.packb(value)
+        found = list_elements(data)
+        if isinstance(value, list):
+            assert found is not None and found[0] + b"".join(found[1]) == data
+        else:
+            assert found is None, value
+    data = ormsgpack.packb({"k": ["x" * 20, 1, None]})
+    header, elements = list_elements(data)  # type: ignore[misc]
+    assert header + b"".join(elements) == data and len(elements) == 3
+    assert list_elements(data[:-1]) is None  # truncated
+
+
 def test_each_element_of_a_growing_list_is_stored_once_and_puts_send_only_what_is_new(
     saver: RedisSaver, raw: redis.Redis
 ) -> None:

@@ -42,14 +42,24 @@ local function writes_of(key)
 end
 
 -- A checkpoint document as {c, m, p, pairs}, or nil when it does not exist; pairs is the flat
--- {channel, blob field, ...} list of the values it references. A document holds one field
--- 'd' = {p, {channel, version repr, ...}, body} (body: checkpoint and metadata together,
--- compressed; returned in c's place, with m = '' saying so) and the search tags. Documents
--- written before it held 'c', 'm', 'p' and 'v' = {channel, blob field, ...} as fields.
+-- {channel, blob field, ...} list of the values it references. A document holds 'd' = {p,
+-- {channel, version repr, ...}, body} (body: checkpoint and metadata together, compressed;
+-- returned in c's place, with m = '' saying so), cut into pieces 'd', 'd1', 'd2'... of at most 64
+-- bytes so that its hash keeps Redis' compact encoding (redis_ckpt/records.py, document_fields),
+-- and the search tags. Documents written before deduplication held 'c', 'm', 'p' and
+-- 'v' = {channel, blob field, ...} as fields.
 local function read_doc(key)
-  local d = redis.call('HMGET', key, 'd', 'c', 'm', 'p', 'v')
-  if d[1] then
-    local x = split_list(d[1])
+  local flat = redis.call('HGETALL', key)
+  if #flat == 0 then return nil end
+  local f = {}
+  for i = 1, #flat, 2 do f[flat[i]] = flat[i + 1] end
+  if f.d then
+    local pieces, n = {f.d}, 1
+    while f['d' .. n] do
+      pieces[#pieces + 1] = f['d' .. n]
+      n = n + 1
+    end
+    local x = split_list(table.concat(pieces))
     local versions, pairs_ = split_list(x[2]), {}
     for i = 1, #versions, 2 do
       pairs_[i] = versions[i]
@@ -57,8 +67,8 @@ local function read_doc(key)
     end
     return {x[3], '', x[1], pairs_}
   end
-  if not d[2] then return nil end
-  return {d[2], d[3], d[4] or '', split_list(d[5])}
+  if not f.c then return nil end
+  return {f.c, f.m, f.p or '', split_list(f.v)}
 end
 
 local function expire_all(ttl, keys)
