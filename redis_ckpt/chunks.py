@@ -11,10 +11,13 @@ is then a *record* in the blob hash (or in a pending write), of serializer type 
 
 A keyframe is the header and the chunks named by `digests`; a delta is "the first k chunks of the
 value stored in `base field`, then `digests`". A chat message list that grew by two
-messages is stored as a delta of a few dozen bytes on the channel's previous version. Deltas chain
-at most MAX_DEPTH deep, and only onto a strictly older version of the same channel, so chains
-never loop. Read scripts resolve chains to keyframes and return the chunks; `materialize` puts
-the exact serializer bytes back together.
+messages is stored as a delta of a few dozen bytes on the channel's previous version. Deltas sit
+only on a strictly older version of the same channel, so chains never loop, and chains are short
+(the read script follows them, one HGET per link): a run of at most MAX_RUN deltas on previous
+versions starts at an *anchor*, a record whose next anchor is a delta on it rather than a keyframe
+of every chunk so far (at 800 versions of a 200-turn chat, keyframes every 32 versions took 160 KB);
+anchors chain at most MAX_ANCHOR_DEPTH deep down to a keyframe. Read scripts resolve chains to
+keyframes and return the chunks; `materialize` puts the exact serializer bytes back together.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ DIGEST_SIZE = 16
 MSGPACK = b"msgpack"
 GROUP_TARGET = 256  # a chunk closes once it holds this many bytes: one chat message is one chunk
 MIN_VALUE = 256  # smaller values are stored inline: a record and a chunk would cost more
-MAX_DEPTH = 32  # delta chain length; the read script follows it server-side (one HGET per link)
+MAX_RUN = 31  # deltas in a row on the previous version, after the anchor they start from
+MAX_ANCHOR_DEPTH = 31  # anchors in a row, each a delta on the previous one, after a keyframe
+# A chain is at most MAX_ANCHOR_DEPTH + MAX_RUN links long (under the read scripts' limit of 64).
 
 
 def digest(chunk: bytes) -> bytes:
@@ -188,12 +193,17 @@ class ExpandedChunks:
 # -- what a process knows is stored -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Base:
-    """The last stored version of a channel this process wrote or read: a delta's candidate base."""
+    """The last stored version of a channel this process wrote or read: a delta's candidate base.
+    `run` counts the deltas on previous versions since its anchor (0: it is an anchor or a
+    keyframe itself); `anchor` is that anchor, None when it is one or when it is not known (a
+    record learnt from a read: then the run ends with a keyframe)."""
 
     field: bytes
     version: Any
     digests: list[bytes]
     depth: int
+    run: int = 0
+    anchor: Base | None = None
 
 
 @dataclass
@@ -243,8 +253,11 @@ class KnownChunks:
         gone = set(missing)
         with self._lock:
             known.digests -= gone
-            for channel in [c for c, base in known.bases.items() if base.field in gone]:
-                del known.bases[channel]
+            for channel, base in list(known.bases.items()):
+                if base.field in gone:
+                    del known.bases[channel]
+                elif base.anchor is not None and base.anchor.field in gone:
+                    known.bases[channel] = Base(base.field, base.version, base.digests, base.depth, MAX_RUN)
 
     def forget(self, thread_id: str, ns: str | None = None) -> None:
         """Drop what is known of (thread, ns), or of every namespace of the thread."""
@@ -276,13 +289,9 @@ def encode_chunked(
     """A record for `parts`: a delta on the channel's last known version when that is possible,
     with only the chunks not known to be stored; `known=None` sends everything (a keyframe)."""
     digests = parts.digests
-    base = known.bases.get(channel) if known is not None and channel is not None else None
-    keep = 0
-    if base is not None and _usable_base(base, field_name, version):
-        while keep < len(base.digests) and keep < len(digests) and base.digests[keep] == digests[keep]:
-            keep += 1
-    if keep:
-        assert base is not None
+    last = known.bases.get(channel) if known is not None and channel is not None else None
+    base, keep, run, anchor = _choose_base(last, field_name, version, digests)
+    if base is not None:
         stored = record(parts, base.field, keep, base.depth + 1, digests[keep:])
         depth, needed_fields, tail = base.depth + 1, [base.field], range(keep, len(digests))
     else:
@@ -295,14 +304,40 @@ def encode_chunked(
             needed.append(digests[i])
         elif digests[i] not in chunks:
             chunks[digests[i]] = pack_chunk(parts.chunks[i], compress)
-    remembered = Base(field_name, version, digests, depth) if channel is not None else None
+    remembered = Base(field_name, version, digests, depth, run, anchor) if channel is not None else None
     return Encoded(stored, chunks, needed_fields, sorted(set(needed) - set(chunks)), remembered)
+
+
+def _choose_base(
+    last: Base | None, field_name: bytes, version: Any, digests: Sequence[bytes]
+) -> tuple[Base | None, int, int, Base | None]:
+    """(base, chunks kept from it, run, anchor) of the new record: a delta on the channel's last
+    version while its run is short, else on that run's anchor, else a keyframe (base None)."""
+    if last is None:
+        return None, 0, 0, None
+    if last.run < MAX_RUN and last.depth < MAX_ANCHOR_DEPTH + MAX_RUN:
+        keep = _common_prefix(last.digests, digests)
+        if keep and _usable_base(last, field_name, version):
+            return last, keep, last.run + 1, (last if last.run == 0 else last.anchor)
+    anchor = last if last.run == 0 else last.anchor
+    if anchor is not None and anchor.depth < MAX_ANCHOR_DEPTH:
+        keep = _common_prefix(anchor.digests, digests)
+        if keep and _usable_base(anchor, field_name, version):
+            return anchor, keep, 0, None  # the new record is the next anchor
+    return None, 0, 0, None
+
+
+def _common_prefix(a: Sequence[bytes], b: Sequence[bytes]) -> int:
+    keep = 0
+    while keep < len(a) and keep < len(b) and a[keep] == b[keep]:
+        keep += 1
+    return keep
 
 
 def _usable_base(base: Base, field_name: bytes, version: Any) -> bool:
     """A delta may sit on `base` only if that is a strictly older version of the same channel
-    (so chains cannot loop, even when an old checkpoint is put again) and the chain is short."""
-    if base.depth + 1 >= MAX_DEPTH or base.field == field_name or type(base.version) is not type(version):
+    (so chains cannot loop, even when an old checkpoint is put again)."""
+    if base.field == field_name or type(base.version) is not type(version):
         return False
     try:
         return bool(base.version < version)

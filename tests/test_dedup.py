@@ -14,7 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks.chat_agent import build_graph, prose, run_turns
 from redis_ckpt import RedisSaver, chunks
-from redis_ckpt.encoding import blob_field, pack_list, pack_typed
+from redis_ckpt.encoding import blob_field, pack_list, pack_typed, unpack_list
 from tests.conftest import fresh_saver, keys_under, purge_prefix, saver_kwargs
 from tests.helpers import checkpoint, config
 from tests.roundtrips import counting
@@ -98,6 +98,24 @@ def test_each_element_of_a_growing_list_is_stored_once_and_puts_send_only_what_i
     assert counted.count == 1
     assert counted.bytes_sent < 3_000 < state  # one new message and the document, not the list
     assert latest_messages(saver, "t") == messages(41)
+
+
+def test_a_long_list_history_stays_linear_short_chained_and_exact(
+    saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    ids = grow(saver, "t", 150)
+    records = [v for v in raw.hvals(saver.layout.blobs("t", "")) if chunks.is_record(v)]
+    depths = [int(unpack_list(v[1:])[2]) if v[:1] == chunks.DELTA else 0 for v in records]
+    own_digests = sum(len(unpack_list(v[1:])[1]) // chunks.DIGEST_SIZE for v in records)
+    assert depths.count(0) == 1  # one keyframe; every later run starts from an anchor delta
+    assert max(depths) <= chunks.MAX_ANCHOR_DEPTH + chunks.MAX_RUN
+    # Each version names about the one message it added (an anchor: its run's), not the whole list:
+    # keyframes every 32 versions would name ~2,300 digests here.
+    assert own_digests < 150 + 5 * 40
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:  # reads resolve every chain
+        for n, cid in enumerate(ids, 1):
+            found = fresh.get_tuple(config("t", "", cid))
+            assert found is not None and found.checkpoint["channel_values"]["messages"] == messages(n)
 
 
 def test_a_new_process_reads_the_parent_and_then_puts_deltas(redis_url: str, prefix: str, raw: redis.Redis) -> None:
