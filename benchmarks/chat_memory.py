@@ -47,7 +47,7 @@ class Timed:
         def put(*args: Any, **kwargs: Any) -> Any:
             if not self.on:
                 return original(*args, **kwargs)
-            with counting() as counted:
+            with counting(this_thread_only=True) as counted:
                 start = time.perf_counter()
                 result = original(*args, **kwargs)
                 self.times.append(time.perf_counter() - start)

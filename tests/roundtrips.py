@@ -33,15 +33,19 @@ class RoundTrips:
 
 
 @contextmanager
-def counting() -> Iterator[RoundTrips]:
-    """Count the round trips every redis-py connection in this process makes inside the block."""
+def counting(this_thread_only: bool = False) -> Iterator[RoundTrips]:
+    """Count the round trips every redis-py connection in this process makes inside the block, or
+    only those of the calling thread (a sync call measured while a graph's background threads
+    write too: LangGraph may run a put_writes next to a put)."""
     trips = RoundTrips()
+    caller = threading.get_ident()
     original = AbstractConnection.send_packed_command
 
     original_on_connect = AbstractConnection.on_connect_check_health
 
     def send(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        if not getattr(trips.local, "connecting", False):
+        mine = not this_thread_only or threading.get_ident() == caller
+        if mine and not getattr(trips.local, "connecting", False):
             trips.record(command)
         original(self, command, check_health)
 
