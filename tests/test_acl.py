@@ -52,11 +52,12 @@ def test_a_user_limited_to_the_prefix_and_listed_commands_passes_conformance(
         purge_prefix(redis_url, prefix)
 
 
-def test_the_limited_user_runs_an_incremental_collection(
+def test_the_limited_user_runs_an_incremental_collection_and_write_ownership(
     redis_url: str, prefix: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from redis_ckpt import RedisSaver
     from redis_ckpt.sync import maintenance
+    from tests.helpers import checkpoint, config
     from tests.test_dedup import grow, latest_messages, messages
 
     monkeypatch.setattr(maintenance, "ONE_CALL_GC_LIMIT", 1)
@@ -75,6 +76,16 @@ def test_the_limited_user_runs_an_incremental_collection(
             assert latest_messages(saver, "t") == messages(8)
             assert len(list(saver.list({"configurable": {"thread_id": "t"}}))) == 1
             saver.delete_thread("t")
+            with saver.own("o") as owned:  # write ownership: fenced writes and maintenance
+                parent = None
+                for n in range(1, 5):
+                    cp = checkpoint({"messages": messages(n)}, {"messages": n}, step=n)
+                    saver.put(owned.bind(config("o", "", parent)), cp, {"step": n}, {"messages": n})
+                    parent = cp["id"]
+                saver.put_writes(owned.bind(config("o", "", parent)), [("c", 1)], "task")
+                saver.prune(["o"], keep_last=1)
+            assert latest_messages(saver, "o") == messages(4)
+            saver.delete_thread("o")
     finally:
         raw.execute_command("ACL", "DELUSER", user)
         purge_prefix(redis_url, prefix)
