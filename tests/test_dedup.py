@@ -238,6 +238,22 @@ def test_data_stored_before_deduplication_stays_readable(saver: RedisSaver, raw:
     assert [t.checkpoint["channel_values"]["messages"] for t in saver.list(config("t"))] == [messages(13), old]
 
 
+def test_documents_of_one_field_written_before_pieces_stay_readable(
+    saver: RedisSaver, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis_ckpt import records
+
+    monkeypatch.setattr(records, "DOC_MAX_PIECES", 0)  # the previous format: `d` whole
+    ids = grow(saver, "t", 3)
+    assert set(raw.hkeys(saver.layout.checkpoint("t", "", ids[-1]))) == {b"d", b"meta"}
+    monkeypatch.undo()
+    grow(saver, "t", 2, start=3, parent=ids[-1])
+    assert [len(t.checkpoint["channel_values"]["messages"]) for t in saver.list(config("t"))] == [5, 4, 3, 2, 1]
+    saver.prune(["t"], keep_last=2)  # the collection reads both formats
+    assert latest_messages(saver, "t") == messages(5)
+    assert len(raw.hkeys(saver.layout.checkpoint("t", "", saver.get_tuple(config("t")).checkpoint["id"]))) > 2  # type: ignore[union-attr]
+
+
 def test_copy_thread_keeps_deduplicated_values(saver: RedisSaver) -> None:
     grow(saver, "src", 8)
     saver.copy_thread("src", "dst")
