@@ -13,6 +13,7 @@ import redis
 from langchain_core.messages import AIMessage
 
 from redis_ckpt import RedisSaver
+from redis_ckpt.encoding import blob_field
 from redis_ckpt.sync import maintenance
 from tests.conftest import fresh_saver, saver_kwargs
 from tests.helpers import checkpoint, config
@@ -153,4 +154,57 @@ def test_a_collection_that_lost_its_marks_starts_over_and_never_sweeps_with_anot
     assert phases.count("begin") >= 2  # the stale step was refused; it waited, then started over
     assert [t.checkpoint["id"] for t in writer.list(config("t"))] == [keep]  # only the kept branch is left
     assert writer.get_tuple(config("t", "", keep)).checkpoint["channel_values"]["other"] == ["x" * 300, "y" * 300]  # type: ignore[union-attr]
+    assert set(raw.hkeys(writer.layout.chunks("t", ""))) == _referenced_digests(writer, "t")
+
+
+def _lists(channels: list[str], n: int) -> dict[str, list[str]]:
+    """Per channel, a list of n elements of ~300 bytes (one chunk each)."""
+    return {c: [f"{c}-{j}-" + "v" * 300 for j in range(n)] for c in channels}
+
+
+@pytest.mark.usefixtures("incremental")
+def test_a_put_relying_on_a_base_whose_chain_the_sweep_has_partly_deleted_is_sent_again(
+    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    writer, collector = pair
+    channels = [f"c{i}" for i in range(10)]
+    # keyframes of 5 chunks (over 64 bytes): the blob hash is a hash table, swept in many steps
+    root = checkpoint(_lists(channels, 5), {c: 5 for c in channels})
+    writer.put(config("t"), root, {}, {c: 5 for c in channels})
+    # A branch of deltas (version n on n - 1) that is deleted: the writer's last known record of
+    # each channel is its top, version 13.
+    doomed, parent = [], root["id"]
+    for n in range(6, 14):
+        cp = checkpoint(_lists(channels, n), {c: n for c in channels}, step=n)
+        writer.put(config("t", "", parent), cp, {}, {c: n for c in channels})
+        doomed.append(parent := cp["id"])
+    # A child of the root, put while the sweep has deleted part of a chain but not its top: as a
+    # delta on the top it would be unreadable. (The sweep goes in hash order, so with ten chains
+    # one is caught like that.)
+    values = {c: [*v, f"{c}-new-" + "w" * 300] for c, v in _lists(channels, 5).items()}
+    child = checkpoint(values, {c: 100 for c in channels}, step=100)
+    blobs = writer.layout.blobs("t", "")
+    original = collector._maintenance_script
+    fired: list[bool] = []
+
+    def top_without_its_chain() -> bool:
+        for c in channels:
+            links = raw.hmget(blobs, [blob_field(c, n) for n in range(6, 14)])
+            if links[-1] is not None and None in links[:-1]:
+                return True
+        return False
+
+    def hooked(held: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+        if name == "gc" and args[2] in ("blobs", "chunks") and not fired and top_without_its_chain():
+            fired.append(True)
+            writer.put(config("t", "", root["id"]), child, {}, {c: 100 for c in channels})
+        return original(held, name, keys, args)
+
+    collector._maintenance_script = hooked  # type: ignore[method-assign]
+    collector._drop("t", "", doomed)
+    assert fired
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:  # no cached chunks
+        found = fresh.get_tuple(config("t", "", child["id"]))
+    assert found is not None and found.checkpoint["channel_values"] == values
+    assert writer.resends >= 1  # its bases were found broken, so it sent everything
     assert set(raw.hkeys(writer.layout.chunks("t", ""))) == _referenced_digests(writer, "t")
