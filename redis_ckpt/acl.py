@@ -14,7 +14,7 @@ COMMANDS = (
     # drop, gc)
     "multi", "exec", "discard",
     "hget", "hmget", "hset", "hsetnx", "hdel", "hkeys", "hgetall", "hexists", "hlen", "exists", "del", "unlink",
-    "zadd", "zrem", "zcard", "zrange", "zrevrangebylex", "sadd", "srem", "sismember", "expire", "pexpire",
+    "zadd", "zrem", "zcard", "zrange", "zrevrangebylex", "sadd", "srem", "sismember", "expire", "pexpire", "pttl",
     # sent directly: namespaces, id pages, copy_thread, delete_thread, thread enumeration
     "smembers", "zrangebylex", "hscan", "scan",
     # write ownership (own/aown): WATCH of the fence key, and the acquire/fence/release scripts

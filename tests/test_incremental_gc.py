@@ -117,16 +117,18 @@ def test_put_writes_landing_mid_collection_keep_their_chunks(
 
 @pytest.mark.usefixtures("incremental")
 def test_a_collection_waits_for_another_one_of_the_namespace(
-    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis
+    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer, collector = pair
     _keep, ids = seed(writer)
     before = blob_fields(raw, writer, "t")
-    # Marks of another collection whose process died: they expire, then this one runs.
+    # Marks of another collection that stepped just now, then died: once they are stale (no step
+    # for GC_STALE_MS), this one takes them over and runs.
+    monkeypatch.setattr(maintenance, "GC_STALE_MS", 1_000)
     marks = writer.layout.gc_marks("t", "")
     for key in marks:
         raw.sadd(key, maintenance.GC_TOKEN_PREFIX + "dead")
-        raw.pexpire(key, 400)
+        raw.pexpire(key, maintenance.GC_MARKS_TTL_MS - 600)  # its last step was 400 ms ago
     start = time.monotonic()
     collector._drop("t", "", ids)
     assert time.monotonic() - start >= 0.3
@@ -162,42 +164,54 @@ def _lists(channels: list[str], n: int) -> dict[str, list[str]]:
     return {c: [f"{c}-{j}-" + "v" * 300 for j in range(n)] for c in channels}
 
 
-@pytest.mark.usefixtures("incremental")
-def test_a_put_relying_on_a_base_whose_chain_the_sweep_has_partly_deleted_is_sent_again(
-    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, redis_url: str, prefix: str
-) -> None:
-    writer, collector = pair
-    channels = [f"c{i}" for i in range(10)]
+CHANNELS = [f"c{i}" for i in range(10)]
+
+
+def _chains_and_a_child(writer: RedisSaver) -> tuple[Any, list[str], Any, dict[str, list[str]]]:
+    """A root, a branch of deltas that is to be deleted (version n of each channel a delta on
+    n - 1: the writer's last known record of each channel is its top, version 13), and a child of
+    the root, not put yet, whose values the writer would store as deltas on those tops."""
     # keyframes of 5 chunks (over 64 bytes): the blob hash is a hash table, swept in many steps
-    root = checkpoint(_lists(channels, 5), {c: 5 for c in channels})
-    writer.put(config("t"), root, {}, {c: 5 for c in channels})
-    # A branch of deltas (version n on n - 1) that is deleted: the writer's last known record of
-    # each channel is its top, version 13.
+    root = checkpoint(_lists(CHANNELS, 5), {c: 5 for c in CHANNELS})
+    writer.put(config("t"), root, {}, {c: 5 for c in CHANNELS})
     doomed, parent = [], root["id"]
     for n in range(6, 14):
-        cp = checkpoint(_lists(channels, n), {c: n for c in channels}, step=n)
-        writer.put(config("t", "", parent), cp, {}, {c: n for c in channels})
+        cp = checkpoint(_lists(CHANNELS, n), {c: n for c in CHANNELS}, step=n)
+        writer.put(config("t", "", parent), cp, {}, {c: n for c in CHANNELS})
         doomed.append(parent := cp["id"])
-    # A child of the root, put while the sweep has deleted part of a chain but not its top: as a
-    # delta on the top it would be unreadable. (The sweep goes in hash order, so with ten chains
-    # one is caught like that.)
-    values = {c: [*v, f"{c}-new-" + "w" * 300] for c, v in _lists(channels, 5).items()}
-    child = checkpoint(values, {c: 100 for c in channels}, step=100)
-    blobs = writer.layout.blobs("t", "")
-    original = collector._maintenance_script
-    fired: list[bool] = []
+    values = {c: [*v, f"{c}-new-" + "w" * 300] for c, v in _lists(CHANNELS, 5).items()}
+    return root, doomed, checkpoint(values, {c: 100 for c in CHANNELS}, step=100), values
 
-    def top_without_its_chain() -> bool:
-        for c in channels:
+
+def _top_without_its_chain(writer: RedisSaver, raw: redis.Redis) -> Callable[[], bool]:
+    """Whether the sweep has deleted part of a doomed chain but not its top. (It goes in hash
+    order, so with ten chains one is caught like that.)"""
+    blobs = writer.layout.blobs("t", "")
+
+    def check() -> bool:
+        for c in CHANNELS:
             links = raw.hmget(blobs, [blob_field(c, n) for n in range(6, 14)])
             if links[-1] is not None and None in links[:-1]:
                 return True
         return False
 
+    return check
+
+
+@pytest.mark.usefixtures("incremental")
+def test_a_put_relying_on_a_base_whose_chain_the_sweep_has_partly_deleted_is_sent_again(
+    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    writer, collector = pair
+    root, doomed, child, values = _chains_and_a_child(writer)
+    top_without_its_chain = _top_without_its_chain(writer, raw)
+    original = collector._maintenance_script
+    fired: list[bool] = []
+
     def hooked(held: Any, name: str, keys: list[str], args: list[Any]) -> Any:
         if name == "gc" and args[2] in ("blobs", "chunks") and not fired and top_without_its_chain():
             fired.append(True)
-            writer.put(config("t", "", root["id"]), child, {}, {c: 100 for c in channels})
+            writer.put(config("t", "", root["id"]), child, {}, {c: 100 for c in CHANNELS})
         return original(held, name, keys, args)
 
     collector._maintenance_script = hooked  # type: ignore[method-assign]
@@ -207,4 +221,40 @@ def test_a_put_relying_on_a_base_whose_chain_the_sweep_has_partly_deleted_is_sen
         found = fresh.get_tuple(config("t", "", child["id"]))
     assert found is not None and found.checkpoint["channel_values"] == values
     assert writer.resends >= 1  # its bases were found broken, so it sent everything
+    assert set(raw.hkeys(writer.layout.chunks("t", ""))) == _referenced_digests(writer, "t")
+
+
+class _Died(Exception):
+    """The collecting process died."""
+
+
+@pytest.mark.usefixtures("incremental")
+def test_a_put_after_a_collection_died_mid_sweep_never_relies_on_a_chain_it_broke(
+    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(maintenance, "GC_STALE_MS", 300)
+    writer, collector = pair
+    root, doomed, child, values = _chains_and_a_child(writer)
+    top_without_its_chain = _top_without_its_chain(writer, raw)
+    original = collector._maintenance_script
+
+    def dies_mid_sweep(held: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+        if name == "gc" and args[2] == "blobs" and top_without_its_chain():
+            raise _Died
+        return original(held, name, keys, args)
+
+    collector._maintenance_script = dies_mid_sweep  # type: ignore[method-assign]
+    with pytest.raises(_Died):
+        collector._drop("t", "", doomed)
+    time.sleep(0.4)  # long after its last step: it is presumed dead
+    writer.put(config("t", "", root["id"]), child, {}, {c: 100 for c in CHANNELS})
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:  # no cached chunks
+        found = fresh.get_tuple(config("t", "", child["id"]))
+    assert found is not None and found.checkpoint["channel_values"] == values
+    # The next collection takes the dead one's marks over at once, and finishes.
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as next_collector:
+        start = time.monotonic()
+        next_collector._drop("t", "", [])
+        assert time.monotonic() - start < 5
+    assert not raw.exists(*writer.layout.gc_marks("t", ""))
     assert set(raw.hkeys(writer.layout.chunks("t", ""))) == _referenced_digests(writer, "t")

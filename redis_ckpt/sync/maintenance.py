@@ -25,7 +25,10 @@ BATCH = 100  # checkpoints deleted, or read, per server call: each call stays wi
 COPY_PAGE = 500  # checkpoints copied per round trip
 ONE_CALL_GC_LIMIT = 2_000  # ids + blob fields + chunks of a namespace collected in one call (a few ms)
 GC_STEP = 100  # ids marked, or hash fields swept, per incremental collection step
-GC_MARKS_TTL_MS = 60_000  # marks of a collection whose process died mid-way expire
+GC_STALE_MS = 60_000  # a collection that made no step for this long is presumed dead: the next takes its marks over
+# Marks outlive a collection that died mid-sweep (puts check chains while they exist), until the
+# next collection of the namespace ends, or for a day.
+GC_MARKS_TTL_MS = 86_400_000
 GC_TOKEN_PREFIX = "\0\0\0gc:"  # a mark set's member naming its collection (no blob field or digest looks so)
 GC_BUSY_POLL = 0.05  # seconds between checks while another collection of the namespace runs
 GC_RESTARTS = 3  # collections started over after losing their marks, before giving up
@@ -101,19 +104,19 @@ class Maintenance(Owning):
         """The incremental garbage collection of a large namespace (lua/gc.lua): every server call
         handles GC_STEP items. Other writers may run meanwhile: while the collection's marks
         exist, their puts and put_writes mark what they reference. One collection per namespace
-        at a time: a second one waits for the first (or for its marks to expire, if its process
-        died), and one whose marks expired while it stalled starts over."""
+        at a time: a second one waits for the first (or, if its process died, takes its marks
+        over once they are stale), and one whose marks were lost while it stalled starts over."""
         idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
         gc_keys = [idx, widx, blobs, chunk_hash, *self.layout.gc_marks(thread_id, ns)]
         token = GC_TOKEN_PREFIX + secrets.token_hex(8)
 
         def step(phase: str, cursor: str) -> tuple[int, str]:
-            args = [*prefixes, phase, cursor, GC_STEP, GC_MARKS_TTL_MS, token]
+            args = [*prefixes, phase, cursor, GC_STEP, GC_MARKS_TTL_MS, token, GC_STALE_MS]
             done, next_cursor, _ = self._maintenance_script(held, "gc", gc_keys, args)
             return int(done), text(next_cursor)
 
         for _ in range(GC_RESTARTS):
-            deadline = time.monotonic() + 2 * GC_MARKS_TTL_MS / 1000
+            deadline = time.monotonic() + 2 * GC_STALE_MS / 1000
             while step("begin", "")[0] != 1:
                 if time.monotonic() > deadline:
                     logger.warning("redis-ckpt: a garbage collection of %r stayed busy; skipped", thread_id)
