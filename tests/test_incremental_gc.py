@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage
 from redis_ckpt import RedisSaver
 from redis_ckpt.encoding import blob_field
 from redis_ckpt.sync import maintenance
-from tests.conftest import fresh_saver, saver_kwargs
+from tests.conftest import fresh_saver, keys_under, saver_kwargs
 from tests.helpers import checkpoint, config
 from tests.test_dedup import _referenced_digests, grow, latest_messages, messages
 
@@ -258,3 +258,28 @@ def test_a_put_after_a_collection_died_mid_sweep_never_relies_on_a_chain_it_brok
         assert time.monotonic() - start < 5
     assert not raw.exists(*writer.layout.gc_marks("t", ""))
     assert set(raw.hkeys(writer.layout.chunks("t", ""))) == _referenced_digests(writer, "t")
+
+
+@pytest.mark.usefixtures("incremental")
+@pytest.mark.parametrize("how", ["delete_thread", "delete_for_runs"])
+def test_emptying_a_namespace_after_a_collection_died_leaves_no_key_behind(
+    pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, prefix: str, how: str
+) -> None:
+    writer, collector = pair
+    keep, ids = seed(writer)
+    original = collector._maintenance_script
+
+    def dies_mid_sweep(held: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+        if name == "gc" and args[2] == "blobs":
+            raise _Died
+        return original(held, name, keys, args)
+
+    collector._maintenance_script = dies_mid_sweep  # type: ignore[method-assign]
+    with pytest.raises(_Died):
+        collector._drop("t", "", ids)
+    assert raw.exists(*writer.layout.gc_marks("t", "")) == 2  # its marks stay (for the next collection)
+    if how == "delete_thread":
+        writer.delete_thread("t")
+    else:
+        writer._drop("t", "", [keep])
+    assert keys_under(raw, prefix) == []

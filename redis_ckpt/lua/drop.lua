@@ -6,7 +6,8 @@
 -- chunks in all (it reads them all: a call must stay within a few milliseconds); a larger one is
 -- collected in bounded steps by gc.lua, and -1 says so.
 -- Returns the number of blob fields and chunks deleted, or -1.
--- KEYS: idx, widx, blobs, namespaces, chunks
+-- KEYS: idx, widx, blobs, namespaces, chunks, marked fields, marked chunks (gc.lua; an emptied
+-- namespace loses them: a collection that runs then gets -1 from its next step and starts over)
 -- ARGV: doc_prefix, writes_prefix, ns, gc limit ('0' = no collection), id...
 local idx, widx, blobs, nskey, chunks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local doc_prefix, writes_prefix = ARGV[1], ARGV[2]
@@ -20,7 +21,7 @@ end
 
 if redis.call('ZCARD', idx) == 0 and redis.call('ZCARD', widx) == 0 then
   -- UNLINK: a large hash is freed off the main thread
-  redis.call('UNLINK', idx, widx, blobs, chunks)
+  redis.call('UNLINK', idx, widx, blobs, chunks, KEYS[6], KEYS[7])
   redis.call('SREM', nskey, ARGV[3])
   return 0
 end

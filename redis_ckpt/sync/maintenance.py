@@ -75,7 +75,8 @@ class Maintenance(Owning):
         batch = BATCH if held is None else BATCH // max(1, len(namespaces))
         for ns in namespaces:
             idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
-            keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
+            marks = self.layout.gc_marks(thread_id, ns)
+            keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *marks]
             prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
             calls.append(("purge", keys, [*prefixes, max(1, batch), ns]))
         if held is not None:  # fenced: a superseded owner deletes nothing
@@ -86,7 +87,7 @@ class Maintenance(Owning):
         """Delete the given checkpoints of (thread, ns) and their writes, then collect garbage:
         in the last deleting call when the namespace is small, else in bounded steps."""
         idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
-        keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
+        keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *self.layout.gc_marks(thread_id, ns)]
         prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
         self._known.forget(thread_id, ns)
         ids = list(ids)
