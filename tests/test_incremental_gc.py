@@ -4,6 +4,7 @@ keeps everything it references (docs/design.md, "Garbage collection without owne
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from redis_ckpt import RedisSaver
 from redis_ckpt.encoding import blob_field
 from redis_ckpt.sync import maintenance
 from tests.conftest import fresh_saver, keys_under, saver_kwargs
-from tests.helpers import checkpoint, config
+from tests.helpers import checkpoint, config, put_chain
 from tests.test_dedup import _referenced_digests, grow, latest_messages, messages
 
 
@@ -283,3 +284,39 @@ def test_emptying_a_namespace_after_a_collection_died_leaves_no_key_behind(
     else:
         writer._drop("t", "", [keep])
     assert keys_under(raw, prefix) == []
+
+
+@pytest.mark.parametrize("collection", ["one call", "in steps"])
+def test_a_collection_of_the_target_never_runs_while_copy_thread_copies_into_it(
+    saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch, collection: str
+) -> None:
+    if collection == "in steps":
+        monkeypatch.setattr(maintenance, "ONE_CALL_GC_LIMIT", 1)
+        monkeypatch.setattr(maintenance, "GC_STEP", 3)
+    source = grow(saver, "src", 6)
+    target = put_chain(saver, "dst", 8)  # the target has checkpoints of its own, and is pruned
+    copy_values = saver._copy_values
+
+    def prune_elsewhere() -> None:
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as other:
+            other.prune(["dst"], keep_last=1)
+
+    collector = threading.Thread(target=prune_elsewhere)
+
+    def values_then_a_prune_elsewhere(source: str, target: str, ns: str) -> None:
+        copy_values(source, target, ns)
+        # Another process prunes the target now: the values just copied are referenced by no
+        # document there yet. It must wait for the copy (else it sweeps them), not collect now.
+        collector.start()
+        collector.join(timeout=1.5)
+
+    monkeypatch.setattr(saver, "_copy_values", values_then_a_prune_elsewhere)
+    saver.copy_thread("src", "dst")
+    collector.join(timeout=30)
+    assert not collector.is_alive()
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:  # no cached chunks
+        for n, checkpoint_id in enumerate(source, start=1):
+            found = fresh.get_tuple(config("dst", "", checkpoint_id))
+            assert found is not None and found.checkpoint["channel_values"]["messages"] == messages(n)
+    assert target[-1] in {t.checkpoint["id"] for t in saver.list(config("dst"))}
+    assert not raw.exists(*saver.layout.gc_marks("dst", ""))
