@@ -17,7 +17,7 @@
 -- documents older than the collection by the 'docs' pages, newer ones by their put. (A document
 -- deleted meanwhile only keeps its values alive until the next collection.)
 -- Returns {done (1 when the phase is finished), next cursor, items deleted}; {-1, '', 0} when the
--- marks are gone or belong to another collection (they expired: this one must start over).
+-- marks are gone or belong to another collection (ended by another, or expired: start over).
 -- KEYS: idx, widx, blobs, chunks, marked fields, marked chunks
 -- ARGV: doc_prefix, writes_prefix, phase, cursor, count, marks ttl (ms), token, stale (ms)
 local idx, widx, blobs, chunks, mf, mc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
