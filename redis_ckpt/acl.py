@@ -17,7 +17,8 @@ COMMANDS = (
     "zadd", "zrem", "zcard", "zrange", "zrevrangebylex", "sadd", "srem", "sismember", "expire", "pexpire",
     # sent directly: namespaces, id pages, copy_thread, delete_thread, thread enumeration
     "smembers", "zrangebylex", "hscan", "scan",
-    # write ownership (own/aown): WATCH of the fence key, and the acquire/fence/release scripts
+    # write ownership (own/aown): WATCH of the fence key, and the acquire/fence/release scripts;
+    # pttl also for gc's begin (is another collection's mark set still being renewed?)
     "watch", "get", "set", "pttl",
     # optional: setup() reads maxmemory-policy to warn about eviction; refused is fine
     "info",

@@ -17,8 +17,24 @@ local ttl = tonumber(ARGV[2])
 local n_fields, n_digests, n_doc = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local missing = {}
 local at = 6
+-- While an incremental collection sweeps, a stored base may have lost part of its chain (the
+-- sweep deletes unmarked fields in hash order, so a delta can outlive its own base): a base
+-- counts as stored only if every link is, down to a keyframe or to a marked link (the marks
+-- keep that one's chain). Outside collections, a stored base's chain is whole.
+local collecting = redis.call('EXISTS', mf) == 1
+local function stored(field)
+  if not collecting then return redis.call('HEXISTS', blobs, field) == 1 end
+  for _ = 0, MAX_RECORD_DEPTH do
+    if redis.call('SISMEMBER', mf, field) == 1 then return true end
+    local value = redis.call('HGET', blobs, field)
+    if not value then return false end
+    if string.byte(value, 1) ~= DELTA then return true end
+    field = record_parts(value)[4]
+  end
+  return false
+end
 for i = at, at + n_fields - 1 do
-  if redis.call('HEXISTS', blobs, ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] end
+  if not stored(ARGV[i]) then missing[#missing + 1] = ARGV[i] end
 end
 at = at + n_fields
 for i = at, at + n_digests - 1 do
@@ -32,7 +48,7 @@ redis.call('DEL', doc)
 redis.call('HSET', doc, unpack(ARGV, at, records_at - 1))
 if ttl > 0 then redis.call('EXPIRE', doc, ttl) end
 redis.call('ZADD', idx, 0, ARGV[1])
-if redis.call('EXISTS', mf) == 1 then
+if collecting then
   local pairs_ = read_doc(doc)[4]
   for i = 2, #pairs_, 2 do mark_field(blobs, mf, mc, pairs_[i], true) end
 end

@@ -1,7 +1,8 @@
 -- One bounded step of the incremental garbage collection of one (thread, ns). It does what
 -- drop.lua's one-call collection does, spread over calls of `count` items each, with the marks
 -- kept in two sets in the thread's slot, each holding the collection's token as a member:
---   'begin'  creates the marks, unless another collection of the namespace runs (returns done 0);
+--   'begin'  creates the marks, unless another collection of the namespace runs (returns done 0),
+--            or takes over those of one that stopped stepping (see below);
 --   'docs'   marks, for a page of checkpoint ids after `cursor`, the blob fields their documents
 --            reference, the bases of those records (transitively) and the chunks they name, and
 --            the chunks their pending writes name;
@@ -16,15 +17,20 @@
 -- documents older than the collection by the 'docs' pages, newer ones by their put. (A document
 -- deleted meanwhile only keeps its values alive until the next collection.)
 -- Returns {done (1 when the phase is finished), next cursor, items deleted}; {-1, '', 0} when the
--- marks are gone or belong to another collection (they expired: this one must start over).
+-- marks are gone or belong to another collection (ended by another, or expired: start over).
 -- KEYS: idx, widx, blobs, chunks, marked fields, marked chunks
--- ARGV: doc_prefix, writes_prefix, phase, cursor, count, marks ttl (ms), token
+-- ARGV: doc_prefix, writes_prefix, phase, cursor, count, marks ttl (ms), token, stale (ms)
 local idx, widx, blobs, chunks, mf, mc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local doc_prefix, writes_prefix, phase, cursor = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local count, ttl, token = tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local count, ttl, token, stale = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 
 if phase == 'begin' then
-  if redis.call('EXISTS', mf) == 1 or redis.call('EXISTS', mc) == 1 then return {0, '', 0} end
+  -- Every step renews the marks' expiry to `ttl`: marks renewed within `stale` ms belong to a
+  -- running collection. Older ones were left by a collection whose process died, maybe mid-sweep,
+  -- with deltas whose bases it deleted: they are taken over, not dropped, so that puts keep
+  -- checking the chains they rely on (commit.lua) until this collection ends. Marks only keep
+  -- more, so inheriting them is safe (and so is the dead one resuming: it is still right).
+  if math.max(redis.call('PTTL', mf), redis.call('PTTL', mc)) > ttl - stale then return {0, '', 0} end
   redis.call('SADD', mf, token)
   redis.call('SADD', mc, token)
   redis.call('PEXPIRE', mf, ttl)

@@ -1,6 +1,7 @@
 -- Delete up to `batch` checkpoints (and writes) of one (thread, ns); when none are left, delete
 -- the namespace's keys and forget the namespace. Returns 1 while more remain, else 0.
--- KEYS: idx, widx, blobs, namespaces, chunks
+-- KEYS: idx, widx, blobs, namespaces, chunks, marked fields, marked chunks (gc.lua: a dead
+-- collection's marks would outlive the namespace)
 -- ARGV: doc_prefix, writes_prefix, batch, ns
 local idx, widx, blobs, nskey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local doc_prefix, writes_prefix, batch = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -12,6 +13,6 @@ local wids = redis.call('ZRANGE', widx, 0, batch - 1)
 for _, cid in ipairs(wids) do redis.call('DEL', writes_prefix .. cid) end
 if #wids > 0 then redis.call('ZREM', widx, unpack(wids)) end
 if #ids == batch or #wids == batch then return 1 end
-redis.call('UNLINK', idx, widx, blobs, KEYS[5]) -- a large hash is freed off the main thread
+redis.call('UNLINK', idx, widx, blobs, KEYS[5], KEYS[6], KEYS[7]) -- a large hash is freed off the main thread
 redis.call('SREM', nskey, ARGV[4])
 return 0

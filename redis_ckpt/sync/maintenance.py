@@ -5,6 +5,7 @@ Each works in batches, so its round trips grow with pages, not with checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import secrets
@@ -25,7 +26,10 @@ BATCH = 100  # checkpoints deleted, or read, per server call: each call stays wi
 COPY_PAGE = 500  # checkpoints copied per round trip
 ONE_CALL_GC_LIMIT = 2_000  # ids + blob fields + chunks of a namespace collected in one call (a few ms)
 GC_STEP = 100  # ids marked, or hash fields swept, per incremental collection step
-GC_MARKS_TTL_MS = 60_000  # marks of a collection whose process died mid-way expire
+GC_STALE_MS = 60_000  # a collection that made no step for this long is presumed dead: the next takes its marks over
+# Marks outlive a collection that died mid-sweep (puts check chains while they exist), until the
+# next collection of the namespace ends, or for a day.
+GC_MARKS_TTL_MS = 86_400_000
 GC_TOKEN_PREFIX = "\0\0\0gc:"  # a mark set's member naming its collection (no blob field or digest looks so)
 GC_BUSY_POLL = 0.05  # seconds between checks while another collection of the namespace runs
 GC_RESTARTS = 3  # collections started over after losing their marks, before giving up
@@ -72,7 +76,8 @@ class Maintenance(Owning):
         batch = BATCH if held is None else BATCH // max(1, len(namespaces))
         for ns in namespaces:
             idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
-            keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
+            marks = self.layout.gc_marks(thread_id, ns)
+            keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *marks]
             prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
             calls.append(("purge", keys, [*prefixes, max(1, batch), ns]))
         if held is not None:  # fenced: a superseded owner deletes nothing
@@ -83,7 +88,7 @@ class Maintenance(Owning):
         """Delete the given checkpoints of (thread, ns) and their writes, then collect garbage:
         in the last deleting call when the namespace is small, else in bounded steps."""
         idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
-        keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash]
+        keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *self.layout.gc_marks(thread_id, ns)]
         prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
         self._known.forget(thread_id, ns)
         ids = list(ids)
@@ -101,28 +106,43 @@ class Maintenance(Owning):
         """The incremental garbage collection of a large namespace (lua/gc.lua): every server call
         handles GC_STEP items. Other writers may run meanwhile: while the collection's marks
         exist, their puts and put_writes mark what they reference. One collection per namespace
-        at a time: a second one waits for the first (or for its marks to expire, if its process
-        died), and one whose marks expired while it stalled starts over."""
+        at a time: a second one waits for the first (or, if its process died, takes its marks
+        over once they are stale), and one whose marks were lost while it stalled starts over."""
+        step = self._gc_steps(held, thread_id, ns, prefixes)
+        for _ in range(GC_RESTARTS):
+            if not self._gc_begin(step):
+                logger.warning("redis-ckpt: a garbage collection of %r stayed busy; skipped", thread_id)
+                return
+            if self._collect_phases(step):
+                step("end", "")
+                return
+        logger.warning("redis-ckpt: the garbage collection of %r kept losing its marks; stopped", thread_id)
+
+    def _gc_steps(
+        self, held: Ownership | None, thread_id: str, ns: str, prefixes: list[str]
+    ) -> Callable[[str, str], tuple[int, str]]:
+        """step(phase, cursor) of a new collection (lua/gc.lua) of (thread, ns): (done, next cursor)."""
         idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
         gc_keys = [idx, widx, blobs, chunk_hash, *self.layout.gc_marks(thread_id, ns)]
         token = GC_TOKEN_PREFIX + secrets.token_hex(8)
 
         def step(phase: str, cursor: str) -> tuple[int, str]:
-            args = [*prefixes, phase, cursor, GC_STEP, GC_MARKS_TTL_MS, token]
+            args = [*prefixes, phase, cursor, GC_STEP, GC_MARKS_TTL_MS, token, GC_STALE_MS]
             done, next_cursor, _ = self._maintenance_script(held, "gc", gc_keys, args)
             return int(done), text(next_cursor)
 
-        for _ in range(GC_RESTARTS):
-            deadline = time.monotonic() + 2 * GC_MARKS_TTL_MS / 1000
-            while step("begin", "")[0] != 1:
-                if time.monotonic() > deadline:
-                    logger.warning("redis-ckpt: a garbage collection of %r stayed busy; skipped", thread_id)
-                    return
-                time.sleep(GC_BUSY_POLL)
-            if self._collect_phases(step):
-                step("end", "")
-                return
-        logger.warning("redis-ckpt: the garbage collection of %r kept losing its marks; stopped", thread_id)
+        return step
+
+    @staticmethod
+    def _gc_begin(step: Callable[[str, str], tuple[int, str]]) -> bool:
+        """Create the marks, waiting while another collection (or copy) of the namespace runs;
+        False if it stayed busy too long."""
+        deadline = time.monotonic() + 2 * GC_STALE_MS / 1000
+        while step("begin", "")[0] != 1:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(GC_BUSY_POLL)
+        return True
 
     @staticmethod
     def _collect_phases(step: Callable[[str, str], tuple[int, str]]) -> bool:
@@ -188,11 +208,24 @@ class Maintenance(Owning):
             # Ids first: a checkpoint put after the values were copied would arrive without its values.
             checkpoint_ids = list(self._ids(source, ns))
             writes_ids = sorted(set(self._ids(source, ns, self.layout.writes_index(source, ns))) - set(checkpoint_ids))
-            self._copy_values(source, target, ns)
-            for start in range(0, len(checkpoint_ids), COPY_PAGE):
-                self._copy_page(source, target, ns, checkpoint_ids[start : start + COPY_PAGE], with_docs=True)
-            for start in range(0, len(writes_ids), COPY_PAGE):
-                self._copy_page(source, target, ns, writes_ids[start : start + COPY_PAGE], with_docs=False)
+            # Values land before the documents that reference them: a collection of the target
+            # meanwhile would delete them. So the copy holds the target namespace's collection
+            # marks (lua/gc.lua; every page renews them): collections wait for it to end.
+            prefixes = [self.layout.checkpoint_prefix(target, ns), self.layout.writes_prefix(target, ns)]
+            step = self._gc_steps(self._owner_of(target), target, ns, prefixes)
+            holding = self._gc_begin(step)
+            if not holding:
+                logger.warning("redis-ckpt: a garbage collection of %r stayed busy; copying anyway", target)
+            try:
+                self._copy_values(source, target, ns)
+                for start in range(0, len(checkpoint_ids), COPY_PAGE):
+                    self._copy_page(source, target, ns, checkpoint_ids[start : start + COPY_PAGE], with_docs=True)
+                for start in range(0, len(writes_ids), COPY_PAGE):
+                    self._copy_page(source, target, ns, writes_ids[start : start + COPY_PAGE], with_docs=False)
+            finally:
+                if holding:  # if this fails too, the marks go stale and the next collection takes them over
+                    with contextlib.suppress(Exception):
+                        step("end", "")
 
     def _copy_values(self, source: str, target: str, ns: str) -> None:
         # Chunks first, then the values (records) that name them.
@@ -245,7 +278,9 @@ class Maintenance(Owning):
         """One MULTI/EXEC on the target thread (fenced when it is owned here): `commands` plus
         namespace registration and TTLs."""
         namespaces = self.layout.namespaces(thread_id)
-        commands = [*commands, ("SADD", namespaces, ns)]
+        # renew the marks copy_thread holds, so that no collection presumes it dead
+        renew = [("PEXPIRE", marks, GC_MARKS_TTL_MS) for marks in self.layout.gc_marks(thread_id, ns)]
+        commands = [*commands, ("SADD", namespaces, ns), *renew]
         if self.ttl.seconds:
             expiring = (*keys, *self.layout.ns_data_keys(thread_id, ns), namespaces)
             commands += [("EXPIRE", key, self.ttl.seconds) for key in expiring]
