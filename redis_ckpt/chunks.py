@@ -214,6 +214,7 @@ class Known:
 
     digests: set[bytes] = field(default_factory=set)
     bases: dict[str, Base] = field(default_factory=dict)
+    fields: set[bytes] = field(default_factory=set)  # blob fields of values seen stored
 
 
 MAX_NAMESPACES = 1024  # (thread, ns) pairs remembered per saver, least recently used dropped
@@ -239,13 +240,25 @@ class KnownChunks:
                 self._entries.move_to_end(key)
             return found
 
-    def learn(self, thread_id: str, ns: str, digests: Sequence[bytes], bases: Mapping[str, Base] = {}) -> None:
+    def learn(
+        self,
+        thread_id: str,
+        ns: str,
+        digests: Sequence[bytes],
+        bases: Mapping[str, Base] = {},
+        fields: Sequence[bytes] = (),
+        deleted: Sequence[bytes] = (),
+    ) -> None:
         known = self.get(thread_id, ns)
         with self._lock:
             if len(known.digests) + len(digests) > MAX_DIGESTS:
                 known.digests = set()
+            if len(known.fields) + len(fields) > MAX_DIGESTS:
+                known.fields = set()
             known.digests.update(digests)
             known.bases.update(bases)
+            known.fields.update(fields)
+            known.fields.difference_update(deleted)
 
     def drop(self, thread_id: str, ns: str, missing: Sequence[bytes]) -> None:
         """Stop relying on `missing` chunks and on bases whose record is missing."""
@@ -253,6 +266,7 @@ class KnownChunks:
         gone = set(missing)
         with self._lock:
             known.digests -= gone
+            known.fields -= gone
             for channel, base in list(known.bases.items()):
                 if base.field in gone:
                     del known.bases[channel]

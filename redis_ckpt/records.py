@@ -141,6 +141,13 @@ def encode_checkpoint(
             blobs_to_set[spill_field(field)] = value
         else:
             blobs_to_set[field] = value
+    # Values of channels this put does not write are referenced, not sent. Where this process saw
+    # them stored, the commit checks they still are (a prune or delete elsewhere may have collected
+    # them with the checkpoints that used them); a put that finds one gone sends it again.
+    if known is not None:
+        needed_fields += [
+            fields[c] for c in values if c not in new_versions and c in fields and fields[c] in known.fields
+        ]
     # A chunk sent by this put needs no check, and a field it writes is not needed from before.
     needed_digests -= chunks.keys()
     needed_fields = sorted(set(needed_fields) - blobs_to_set.keys())

@@ -209,6 +209,29 @@ def test_a_put_relying_on_chunks_deleted_meanwhile_resends_them(redis_url: str, 
         assert latest_messages(writer, "t") == messages(11)
 
 
+def test_a_put_referencing_a_value_collected_meanwhile_sends_it_again(redis_url: str, prefix: str) -> None:
+    """The child of a checkpoint deleted by another process references the parent's value of a
+    channel it does not write: the put finds it gone and stores it again, instead of a
+    checkpoint that silently lacks it."""
+    with fresh_saver(RedisSaver, redis_url, prefix) as writer, RedisSaver(redis_url, **saver_kwargs(prefix)) as other:
+        parent = checkpoint({"a": "kept " * 20, "b": 1}, {"a": 1, "b": 1})
+        writer.put(config("t"), parent, {"step": 0}, {"a": 1, "b": 1})
+        other.delete_thread("t")  # its values go with it
+        child = checkpoint({"a": "kept " * 20, "b": 2}, {"a": 1, "b": 2}, step=1)
+        with counting(this_thread_only=True) as counted:
+            writer.put(config("t", "", parent["id"]), child, {"step": 1}, {"b": 2})
+        assert writer.resends == 1 and counted.count == 2
+        found = writer.get_tuple(config("t"))
+        assert found is not None and found.checkpoint["channel_values"] == {"a": "kept " * 20, "b": 2}
+        # What it did not see stored is not checked (InMemorySaver semantics: a value whose
+        # version was never written is not part of the checkpoint).
+        orphan = checkpoint({"a": "never written", "b": 3}, {"a": 7, "b": 3}, step=2)
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:
+            fresh.put(config("t", "", child["id"]), orphan, {"step": 2}, {"b": 3})
+            assert fresh.resends == 0
+            assert fresh.get_tuple(config("t")).checkpoint["channel_values"] == {"b": 3}  # type: ignore[union-attr]
+
+
 def test_data_stored_before_deduplication_stays_readable(saver: RedisSaver, raw: redis.Redis) -> None:
     """The earlier format: plain typed values (no marker), uncompressed documents, 51-character
     versions. Written here field by field, then read and extended by the current code."""

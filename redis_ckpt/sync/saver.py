@@ -133,10 +133,13 @@ class RedisSaver(Maintenance):
                 break
             self.resends += 1
             self._known.drop(thread_id, ns, missing)
+            new_versions = {**new_versions, **_unchanged_values_gone(checkpoint, new_versions, missing)}
             # A missing record means its chain, and likely the thread, was collected: send all.
             chain_gone = any(m in stored.needed_fields for m in missing)
             known = None if chain_gone or attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
-        self._known.learn(thread_id, ns, [*stored.chunks, *stored.needed_digests], stored.bases)
+        fields = [*stored.blobs_to_set, *stored.needed_fields]
+        learnt = [*stored.chunks, *stored.needed_digests]
+        self._known.learn(thread_id, ns, learnt, stored.bases, fields, deleted=stored.blobs_to_delete)
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 
     def put_writes(
@@ -178,16 +181,16 @@ class RedisSaver(Maintenance):
 
     def _remember_bases(self, thread_id: str, ns: str, found: CheckpointTuple, records: dict[str, Any]) -> None:
         """A checkpoint just read is usually the parent of the next put: its chunked values are
-        the bases that put's values can be stored as deltas on."""
-        if not records:
-            return
+        the bases that put's values can be stored as deltas on, and its values are stored (the
+        next put references those of channels it does not write, and has that checked)."""
         versions = found.checkpoint["channel_versions"]
         bases = {
             channel: Base(blob_field(channel, versions[channel]), versions[channel], r.digests, r.depth)
             for channel, r in records.items()
             if channel in versions
         }
-        self._known.learn(thread_id, ns, [], bases)
+        fields = [blob_field(c, versions[c]) for c in found.checkpoint["channel_values"] if c in versions]
+        self._known.learn(thread_id, ns, [], bases, fields)
 
     def get_channel_values(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
@@ -324,3 +327,17 @@ class RedisSaver(Maintenance):
         else:
             current_v = int(current.split(".")[0])
         return f"{current_v + 1:010}.{random.getrandbits(32):08x}"
+
+
+def _unchanged_values_gone(
+    checkpoint: Checkpoint, new_versions: ChannelVersions, missing: Sequence[bytes]
+) -> ChannelVersions:
+    """The channels a put referenced without writing whose stored value was found gone: the next
+    attempt writes them (at their current versions), from the checkpoint's own values."""
+    gone = set(missing)
+    versions = checkpoint["channel_versions"]
+    return {
+        channel: versions[channel]
+        for channel in checkpoint["channel_values"]
+        if channel not in new_versions and channel in versions and blob_field(channel, versions[channel]) in gone
+    }
