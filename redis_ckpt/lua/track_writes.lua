@@ -5,8 +5,10 @@
 -- chunks these writes name are marked, so that no sweep step deletes them.
 -- KEYS: doc, widx, marked chunks
 -- ARGV: checkpoint id, digest...
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZADD', KEYS[2], 0, ARGV[1]) end
-if #ARGV > 1 and redis.call('EXISTS', KEYS[3]) == 1 then
-  for s = 2, #ARGV, 1000 do redis.call('SADD', KEYS[3], unpack(ARGV, s, math.min(s + 999, #ARGV))) end
+-- Sent as source with every put_writes: kept short.
+local call = redis.call
+if call('EXISTS', KEYS[1]) == 0 then call('ZADD', KEYS[2], 0, ARGV[1]) end
+if #ARGV > 1 and call('EXISTS', KEYS[3]) == 1 then
+  for s = 2, #ARGV, 1000 do call('SADD', KEYS[3], unpack(ARGV, s, math.min(s + 999, #ARGV))) end
 end
 return 0
