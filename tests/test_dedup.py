@@ -118,6 +118,16 @@ def test_a_long_list_history_stays_linear_short_chained_and_exact(
             assert found is not None and found.checkpoint["channel_values"]["messages"] == messages(n)
 
 
+def test_a_graph_alone_on_its_thread_never_resends_a_put(saver: RedisSaver) -> None:
+    """LangGraph runs a task's put_writes on another thread, next to the following put: that put
+    relies only on chunks already stored, so it never needs a second round trip."""
+    from benchmarks.chat_agent import build_graph, run_turns
+
+    run_turns(build_graph(saver), "t", 12)
+    assert saver.resends == 0
+    assert len(latest_messages(saver, "t")) == 48
+
+
 def test_a_new_process_reads_the_parent_and_then_puts_deltas(redis_url: str, prefix: str, raw: redis.Redis) -> None:
     with fresh_saver(RedisSaver, redis_url, prefix) as first:
         ids = grow(first, "t", 30)

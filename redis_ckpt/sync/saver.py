@@ -120,9 +120,9 @@ class RedisSaver(Maintenance):
         known: Known | None = self._known.get(thread_id, ns)
         for attempt in range(PUT_ATTEMPTS):
             # Only what Redis may not have yet is sent; what the put relies on is checked in its
-            # transaction. If some of it is missing (collected by a prune or delete elsewhere, or
-            # a put_writes still on its way), the checkpoint was taken back out and is put again
-            # with the missing parts; the last attempt sends everything.
+            # transaction. If some of it is missing (collected by a prune or delete elsewhere),
+            # no checkpoint was written and it is put again with the missing parts; the last
+            # attempt sends everything.
             stored = encode_checkpoint(
                 self.serde, checkpoint, metadata, parent_id, new_versions, compress=self.compress, known=known
             )
@@ -158,11 +158,13 @@ class RedisSaver(Maintenance):
             return
         stored = encode_writes(self.serde, writes, task_id, task_path, compress=self.compress)
         ttl = self.ttl.seconds or 0
-        # Learnt before they are sent: LangGraph may put the next checkpoint, which holds these
-        # new messages, while this transaction is still on its way. That put relies on them
-        # without resending, and its own transaction checks that they arrived.
-        self._known.learn(thread_id, ns, list(stored.chunks))
         self._write(thread_id, commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl), config)
+        # Learnt once stored: LangGraph may put the next checkpoint, which holds these new
+        # messages, while this transaction is still on its way (on another thread). That put then
+        # sends them again (a few hundred bytes) rather than relying on chunks that may not have
+        # arrived, which its commit would find missing and cost a second round trip (measured:
+        # 48 of 1,000 puts of a 200-turn chat without compression, learning before sending).
+        self._known.learn(thread_id, ns, list(stored.chunks))
 
     # -- reads --------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
