@@ -194,9 +194,10 @@ class ExpandedChunks:
 @dataclass(frozen=True)
 class Base:
     """The last stored version of a channel this process wrote or read: a delta's candidate base.
-    `run` counts the deltas on previous versions since its anchor (0: it is an anchor or a
-    keyframe itself); `anchor` is that anchor, None when it is one or when it is not known (a
-    record learnt from a read: then the run ends with a keyframe)."""
+    `run` counts the deltas on previous versions since its anchor; `anchor` is that anchor. A
+    record with run 0 is an anchor itself (a record learnt from a read counts as one: its depth is
+    exact, which is all chain length needs); run > 0 with anchor None means the anchor is gone,
+    and the run ends with a keyframe."""
 
     field: bytes
     version: Any

@@ -93,11 +93,10 @@ class Maintenance(Owning):
         self._known.forget(thread_id, ns)
         ids = list(ids)
         held = self._owner_of(thread_id)
-        batch = BATCH
         collected = 0
-        for start in range(0, max(len(ids), 1), batch):
-            limit = ONE_CALL_GC_LIMIT if start + batch >= len(ids) else 0
-            args = [*prefixes, ns, limit, *ids[start : start + batch]]
+        for start in range(0, max(len(ids), 1), BATCH):
+            limit = ONE_CALL_GC_LIMIT if start + BATCH >= len(ids) else 0
+            args = [*prefixes, ns, limit, *ids[start : start + BATCH]]
             collected = self._maintenance_script(held, "drop", keys, args)
         if collected == -1:
             self._collect(held, thread_id, ns, prefixes)

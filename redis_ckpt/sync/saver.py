@@ -134,7 +134,8 @@ class RedisSaver(Maintenance):
             self.resends += 1
             self._known.drop(thread_id, ns, missing)
             new_versions = {**new_versions, **_unchanged_values_gone(checkpoint, new_versions, missing)}
-            # A missing record means its chain, and likely the thread, was collected: send all.
+            # A missing record or value means its checkpoints, likely the thread, were collected:
+            # send all.
             chain_gone = any(m in stored.needed_fields for m in missing)
             known = None if chain_gone or attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
         fields = [*stored.blobs_to_set, *stored.needed_fields]
@@ -178,10 +179,10 @@ class RedisSaver(Maintenance):
         if entry is None:
             return None
         found = decode_entry(self.serde, thread_id, ns, entry, config if checkpoint_id else None)
-        self._remember_bases(thread_id, ns, found, entry[7])
+        self._learn_from_read(thread_id, ns, found, entry[7])
         return found
 
-    def _remember_bases(self, thread_id: str, ns: str, found: CheckpointTuple, records: dict[str, Any]) -> None:
+    def _learn_from_read(self, thread_id: str, ns: str, found: CheckpointTuple, records: dict[str, Any]) -> None:
         """A checkpoint just read is usually the parent of the next put: its chunked values are
         the bases that put's values can be stored as deltas on, and its values are stored (the
         next put references those of channels it does not write, and has that checked)."""
