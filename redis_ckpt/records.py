@@ -24,7 +24,10 @@ from redis_ckpt.encoding import (
     digest,
     metadata_tags,
     pack_list,
+    pack_parent,
     pack_typed,
+    parse_refs,
+    parse_write_field,
     spill_field,
     text,
     unpack_list,
@@ -51,14 +54,32 @@ def loads(serde: SerializerProtocol, raw: bytes) -> Any:
     return serde.loads_typed(unpack_typed(raw))
 
 
-def document_parts(checkpoint_or_body: bytes, metadata: bytes) -> tuple[bytes, bytes]:
-    """(checkpoint, metadata) typed bytes of what the read scripts return for a document: a body
+# The third item of a body that left the checkpoint's `id` and `channel_versions` to its document
+# (as "" and {}, which keeps the checkpoint's key order): the id is the document's, the versions
+# are its references. Both were stored twice before (~70 bytes of a chat checkpoint, compressed).
+ELIDED = b"e"
+
+
+def document_parts(checkpoint_or_body: bytes, metadata: bytes) -> tuple[bytes, bytes, bool]:
+    """(checkpoint, metadata, elided) of what the read scripts return for a document: a body
     holding both (metadata then comes back empty), or, from documents written before bodies
-    existed, the two typed values."""
+    existed, the two typed values. `elided`: the checkpoint's id and versions are left to the
+    document (see `restore_checkpoint`)."""
     if metadata:
-        return unpack_typed_value(checkpoint_or_body), metadata
-    checkpoint, metadata = unpack_list(unpack_chunk(checkpoint_or_body))
-    return checkpoint, metadata
+        return unpack_typed_value(checkpoint_or_body), metadata, False
+    checkpoint, metadata, *flags = unpack_list(unpack_chunk(checkpoint_or_body))
+    return checkpoint, metadata, flags == [ELIDED]
+
+
+def restore_checkpoint(checkpoint: Any, checkpoint_id: str, refs: bytes | None) -> Any:
+    """Put back what a body left to its document (`refs`: the document's packed references, None
+    when nothing was left out)."""
+    if refs is not None:
+        if "id" in checkpoint:
+            checkpoint["id"] = checkpoint_id
+        if "channel_versions" in checkpoint:
+            checkpoint["channel_versions"] = parse_refs(refs)
+    return checkpoint
 
 
 def metadata_bytes(entry: Sequence[bytes]) -> bytes:
@@ -81,6 +102,9 @@ def document_fields(packed: bytes) -> dict[str, bytes]:
         return {"d": packed}
     pieces = [packed[i : i + DOC_PIECE] for i in range(0, len(packed), DOC_PIECE)]
     return {"d": pieces[0], **{f"d{n}": piece for n, piece in enumerate(pieces[1:], 1)}}
+
+
+_ELIDED_AS: dict[str, Any] = {"id": "", "channel_versions": {}}
 
 
 @dataclass(frozen=True)
@@ -154,11 +178,13 @@ def encode_checkpoint(
     referenced: list[bytes] = []
     for channel, version in versions.items():
         referenced += (utf8(channel), utf8(version_repr(version)))
-    bare = {k: v for k, v in checkpoint.items() if k != "channel_values"}
+    bare = {k: _ELIDED_AS.get(k, v) for k, v in checkpoint.items() if k != "channel_values"}
     # One field for what the scripts read (parent, values) and what only Python reads (checkpoint
     # and metadata, compressed together): a field costs ~50 bytes of hash overhead in Redis.
-    body = pack_chunk(pack_list([dumps(serde, bare, "checkpoint"), dumps(serde, metadata, "metadata")]), compress)
-    document = document_fields(pack_list([utf8(parent_id or ""), pack_list(referenced), body]))
+    body = pack_chunk(
+        pack_list([dumps(serde, bare, "checkpoint"), dumps(serde, metadata, "metadata"), ELIDED]), compress
+    )
+    document = document_fields(pack_list([pack_parent(parent_id, checkpoint["id"]), pack_list(referenced), body]))
     # Search tags are fields of their own (the index reads them), left out when empty.
     if (run_id := metadata.get("run_id")) is not None:
         document["run"] = digest(str(run_id)).encode()
@@ -236,7 +262,7 @@ def decode_entry(
     """One entry of the `load` script -> CheckpointTuple."""
     cid_raw, checkpoint_raw, metadata_raw, parent_raw, channels, values, writes = entry[:7]
     checkpoint_id = text(cid_raw)
-    checkpoint = loads(serde, checkpoint_raw)
+    checkpoint = restore_checkpoint(loads(serde, checkpoint_raw), checkpoint_id, entry[8] if len(entry) > 8 else None)
     checkpoint["channel_values"] = {text(ch): loads(serde, val) for ch, val in zip(channels, values)}
     parent_id = text(parent_raw) if parent_raw else None
     return CheckpointTuple(
@@ -249,8 +275,10 @@ def decode_entry(
 
 
 def materialize_entry(entry: Sequence[Any], found: Mapping[bytes, bytes]) -> list[Any]:
-    """A `load` entry {id, checkpoint, metadata, parent, channels, values, writes} with exact typed
-    bytes everywhere, plus an eighth item: {channel: Resolved} of the values that were records."""
+    """A `load` entry {id, checkpoint, metadata, parent, channels, values, writes[, refs]} with exact
+    typed bytes everywhere, plus an eighth item: {channel: Resolved} of the values that were
+    records, and a ninth: the document's references when the checkpoint left its id and versions
+    to them (see `restore_checkpoint`), else None."""
     records: dict[str, Resolved] = {}
     values = []
     for channel, stored in zip(entry[4], entry[5]):
@@ -258,19 +286,34 @@ def materialize_entry(entry: Sequence[Any], found: Mapping[bytes, bytes]) -> lis
         values.append(typed)
         if resolved is not None:
             records[text(channel)] = resolved
-    checkpoint, metadata = document_parts(entry[1], entry[2])
-    return [entry[0], checkpoint, metadata, entry[3], entry[4], values, materialize_writes(entry[6], found), records]
+    checkpoint, metadata, elided = document_parts(entry[1], entry[2])
+    refs = entry[7] if elided else None
+    writes = materialize_writes(entry[6], found)
+    return [entry[0], checkpoint, metadata, entry[3], entry[4], values, writes, records, refs]
+
+
+def complete_checkpoint(serde: SerializerProtocol, entry: Sequence[Any]) -> bytes:
+    """The typed bytes of a materialized entry's whole checkpoint, what was left to its document
+    put back (for tools that copy checkpoints as bytes)."""
+    if entry[8] is None:
+        return bytes(entry[1])
+    checkpoint = restore_checkpoint(loads(serde, entry[1]), text(entry[0]), entry[8])
+    return dumps(serde, checkpoint, "checkpoint")
 
 
 def raw_writes(flat: Sequence[bytes]) -> list[tuple[str, int, str, str, bytes]]:
     """`decode_writes` without deserializing: (task_id, idx, task_path, channel, typed value
     bytes) in writes_sort_key order, for tools that copy values byte for byte."""
     rows = []
+    seen = set()
     for i in range(0, len(flat), 2):
         if flat[i][:1] == b"\0":  # the spill flag or a spill field (read scripts leave them out)
             continue
-        idx, _, task_id = flat[i].partition(b":")
+        idx, task_id = parse_write_field(flat[i])
+        if (idx, task_id) in seen:  # written twice across an upgrade (text, then packed task id)
+            continue
+        seen.add((idx, task_id))
         task_path, channel, value = unpack_list(flat[i + 1])
-        rows.append((text(task_id), int(idx), text(task_path), text(channel), bytes(value)))
+        rows.append((task_id, idx, text(task_path), text(channel), bytes(value)))
     rows.sort(key=lambda r: (r[2], r[0], r[1]))
     return rows

@@ -18,7 +18,7 @@ from langgraph.types import Command
 from redis_ckpt import RedisSaver
 from redis_ckpt.cli import cli
 from redis_ckpt.embedded import EmbeddedRedis
-from redis_ckpt.records import raw_writes
+from redis_ckpt.records import complete_checkpoint, raw_writes
 from tests.conftest import fresh_saver, keys_under, saver_kwargs
 from tests.graphs import approval_graph, counter_graph, delta_graph, fan_out_graph
 
@@ -205,12 +205,13 @@ def test_stats_totals_and_top(saver: RedisSaver, run: Cli) -> None:
 
 
 def raw_entries(saver: RedisSaver) -> dict[tuple[str, str], list[Any]]:
-    """Every stored entry of every (thread, ns), values as the serializer's bytes."""
+    """Every stored entry of every (thread, ns), values as the serializer's bytes (the checkpoint's
+    whole: a stored body may leave its id and versions to its document)."""
     out = {}
     for thread_id in saver._all_threads():
         for ns in saver._namespaces(thread_id):
             out[(thread_id, ns)] = [
-                [bytes(e[0]), bytes(e[1]), bytes(e[2]), e[3], list(e[4]), list(e[5]), raw_writes(e[6])]
+                [e[0], complete_checkpoint(saver.serde, e), e[2], e[3], *map(list, e[4:6]), raw_writes(e[6])]
                 for e in saver._scan(thread_id, ns, "full", 50)
             ]
     return out

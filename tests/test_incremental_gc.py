@@ -69,7 +69,9 @@ def test_prune_and_delete_for_runs_in_steps_leave_exactly_what_is_still_used(
 ) -> None:
     from benchmarks.chat_agent import build_graph, run_turns
 
-    run_turns(build_graph(saver), "t", 4)
+    # 20 turns: over 128 blob fields, so that hash is a hashtable, which HSCAN pages (a small hash
+    # in listpack encoding comes back whole).
+    run_turns(build_graph(saver), "t", 20)
     phases = on_first_step(saver, "docs", lambda: None)
     saver.prune(["t"], keep_last=2)
     assert phases.count("blobs") > 2 and phases.count("chunks") > 2 and phases[-1] == "end"  # many bounded steps

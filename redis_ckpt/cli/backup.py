@@ -14,6 +14,7 @@ from redis_ckpt.cli import backup_format as fmt
 from redis_ckpt.cli.app import env, json_option, prepare
 from redis_ckpt.cli.progress import progress
 from redis_ckpt.cli.rawput import PassThroughSerde, RawWrite, put_raw, put_raw_writes
+from redis_ckpt.records import complete_checkpoint
 from redis_ckpt.sync import RedisSaver
 
 PAGE = 50  # checkpoints read per round trip
@@ -30,6 +31,8 @@ def export_lines(saver: RedisSaver, threads: Iterable[str], counts: dict[str, in
         for ns in inventory.namespaces(saver.client, saver.layout, thread_id):
             for entry in saver._scan(thread_id, ns, "full", PAGE):
                 counts["checkpoints"] += 1
+                # The body may leave the checkpoint's id and versions to its document: put them back.
+                entry = [entry[0], complete_checkpoint(saver.serde, entry), *entry[2:]]
                 yield fmt.checkpoint_line(thread_id, ns, entry)
         counts["threads"] += counts["checkpoints"] > before
     yield fmt.end(counts["checkpoints"], counts["threads"])

@@ -41,14 +41,30 @@ local function writes_of(key)
   return flat
 end
 
--- A checkpoint document as {c, m, p, pairs}, or nil when it does not exist; pairs is the flat
--- {channel, blob field, ...} list of the values it references. A document holds 'd' = {p,
--- {channel, version repr, ...}, body} (body: checkpoint and metadata together, compressed;
--- returned in c's place, with m = '' saying so), cut into pieces 'd', 'd1', 'd2'... of at most 64
--- bytes so that its hash keeps Redis' compact encoding (redis_ckpt/records.py, document_fields),
--- and the search tags. Documents written before deduplication held 'c', 'm', 'p' and
--- 'v' = {channel, blob field, ...} as fields.
-local function read_doc(key)
+-- The parent id of a document's packed form (redis_ckpt/encoding.py, pack_parent); cid is the
+-- document's own id.
+local function parent_id(raw, cid)
+  local marker = string.byte(raw, 1)
+  if marker == 3 then return string.sub(raw, 2) end
+  if marker ~= 2 then return raw end
+  local shared = string.byte(raw, 2)
+  local own = string.gsub(cid, '-', '')
+  local tail = string.gsub(string.sub(raw, 3), '.', function(c) return string.format('%02x', string.byte(c)) end)
+  local hex = string.sub(own, 1, 2 * shared) .. tail
+  return string.sub(hex, 1, 8) .. '-' .. string.sub(hex, 9, 12) .. '-' .. string.sub(hex, 13, 16) .. '-' ..
+    string.sub(hex, 17, 20) .. '-' .. string.sub(hex, 21, 32)
+end
+
+-- A checkpoint document as {c, m, p, pairs, refs}, or nil when it does not exist; pairs is the
+-- flat {channel, blob field, ...} list of the values it references, refs the same as stored
+-- ({channel, version repr, ...} packed: the checkpoint's channel_versions, which its body leaves
+-- out). A document holds 'd' = {p, refs, body} (body: checkpoint and metadata together,
+-- compressed; returned in c's place, with m = '' saying so), cut into pieces 'd', 'd1', 'd2'... of
+-- at most 64 bytes so that its hash keeps Redis' compact encoding (redis_ckpt/records.py,
+-- document_fields), and the search tags. Documents written before deduplication held 'c', 'm',
+-- 'p' and 'v' = {channel, blob field, ...} as fields (no refs). `cid`, the document's id, unpacks
+-- p (see parent_id); without it p comes back as stored.
+local function read_doc(key, cid)
   local flat = redis.call('HGETALL', key)
   if #flat == 0 then return nil end
   local f = {}
@@ -65,7 +81,7 @@ local function read_doc(key)
       pairs_[i] = versions[i]
       pairs_[i + 1] = versions[i] .. '\0' .. versions[i + 1]
     end
-    return {x[3], '', x[1], pairs_}
+    return {x[3], '', cid and parent_id(x[1], cid) or x[1], pairs_, x[2]}
   end
   if not f.c then return nil end
   return {f.c, f.m, f.p or '', split_list(f.v)}
@@ -88,7 +104,7 @@ local function walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open,
     seen[cur] = true
     depth = depth + 1
     local doc_key = doc_prefix .. cur
-    local d = read_doc(doc_key)
+    local d = read_doc(doc_key, cur)
     if not d then break end
     local pairs_, seeds = d[4], {}
     for i = 1, #pairs_, 2 do

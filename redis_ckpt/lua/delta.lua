@@ -48,7 +48,7 @@ local function collect(cid, doc_key, writes_key, seeds)
   out[#out + 1] = {cid, writes, seeds}
 end
 
-local target_doc = read_doc(doc_prefix .. target)
+local target_doc = read_doc(doc_prefix .. target, target)
 local start = target_doc and target_doc[3]
 walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open, max_depth, {[target] = true}, collect)
 expire_all(ttl, {doc_prefix .. target, writes_prefix .. target, unpack(KEYS)})

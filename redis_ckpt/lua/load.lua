@@ -9,7 +9,8 @@
 --   tags: requirements on a document's `meta` tags, comma-separated, each a '|'-separated list of
 --         alternatives of which the document must carry one ('' = no condition); a server-side
 --         pre-filter for scalar metadata filters, re-checked by the caller.
---   what 'full': each entry is {id, checkpoint, metadata, parent, {channels}, {values}, {writes}}
+--   what 'full': each entry is {id, checkpoint, metadata, parent, {channels}, {values}, {writes},
+--   refs} (refs: the document's packed references, absent for documents of before bodies)
 --   what 'meta': each entry is {id, metadata}, or {id, body, ''} for documents with a body
 --   (checkpoint and metadata packed together, see read_doc in common.lua; then checkpoint is the
 --   body and metadata '' in full entries too).
@@ -50,7 +51,7 @@ end
 
 local function load_full(cid)
   local doc_key = doc_prefix .. cid
-  local d = read_doc(doc_key)
+  local d = read_doc(doc_key, cid)
   if not d then return nil end
   local pairs_ = d[4]
   local channels, fields = {}, {}
@@ -78,7 +79,7 @@ local function load_full(cid)
   local writes = writes_of(writes_key)
   collector.want_writes(writes)
   expire_all(ttl, {doc_key, writes_key})
-  return {cid, d[1], d[2], d[3], found_ch, found_val, writes}
+  return {cid, d[1], d[2], d[3], found_ch, found_val, writes, d[5]}
 end
 
 local load = load_full

@@ -291,7 +291,7 @@ class SaverCore(BaseCheckpointSaver[str]):
                 if not found.alive[checkpoint_id]:
                     continue
                 channels, values = spill.fill_values(entry[4], entry[5], found)
-                entry = [*entry[:4], channels, values, spill.fill_writes(checkpoint_id, entry[6], found)]
+                entry = [*entry[:4], channels, values, spill.fill_writes(checkpoint_id, entry[6], found), *entry[7:]]
             filled.append(entry)
         return filled
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,7 +22,7 @@ from langgraph.checkpoint.base import (
 from redisvl.exceptions import RedisSearchError
 from typing_extensions import Self
 
-from redis_ckpt import commands, scripts, search
+from redis_ckpt import commands, scripts, search, versions
 from redis_ckpt.chunks import Base, Known
 from redis_ckpt.encoding import (
     all_pushable,
@@ -318,18 +317,8 @@ class RedisSaver(Maintenance):
 
     # -- versions ---------------------------------------------------------------------------------
     def get_next_version(self, current: str | None, channel: None) -> str:
-        """A zero-padded counter plus a random suffix: monotonic as strings, and two forks bumping
-        the same channel never share a blob field. 19 characters where InMemorySaver's take 51:
-        versions appear a dozen times in every stored checkpoint, so this alone takes a third off
-        a chat checkpoint's document. Versions of InMemorySaver's format (32 digits) still
-        compare below these: their first ten characters are zeros."""
-        if current is None:
-            current_v = 0
-        elif isinstance(current, int):
-            current_v = current
-        else:
-            current_v = int(current.split(".")[0])
-        return f"{current_v + 1:010}.{random.getrandbits(32):08x}"
+        """`versions.next_version`: a fixed-width counter plus a random suffix, 12 characters."""
+        return versions.next_version(current)
 
 
 def _unchanged_values_gone(
