@@ -1,0 +1,147 @@
+"""The compact parts of a stored checkpoint (docs/design.md, "Key layout"): 12-character versions,
+bodies that leave the checkpoint's id and versions to their document, parents packed relative to
+their child's id, pending-write fields naming UUID task ids in 16 bytes. Each reads back exactly,
+and what was stored in the previous forms stays readable."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+import redis
+from langgraph.checkpoint.base.id import uuid6
+
+from redis_ckpt import RedisSaver, versions
+from redis_ckpt.compression import pack_chunk, unpack_chunk
+from redis_ckpt.encoding import (
+    pack_list,
+    pack_parent,
+    pack_typed,
+    parse_write_field,
+    unpack_list,
+    unpack_parent,
+    utf8,
+    version_repr,
+    write_field,
+)
+from redis_ckpt.records import loads
+from tests.helpers import checkpoint, config
+
+
+def test_versions_increase_as_strings_from_every_earlier_format() -> None:
+    rng = random.Random(3)
+    earlier = ["0000000041.9f3a1c07", "00000000000000000000000000000041.5302937620983523", 41, None]
+    for current in earlier:
+        nxt = versions.next_version(current)
+        assert len(nxt) == 12 and versions.counter(nxt) == (42 if current is not None else 1)
+        if isinstance(current, str):
+            assert nxt > current
+    previous = versions.next_version(None)
+    for n in [*sorted(rng.sample(range(1, 62**5 + 10_000), 2_000)), 62**5 - 2, 62**5 - 1, 62**5, 10**15]:
+        nxt = versions.next_version(n)
+        assert versions.counter(nxt) == n + 1
+        assert nxt > previous, (previous, nxt)  # past 62**5 the `w` form still sorts above
+        previous = nxt
+    # Two forks bumping the same channel get different versions.
+    assert len({versions.next_version(7) for _ in range(1_000)}) == 1_000
+
+
+@pytest.mark.parametrize(
+    "parent_id, child_id",
+    [
+        (str(uuid6()), str(uuid6())),
+        (str(uuid.uuid4()), str(uuid6())),  # shares nothing
+        ("not-a-uuid", str(uuid6())),
+        ("\x02looks packed", str(uuid6())),  # escaped, not misread
+        ("\x03looks escaped", "child"),
+        (str(uuid6()).upper(), str(uuid6())),  # not canonical: stored as given
+        (None, str(uuid6())),
+    ],
+)
+def test_parents_pack_and_read_back_exactly(saver: RedisSaver, parent_id: str | None, child_id: str) -> None:
+    packed = pack_parent(parent_id, child_id)
+    assert unpack_parent(packed, child_id) == (parent_id or "")
+    # The read scripts unpack it the same way (lua/common.lua, parent_id).
+    cp = checkpoint({"x": 1}, {"x": 1}, checkpoint_id=child_id)
+    saver.put(config("t", "", parent_id), cp, {}, {"x": 1})
+    found = saver.get_tuple(config("t", "", child_id))
+    assert found is not None
+    expected = config("t", "", parent_id)["configurable"] if parent_id else None
+    assert (found.parent_config or {}).get("configurable") == expected
+
+
+def test_uuid6_parents_take_a_third_of_their_text() -> None:
+    parent = str(uuid6())
+    child = str(uuid6())
+    assert len(pack_parent(parent, child)) <= 14 < len(parent)
+
+
+@pytest.mark.parametrize("task_id", [str(uuid.uuid4()), "task-a", str(uuid.uuid4()).upper(), "1:2;3", ""])
+@pytest.mark.parametrize("idx", [0, 7, -1, -3])
+def test_write_fields_name_their_task_and_index_exactly(task_id: str, idx: int) -> None:
+    field = write_field(task_id, idx)
+    assert parse_write_field(field) == (idx, task_id)
+    if _is_uuid(task_id):  # `idx;` and the UUID's 16 bytes
+        assert len(field) == len(str(idx)) + 1 + 16
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def test_a_body_leaves_the_id_and_versions_to_its_document(saver: RedisSaver, raw: redis.Redis) -> None:
+    cp = checkpoint({"x": 1, "y": "s"}, {"x": "0000000003.abc", "y": 2.5, "z": 7})
+    saver.put(config("t"), cp, {"step": 1}, {"x": "0000000003.abc", "y": 2.5})
+    stored = raw.hgetall(saver.layout.checkpoint("t", "", cp["id"]))
+    body = unpack_list(unpack_chunk(unpack_list(b"".join(stored[f] for f in sorted(stored) if f != b"meta"))[2]))
+    bare = loads(saver.serde, body[0])
+    assert bare["id"] == "" and bare["channel_versions"] == {}
+    found = saver.get_tuple(config("t", "", cp["id"]))
+    assert found is not None
+    assert found.checkpoint["id"] == cp["id"]
+    assert found.checkpoint["channel_versions"] == cp["channel_versions"]
+    order = [k for k in cp if k != "channel_values"]
+    assert [k for k in found.checkpoint if k != "channel_values"] == order  # the key order too
+    assert [type(v) for v in found.checkpoint["channel_versions"].values()] == [str, float, int]
+
+
+def test_documents_and_writes_of_the_previous_forms_stay_readable(saver: RedisSaver, raw: redis.Redis) -> None:
+    """A document whose body holds the whole checkpoint and a plain parent id, and a writes hash
+    whose fields name task ids as text, as stored before this change."""
+    parent, cid = str(uuid6()), str(uuid6())
+    cp = checkpoint({"x": [1, 2]}, {"x": "0000000001.0a0b0c0d"}, checkpoint_id=cid)
+    whole = {k: v for k, v in cp.items() if k != "channel_values"}
+    body = pack_chunk(
+        pack_list([pack_typed(saver.serde.dumps_typed(whole)), pack_typed(saver.serde.dumps_typed({"step": 2}))]),
+        True,
+    )
+    refs = pack_list([b"x", utf8(version_repr("0000000001.0a0b0c0d"))])
+    raw.hset(saver.layout.checkpoint("t", "", cid), "d", pack_list([utf8(parent), refs, body]))
+    field = b"x\0" + utf8(version_repr("0000000001.0a0b0c0d"))
+    raw.hset(saver.layout.blobs("t", ""), field, pack_typed(saver.serde.dumps_typed([1, 2])))
+    raw.zadd(saver.layout.index("t", ""), {cid: 0})
+    raw.sadd(saver.layout.namespaces("t"), "")
+    task = str(uuid.uuid4())
+    write = pack_list([b"", b"x", pack_typed(saver.serde.dumps_typed(3))])
+    raw.hset(saver.layout.writes("t", "", cid), b"0:" + utf8(task), write)
+    found = saver.get_tuple(config("t"))
+    assert found is not None
+    assert found.checkpoint["id"] == cid and found.checkpoint["channel_versions"] == cp["channel_versions"]
+    assert found.checkpoint["channel_values"] == {"x": [1, 2]}
+    assert found.parent_config is not None and found.parent_config["configurable"]["checkpoint_id"] == parent
+    assert found.pending_writes == [(task, "x", 3)]
+    # The same write stored again by this version (its task id packed) is not listed twice.
+    saver.put_writes(config("t", "", cid), [("x", 3)], task)
+    again = saver.get_tuple(config("t"))
+    assert again is not None and again.pending_writes == [(task, "x", 3)]
+    # And the next checkpoint, in the new forms, builds on it.
+    nxt = saver.get_next_version("0000000001.0a0b0c0d", None)
+    cp2 = checkpoint({"x": [1, 2, 3]}, {"x": nxt})
+    saver.put(config("t", "", cid), cp2, {"step": 3}, {"x": nxt})
+    latest = saver.get_tuple(config("t"))
+    assert latest is not None and latest.checkpoint["channel_values"] == {"x": [1, 2, 3]}
+    assert latest.parent_config is not None and latest.parent_config["configurable"]["checkpoint_id"] == cid
