@@ -59,7 +59,7 @@ def put(
         if delta_channels:
             prefixes = [layout.checkpoint_prefix(thread_id, ns), layout.writes_prefix(thread_id, ns)]
             args = [*prefixes, checkpoint_id, parent_id or "", ttl, scripts.MAX_CHAIN_DEPTH, *delta_channels]
-            commands.append(scripts.call("touch_chain", [blobs], args))
+            commands.append(scripts.call("touch_chain", [blobs, index], args))
     # Last, so it sees everything above: if a value or chunk this put did not send is gone (a
     # prune or delete elsewhere collected it), it writes neither the document nor the records and
     # the saver puts it again with what was missing (RedisSaver.put). The document is written by

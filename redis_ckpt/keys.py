@@ -73,8 +73,20 @@ class KeyLayout:
 
     # -- per (thread, namespace) ------------------------------------------------------------
     def index(self, thread_id: str, ns: str) -> str:
-        """Sorted set of the checkpoint ids of (thread, ns), by id."""
+        """The checkpoint ids of (thread, ns), by id: the first page of the index (sorted sets of at
+        most 120 ids each; see `index_page`)."""
         return f"{self.prefix}:idx:{_thread_tag(thread_id)}:{escape(ns)}"
+
+    # The index's other pages and their directory are named after the index key: the scripts
+    # derive the same names (checkpoint_index in lua/common.lua). An escaped namespace holds no
+    # ':', so no other index key starts with `index(...) + ':'`.
+    def index_directory(self, thread_id: str, ns: str) -> str:
+        """Sorted set of the lower bounds (checkpoint ids) of the index's pages after the first."""
+        return self.index(thread_id, ns) + ":d"
+
+    def index_page(self, thread_id: str, ns: str, bound: str) -> str:
+        """The index page holding the ids from `bound` up to the next page's bound."""
+        return self.index(thread_id, ns) + ":p:" + bound
 
     def writes_index(self, thread_id: str, ns: str) -> str:
         """Sorted set of the checkpoint ids that have a pending-writes hash."""

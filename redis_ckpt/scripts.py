@@ -1,7 +1,8 @@
 """The server-side Lua scripts (files in redis_ckpt/lua/) and how they are run.
 
 Scripts receive key names, or key prefixes to which they append a checkpoint id, from
-redis_ckpt.keys: they never build key names of their own. Every key a script touches shares the
+redis_ckpt.keys: they never build key names of their own, but for the checkpoint index's pages,
+which common.lua derives from the index key exactly as keys.py does (tested). Every key a script touches shares the
 declared keys' hash slot (the thread's hash tag), so the scripts are ready to run on a cluster.
 
 Scripts run by EVALSHA. When the server has lost its script cache (a restart, a failover to a
@@ -26,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis_ckpt import topology, wire
 
 MAX_CHAIN_DEPTH = 100_000  # ancestors one chain walk may visit (a guard, far beyond snapshot cadence)
-NAMES = ("load", "delta", "touch_chain", "purge", "drop", "gc", "commit")
+NAMES = ("load", "delta", "touch_chain", "purge", "drop", "gc", "commit", "index")
 
 
 def _source(name: str) -> str:

@@ -47,7 +47,9 @@ for i = records_at, #ARGV, 2 do redis.call('HSET', blobs, ARGV[i], ARGV[i + 1]) 
 redis.call('DEL', doc)
 redis.call('HSET', doc, unpack(ARGV, at, records_at - 1))
 if ttl > 0 then redis.call('EXPIRE', doc, ttl) end
-redis.call('ZADD', idx, 0, ARGV[1])
+local index = checkpoint_index(idx)
+index.add(ARGV[1])
+index.expire(ttl)
 if collecting then
   local pairs_ = read_doc(doc)[4]
   for i = 2, #pairs_, 2 do mark_field(blobs, mf, mc, pairs_[i], true) end

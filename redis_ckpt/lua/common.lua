@@ -263,3 +263,122 @@ local function mark_writes(flat, mc)
     end
   end
 end
+
+-- The checkpoint index of one (thread, ns): its ids in pages, each a sorted set (scores 0, by id)
+-- of at most INDEX_PAGE_MAX ids, so that it keeps Redis' compact listpack encoding (~40 bytes an
+-- id instead of ~112 in one large skiplist zset; docs/design.md, "Key layout"). The index key
+-- itself is the first page: it holds the ids below every other page's bound. The directory
+-- (idx .. ':d') lists the other pages' bounds; the page of bound b is idx .. ':p:' .. b and holds
+-- the ids from b up to the next bound. (The one place scripts build key names: redis_ckpt/keys.py
+-- derives the same names, index_directory and index_page, tested against this.) A page that
+-- grows past INDEX_PAGE_MAX hands its top INDEX_PAGE_MOVE ids to a new page: bounded work per
+-- insert, also for an index written before pages (one large first page, kept as it is). With
+-- ttl > 0 every page written or read, and the directory, get that TTL (see `expire`): a page then
+-- outlives the checkpoints it lists, as each of them was put or read no later than the page was.
+local INDEX_PAGE_MAX, INDEX_PAGE_MOVE = 120, 60
+
+local function checkpoint_index(idx)
+  local dir, page_prefix = idx .. ':d', idx .. ':p:'
+  local I, touched = {}, {}
+  -- '' stands for the first page: no real bound is '' (a bound is above some id of its page's
+  -- predecessor).
+  local function page_key(bound)
+    local key = bound == '' and idx or page_prefix .. bound
+    touched[key] = true
+    return key
+  end
+  local function bound_for(cid) -- the page holding, or to hold, cid
+    return redis.call('ZREVRANGEBYLEX', dir, '[' .. cid, '-', 'LIMIT', 0, 1)[1] or ''
+  end
+
+  function I.add(cid)
+    local bound = bound_for(cid)
+    local page = page_key(bound)
+    local added = redis.call('ZADD', page, 0, cid)
+    if added == 1 and redis.call('ZCARD', page) > INDEX_PAGE_MAX then
+      local moved = redis.call('ZRANGE', page, -INDEX_PAGE_MOVE, -1)
+      local args = {}
+      for i, id in ipairs(moved) do
+        args[2 * i - 1] = 0
+        args[2 * i] = id
+      end
+      redis.call('ZADD', page_key(moved[1]), unpack(args))
+      redis.call('ZREM', page, unpack(moved))
+      redis.call('ZADD', dir, 0, moved[1])
+    end
+    return added
+  end
+
+  function I.rem(cid)
+    local bound = bound_for(cid)
+    local page = page_key(bound)
+    local removed = redis.call('ZREM', page, cid)
+    if bound ~= '' and redis.call('EXISTS', page) == 0 then redis.call('ZREM', dir, bound) end
+    return removed
+  end
+
+  -- At most n ids below `upper` ('+', or '(' / '[' and an id), newest first.
+  function I.rev(upper, n)
+    local out = {}
+    if n <= 0 then return out end
+    local bound
+    if upper == '+' then
+      bound = redis.call('ZREVRANGEBYLEX', dir, '+', '-', 'LIMIT', 0, 1)[1] or ''
+    else
+      bound = bound_for(string.sub(upper, 2))
+    end
+    while true do
+      for _, id in ipairs(redis.call('ZREVRANGEBYLEX', page_key(bound), upper, '-', 'LIMIT', 0, n - #out)) do
+        out[#out + 1] = id
+      end
+      if #out >= n or bound == '' then return out end
+      bound = redis.call('ZREVRANGEBYLEX', dir, '(' .. bound, '-', 'LIMIT', 0, 1)[1] or ''
+    end
+  end
+
+  -- At most n ids above `low` ('-', or '(' and an id), oldest first.
+  function I.fwd(low, n)
+    local out = {}
+    if n <= 0 then return out end
+    local bound = low == '-' and '' or bound_for(string.sub(low, 2))
+    while true do
+      for _, id in ipairs(redis.call('ZRANGEBYLEX', page_key(bound), low, '+', 'LIMIT', 0, n - #out)) do
+        out[#out + 1] = id
+      end
+      if #out >= n then return out end
+      bound = redis.call('ZRANGEBYLEX', dir, '(' .. bound, '+', 'LIMIT', 0, 1)[1]
+      if not bound then return out end
+    end
+  end
+
+  -- How many ids, counting no further than `limit` (pages are counted one by one).
+  function I.count(limit)
+    local total = redis.call('ZCARD', idx)
+    for _, bound in ipairs(redis.call('ZRANGE', dir, 0, -1)) do
+      if total > limit then break end
+      total = total + redis.call('ZCARD', page_prefix .. bound)
+    end
+    return total
+  end
+
+  -- Every key of the index (pages and directory), for deleting it.
+  function I.keys()
+    local keys = {idx, dir}
+    for _, bound in ipairs(redis.call('ZRANGE', dir, 0, -1)) do keys[#keys + 1] = page_prefix .. bound end
+    return keys
+  end
+
+  -- Count the page of cid as read (for `expire`).
+  function I.touch(cid)
+    page_key(bound_for(cid))
+  end
+
+  -- Give the pages read or written so far, and the directory, the TTL (ttl > 0).
+  function I.expire(ttl)
+    if ttl <= 0 then return end
+    touched[dir] = true
+    for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
+  end
+
+  return I
+end

@@ -11,10 +11,11 @@ local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, target = ARGV[1], ARGV[2], ARGV[3]
 local max_depth, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
 
+local index = checkpoint_index(idx)
 if target == '' then
   local upper = '+'
   while target == '' do
-    local ids = redis.call('ZREVRANGEBYLEX', idx, upper, '-', 'LIMIT', 0, 16)
+    local ids = index.rev(upper, 16)
     if #ids == 0 then return {'', {}, {}} end
     for _, cid in ipairs(ids) do
       if redis.call('EXISTS', doc_prefix .. cid) == 1 then target = cid break end
@@ -52,4 +53,6 @@ local target_doc = read_doc(doc_prefix .. target, target)
 local start = target_doc and target_doc[3]
 walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open, max_depth, {[target] = true}, collect)
 expire_all(ttl, {doc_prefix .. target, writes_prefix .. target, unpack(KEYS)})
+if ttl > 0 then index.touch(target) end
+index.expire(ttl)
 return {target, out, collector.fetch()}

@@ -11,17 +11,18 @@
 -- ARGV: doc_prefix, writes_prefix, ns, gc limit ('0' = no collection), id...
 local idx, widx, blobs, nskey, chunks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local doc_prefix, writes_prefix = ARGV[1], ARGV[2]
+local index = checkpoint_index(idx)
 
 for i = 5, #ARGV do
   local cid = ARGV[i]
   redis.call('DEL', doc_prefix .. cid, writes_prefix .. cid)
-  redis.call('ZREM', idx, cid)
+  index.rem(cid)
   redis.call('ZREM', widx, cid)
 end
 
-if redis.call('ZCARD', idx) == 0 and redis.call('ZCARD', widx) == 0 then
+if index.count(0) == 0 and redis.call('ZCARD', widx) == 0 then
   -- UNLINK: a large hash is freed off the main thread
-  redis.call('UNLINK', idx, widx, blobs, chunks, KEYS[6], KEYS[7])
+  redis.call('UNLINK', widx, blobs, chunks, KEYS[6], KEYS[7], unpack(index.keys()))
   redis.call('SREM', nskey, ARGV[3])
   return 0
 end
@@ -31,7 +32,7 @@ if limit == 0 then return 0 end
 -- Another collection, or a copy_thread into the namespace, holds the marks: collecting now could
 -- delete what it keeps (values copied before their documents); the caller waits for it (gc.lua).
 if redis.call('EXISTS', KEYS[6]) == 1 or redis.call('EXISTS', KEYS[7]) == 1 then return -1 end
-local size = redis.call('ZCARD', idx) + redis.call('ZCARD', widx) + redis.call('HLEN', blobs)
+local size = index.count(limit) + redis.call('ZCARD', widx) + redis.call('HLEN', blobs)
   + redis.call('HLEN', chunks)
 if size > limit then return -1 end
 
@@ -41,7 +42,8 @@ local referenced, queue, marked = {}, {}, {}
 local function reference(field)
   if not referenced[field] then referenced[field] = true; queue[#queue + 1] = field end
 end
-for _, cid in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
+local remaining = index.fwd('-', size)
+for _, cid in ipairs(remaining) do
   local doc = read_doc(doc_prefix .. cid)
   local pairs_ = doc and doc[4] or {}
   for i = 2, #pairs_, 2 do reference(pairs_[i]) end
@@ -67,7 +69,7 @@ local function mark_pending(ids)
     end
   end
 end
-mark_pending(redis.call('ZRANGE', idx, 0, -1))
+mark_pending(remaining)
 mark_pending(redis.call('ZRANGE', widx, 0, -1))
 
 -- Sweep.

@@ -45,14 +45,15 @@ if phase == 'end' then
   return {1, '', 0}
 end
 
-local function page_of(zset)
+local function page_of(phase)
   local low = cursor == '' and '-' or '(' .. cursor
-  return redis.call('ZRANGEBYLEX', zset, low, '+', 'LIMIT', 0, count)
+  if phase == 'docs' then return checkpoint_index(idx).fwd(low, count) end
+  return redis.call('ZRANGEBYLEX', widx, low, '+', 'LIMIT', 0, count)
 end
 
 local done, next_cursor, deleted = 0, '', 0
 if phase == 'docs' or phase == 'writes' then
-  local ids = page_of(phase == 'docs' and idx or widx)
+  local ids = page_of(phase)
   for _, cid in ipairs(ids) do
     if phase == 'docs' then
       local doc = read_doc(doc_prefix .. cid)

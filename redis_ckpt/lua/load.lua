@@ -22,6 +22,7 @@ local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mode, what, count = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local collector = chunk_collector(KEYS[5], 256) -- redis_ckpt.chunks.INLINE_CHUNKS
+local index = checkpoint_index(idx)
 local required = {}
 for tag in string.gmatch(ARGV[7], '[^,]+') do required[#required + 1] = tag end
 
@@ -88,13 +89,16 @@ if what == 'meta' then load = load_meta end
 local out, cursor = {}, ''
 if mode == 'ids' then
   for i = 8, #ARGV do
-    if tagged(doc_prefix .. ARGV[i]) then out[#out + 1] = load(ARGV[i]) end
+    if tagged(doc_prefix .. ARGV[i]) then
+      out[#out + 1] = load(ARGV[i])
+      if ttl > 0 then index.touch(ARGV[i]) end -- its page lives as long as it does
+    end
   end
 else
   local upper, budget = ARGV[8], math.max(count, 1000)
   while #out < count and budget > 0 do
     local asked = math.min(budget, count - #out + 16)
-    local ids = redis.call('ZREVRANGEBYLEX', idx, upper, '-', 'LIMIT', 0, asked)
+    local ids = index.rev(upper, asked)
     for i, cid in ipairs(ids) do
       if tagged(doc_prefix .. cid) then
         local entry = load(cid)
@@ -103,7 +107,7 @@ else
         elseif #required == 0 then
           -- The document expired (TTL) or was deleted. Its writes (listed by no other index once
           -- it existed, and expiring after it) go with the entry: nothing else would find them.
-          redis.call('ZREM', idx, cid)
+          index.rem(cid)
           redis.call('DEL', writes_prefix .. cid)
         end
       end
@@ -119,4 +123,5 @@ else
   cursor = upper
 end
 expire_all(ttl, KEYS)
+index.expire(ttl)
 return {cursor, out, collector.fetch()}

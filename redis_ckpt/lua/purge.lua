@@ -6,13 +6,17 @@
 local idx, widx, blobs, nskey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local doc_prefix, writes_prefix, batch = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
-local ids = redis.call('ZRANGE', idx, 0, batch - 1)
-for _, cid in ipairs(ids) do redis.call('DEL', doc_prefix .. cid, writes_prefix .. cid) end
-if #ids > 0 then redis.call('ZREM', idx, unpack(ids)) end
+local index = checkpoint_index(idx)
+local ids = index.fwd('-', batch)
+for _, cid in ipairs(ids) do
+  redis.call('DEL', doc_prefix .. cid, writes_prefix .. cid)
+  index.rem(cid)
+end
 local wids = redis.call('ZRANGE', widx, 0, batch - 1)
 for _, cid in ipairs(wids) do redis.call('DEL', writes_prefix .. cid) end
 if #wids > 0 then redis.call('ZREM', widx, unpack(wids)) end
 if #ids == batch or #wids == batch then return 1 end
-redis.call('UNLINK', idx, widx, blobs, KEYS[5], KEYS[6], KEYS[7]) -- a large hash is freed off the main thread
+-- a large hash is freed off the main thread
+redis.call('UNLINK', widx, blobs, KEYS[5], KEYS[6], KEYS[7], unpack(index.keys()))
 redis.call('SREM', nskey, ARGV[4])
 return 0

@@ -423,11 +423,15 @@ class SaverCore(BaseCheckpointSaver[str]):
         return [_materialize_ancestor(a, chunk_found) for a in filled]
 
     def _ids(self, thread_id: str, ns: str, key: str | None = None, page: int = 10_000) -> Iterator[str]:
-        """Every id in an index (default: the checkpoint index), oldest first, in pages."""
-        key = key or self.layout.index(thread_id, ns)
+        """Every id in an index (default: the checkpoint index, read through its pages), oldest
+        first, in pages."""
         lower: bytes = b"-"
         while True:
-            batch: list[bytes] = self._io(self._client.zrangebylex, key, lower, "+", 0, page)  # type: ignore[arg-type]
+            batch: list[bytes]
+            if key is None:
+                batch = self._script("index", [self.layout.index(thread_id, ns)], ["fwd", lower, page])
+            else:
+                batch = self._io(self._client.zrangebylex, key, lower, "+", 0, page)  # type: ignore[arg-type]
             for raw in batch:
                 yield text(raw)
             if len(batch) < page:

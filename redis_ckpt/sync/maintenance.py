@@ -259,11 +259,13 @@ class Maintenance(Owning):
         chunks = {d: v for d, v in zip(digests, found) if v is not None}  # type: ignore[arg-type]
         touched: list[str] = []
         commands: list[Any] = [_hset(self.layout.chunks(target, ns), chunks)] if chunks else []
+        indexed: list[str] = []
         for checkpoint_id, (doc, writes) in zip(ids, rows):
             if doc and with_docs:
                 key = self.layout.checkpoint(target, ns, checkpoint_id)
                 # nothing in a document names its thread
-                commands += [("DEL", key), _hset(key, doc), ("ZADD", self.layout.index(target, ns), 0, checkpoint_id)]
+                commands += [("DEL", key), _hset(key, doc)]
+                indexed.append(checkpoint_id)
                 touched.append(key)
             if writes:
                 key = self.layout.writes(target, ns, checkpoint_id)
@@ -271,6 +273,9 @@ class Maintenance(Owning):
                 if not (doc and with_docs):  # the writes index lists writes without a checkpoint
                     commands.append(("ZADD", self.layout.writes_index(target, ns), 0, checkpoint_id))
                 touched.append(key)
+        if indexed:  # after the documents: a NOSCRIPT here resends the page (scripts.execute)
+            add = ["add", self.ttl.seconds or 0, *indexed]
+            commands.append(scripts.call("index", [self.layout.index(target, ns)], add))
         self._io(self._write_with_ttl, target, ns, commands, touched)
 
     def _write_with_ttl(self, thread_id: str, ns: str, commands: list[Any], keys: list[str]) -> None:
