@@ -249,9 +249,18 @@ class KnownChunks:
         bases: Mapping[str, Base] = {},
         fields: Sequence[bytes] = (),
         deleted: Sequence[bytes] = (),
+        *,
+        read: bool = False,
     ) -> None:
+        """`read`: the bases come from a read. Such a base replaces a known one only if it is
+        another record: this process's own record of the same version knows its run and anchor,
+        which a read cannot tell (taking the read's, an anchor at the record's depth, made chains
+        deepen at every LangGraph invoke, which reads the thread first, and end in a keyframe of
+        every chunk every dozen turns: 79 KB of a 200-turn chat's records)."""
         known = self.get(thread_id, ns)
         with self._lock:
+            if read:
+                bases = {c: b for c, b in bases.items() if (k := known.bases.get(c)) is None or k.field != b.field}
             if len(known.digests) + len(digests) > MAX_DIGESTS:
                 known.digests = set()
             if len(known.fields) + len(fields) > MAX_DIGESTS:

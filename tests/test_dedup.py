@@ -118,6 +118,19 @@ def test_a_long_list_history_stays_linear_short_chained_and_exact(
             assert found is not None and found.checkpoint["channel_values"]["messages"] == messages(n)
 
 
+def test_a_graph_run_turn_by_turn_keeps_its_first_keyframe_only(saver: RedisSaver, raw: redis.Redis) -> None:
+    """Every invoke reads the thread first (get_tuple): what the read teaches must not replace
+    what the saver knows of its own records, or every turn deepens the chains and a keyframe of
+    the whole list follows every dozen turns."""
+    from benchmarks.chat_agent import build_graph, run_turns
+
+    run_turns(build_graph(saver), "t", 30)
+    records = [v for v in raw.hvals(saver.layout.blobs("t", "")) if chunks.is_record(v) and len(v) > 100]
+    # The first version's keyframe names one chunk, as do the input maps': only anchors are larger.
+    assert not [v for v in records if v[:1] == chunks.KEYFRAME]
+    assert len(records) <= 4  # anchors, one per 32 versions of the 120-message list
+
+
 def test_a_graph_alone_on_its_thread_never_resends_a_put(saver: RedisSaver) -> None:
     """LangGraph runs a task's put_writes on another thread, next to the following put: that put
     relies only on chunks already stored, so it never needs a second round trip."""

@@ -192,7 +192,7 @@ class RedisSaver(Maintenance):
             if channel in versions
         }
         fields = [blob_field(c, versions[c]) for c in found.checkpoint["channel_values"] if c in versions]
-        self._known.learn(thread_id, ns, [], bases, fields)
+        self._known.learn(thread_id, ns, [], bases, fields, read=True)
 
     def get_channel_values(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
