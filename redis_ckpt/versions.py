@@ -38,12 +38,16 @@ def counter(version: str | int | float | None) -> int:
     if isinstance(version, (int, float)):
         return int(version)
     width = {"v": SHORT, "w": LONG}.get(version[:1])
-    if width is not None:
+    digits = version[1 : 1 + width] if width is not None else ""
+    if width is not None and len(digits) == width and all(c in _VALUE for c in digits):
         value = 0
-        for c in version[1 : 1 + width]:
+        for c in digits:
             value = value * 62 + _VALUE[c]
         return value
-    return int(version.split(".")[0])
+    try:
+        return int(version.split(".")[0])
+    except ValueError:
+        raise ValueError(f"not a version this saver can count from: {version!r}") from None
 
 
 def next_version(current: str | int | float | None) -> str:

@@ -45,6 +45,11 @@ def test_versions_increase_as_strings_from_every_earlier_format() -> None:
         previous = nxt
     # Two forks bumping the same channel get different versions.
     assert len({versions.next_version(7) for _ in range(1_000)}) == 1_000
+    # A version of no known format is a clear error, not a wrong count.
+    for foreign in ["v1.2", "w", "abc"]:
+        with pytest.raises(ValueError, match="not a version this saver can count from"):
+            versions.next_version(foreign)
+    assert versions.counter("v0000A") == 10  # width checked: 'v' + 5 digits
 
 
 @pytest.mark.parametrize(

@@ -351,12 +351,15 @@ local function checkpoint_index(idx)
     end
   end
 
-  -- How many ids, counting no further than `limit` (pages are counted one by one).
+  -- How many ids, stopping once past `limit` (pages are counted one by one, their bounds read
+  -- 100 at a time).
   function I.count(limit)
-    local total = redis.call('ZCARD', idx)
-    for _, bound in ipairs(redis.call('ZRANGE', dir, 0, -1)) do
-      if total > limit then break end
-      total = total + redis.call('ZCARD', page_prefix .. bound)
+    local total, at = redis.call('ZCARD', idx), 0
+    while total <= limit do
+      local bounds = redis.call('ZRANGE', dir, at, at + 99)
+      for _, bound in ipairs(bounds) do total = total + redis.call('ZCARD', page_prefix .. bound) end
+      if #bounds < 100 then break end
+      at = at + 100
     end
     return total
   end
