@@ -94,6 +94,7 @@ PACKED_PARENT, ESCAPED_PARENT = b"\x02", b"\x03"
 
 
 def _uuid_bytes(value: str) -> bytes | None:
+    """The 16 bytes of a canonical (lowercase, hyphenated) UUID string, else None."""
     try:
         parsed = uuid.UUID(value)
     except ValueError:
@@ -120,7 +121,8 @@ def unpack_parent(raw: bytes, checkpoint_id: str) -> str:
         return text(raw[1:])
     if raw[:1] == PACKED_PARENT:
         own = _uuid_bytes(checkpoint_id)
-        assert own is not None, "a packed parent belongs to a checkpoint with a UUID id"
+        if own is None:
+            raise ValueError(f"a packed parent belongs to a checkpoint with a UUID id, not {checkpoint_id!r}")
         return str(uuid.UUID(bytes=own[: raw[1]] + raw[2:]))
     return text(raw)
 
@@ -155,12 +157,9 @@ def write_field(task_id: str, idx: int) -> bytes:
     """Field of a pending write in its checkpoint's writes hash: `idx:task_id`, or `idx;` and the
     16 bytes of a task id that is a canonical UUID (LangGraph's are: 20 bytes less per write, a
     chat checkpoint's writes hash holds two)."""
-    try:
-        packed = uuid.UUID(task_id)
-    except ValueError:
-        packed = None
-    if packed is not None and str(packed) == task_id:
-        return b"%d;%s" % (idx, packed.bytes)
+    packed = _uuid_bytes(task_id)
+    if packed is not None:
+        return b"%d;%s" % (idx, packed)
     return b"%d:%s" % (idx, utf8(task_id))
 
 
