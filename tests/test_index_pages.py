@@ -5,6 +5,7 @@ exactly as with one sorted set, for indexes written before pages too."""
 from __future__ import annotations
 
 import random
+import time
 import uuid
 
 import pytest
@@ -133,3 +134,23 @@ def test_page_edges(saver: RedisSaver, raw: redis.Redis, n: int) -> None:
     check_pages(raw, saver, "t", ids)
     assert listed(saver, "t") == sorted(ids, reverse=True)
     assert listed(saver, "t", limit=1) == sorted(ids, reverse=True)[:1]
+
+
+def test_a_delta_history_read_renews_the_pages_of_the_ancestors_it_renews(redis_url: str, raw: redis.Redis) -> None:
+    """refresh_on_read: get_delta_channel_history renews every ancestor it walks; the pages that
+    list them must live as long, or list() loses checkpoints that still exist."""
+    prefix = f"pages-delta-{uuid.uuid4().hex[:8]}"
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 10, "refresh_on_read": True}) as saver:
+        ids: list[str] = []
+        parent = None
+        for n in range(300):  # `items` stored once, then only named: the walk goes back to the root
+            cp = checkpoint({"items": ["s"]} if n == 0 else {}, {"items": n + 1}, step=n)
+            saver.put(config("t", "", parent), cp, {}, {"items": n + 1} if n == 0 else {})
+            parent = cp["id"]
+            ids.append(parent)
+        middle = index_keys(raw, saver, "t")[1]  # neither the first page nor the target's
+        raw.pexpire(middle, 300)  # as if its last write were long ago
+        history = saver.get_delta_channel_history(config=config("t", "", ids[-1]), channels=["items"])
+        assert history["items"]["seed"] == ["s"]
+        time.sleep(0.4)
+        assert listed(saver, "t") == sorted(ids, reverse=True)
