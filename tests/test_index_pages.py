@@ -154,3 +154,27 @@ def test_a_delta_history_read_renews_the_pages_of_the_ancestors_it_renews(redis_
         assert history["items"]["seed"] == ["s"]
         time.sleep(0.4)
         assert listed(saver, "t") == sorted(ids, reverse=True)
+
+
+@pytest.mark.slow
+def test_a_thread_written_for_longer_than_its_ttl_keeps_no_stale_page_bounds(redis_url: str, raw: redis.Redis) -> None:
+    """With a TTL, old pages expire with the ids they list while the directory, renewed by every
+    put, lives on: their bounds must not pile up (one per 60 puts, for as long as the thread is
+    written), and a walk through the index drops any it passes."""
+    prefix = f"pages-stale-{uuid.uuid4().hex[:8]}"
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 1 / 60}) as saver:  # 1 second
+        parent = None
+        for n in range(650):  # ~5 seconds: pages of the first seconds expire meanwhile
+            cp = checkpoint({"x": n}, {"x": n + 1}, step=n)
+            saver.put(config("t", "", parent), cp, {}, {"x": n + 1})
+            parent = cp["id"]
+            time.sleep(0.006)
+        layout = saver.layout
+
+        def stale() -> list[str]:
+            bounds = [text(b) for b in raw.zrange(layout.index_directory("t", ""), 0, -1)]
+            return [b for b in bounds if not raw.exists(layout.index_page("t", "", b))]
+
+        assert len(stale()) <= 2
+        assert listed(saver, "t")[0] == parent
+        assert stale() == []
