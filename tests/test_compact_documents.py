@@ -167,3 +167,9 @@ def test_a_write_stored_in_both_forms_across_an_upgrade_reads_as_one_field_would
     saver.put_writes(config("t", "", cp["id"]), [(channel, "new" + "." * 80)], task)
     found = saver.get_tuple(config("t"))
     assert found is not None and found.pending_writes == [(task, channel, kept + "." * 80)]
+
+
+@pytest.mark.parametrize("field", [b"7", b"", b"x:task", b"-:task", b"3;short", b"3;" + b"u" * 17])
+def test_a_field_of_neither_write_form_is_a_clear_error(field: bytes) -> None:
+    with pytest.raises(ValueError, match="not a pending-write field"):
+        parse_write_field(field)
