@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -164,13 +165,16 @@ def write_field(task_id: str, idx: int) -> bytes:
 
 
 def parse_write_field(field: bytes) -> tuple[int, str]:
-    """Inverse of `write_field`: (idx, task_id)."""
-    end = 1  # idx is digits with an optional '-', then ':' or ';'
-    while field[end : end + 1] not in (b":", b";"):
-        end += 1
-    rest = field[end + 1 :]
-    task_id = str(uuid.UUID(bytes=rest)) if field[end : end + 1] == b";" else text(rest)
-    return int(field[:end]), task_id
+    """Inverse of `write_field`: (idx, task_id). ValueError for a field of neither form."""
+    found = _WRITE_FIELD.match(field)  # idx is digits with an optional '-', then ':' or ';'
+    if found is None or (found[2] == b";" and len(field) - found.end() != 16):
+        raise ValueError(f"not a pending-write field: {field!r}")
+    rest = field[found.end() :]
+    task_id = str(uuid.UUID(bytes=rest)) if found[2] == b";" else text(rest)
+    return int(found[1]), task_id
+
+
+_WRITE_FIELD = re.compile(rb"(-?[0-9]+)([:;])")
 
 
 def digest(value: str) -> str:

@@ -304,16 +304,17 @@ def complete_checkpoint(serde: SerializerProtocol, entry: Sequence[Any]) -> byte
 def raw_writes(flat: Sequence[bytes]) -> list[tuple[str, int, str, str, bytes]]:
     """`decode_writes` without deserializing: (task_id, idx, task_path, channel, typed value
     bytes) in writes_sort_key order, for tools that copy values byte for byte."""
-    rows = []
-    seen = set()
+    chosen: dict[tuple[int, str], tuple[str, int, str, str, bytes]] = {}
     for i in range(0, len(flat), 2):
         if flat[i][:1] == b"\0":  # the spill flag or a spill field (read scripts leave them out)
             continue
         idx, task_id = parse_write_field(flat[i])
-        if (idx, task_id) in seen:  # written twice across an upgrade (text, then packed task id)
+        # Written twice across an upgrade: first with the task id as text, then packed. A regular
+        # write keeps the first (insert-if-absent), a special one the last (it overwrites), as if
+        # both had been one field; HGETALL's order says neither.
+        packed = flat[i][len(b"%d" % idx) : len(b"%d" % idx) + 1] == b";"
+        if (idx, task_id) in chosen and packed == (idx >= 0):
             continue
-        seen.add((idx, task_id))
         task_path, channel, value = unpack_list(flat[i + 1])
-        rows.append((task_id, idx, text(task_path), text(channel), bytes(value)))
-    rows.sort(key=lambda r: (r[2], r[0], r[1]))
-    return rows
+        chosen[(idx, task_id)] = (task_id, idx, text(task_path), text(channel), bytes(value))
+    return sorted(chosen.values(), key=lambda r: (r[2], r[0], r[1]))

@@ -150,3 +150,26 @@ def test_documents_and_writes_of_the_previous_forms_stay_readable(saver: RedisSa
     latest = saver.get_tuple(config("t"))
     assert latest is not None and latest.checkpoint["channel_values"] == {"x": [1, 2, 3]}
     assert latest.parent_config is not None and latest.parent_config["configurable"]["checkpoint_id"] == cid
+
+
+@pytest.mark.parametrize("channel, idx, kept", [("__interrupt__", -3, "new"), ("x", 0, "old")])
+def test_a_write_stored_in_both_forms_across_an_upgrade_reads_as_one_field_would(
+    saver: RedisSaver, raw: redis.Redis, channel: str, idx: int, kept: str
+) -> None:
+    """A writes hash holding a task's write under its text field (before) and its packed field
+    (after the upgrade): a special write (negative idx) overwrites, so the later one is read; a
+    regular one is insert-if-absent, so the first stays, whichever order HGETALL gives."""
+    cp = checkpoint({"x": 1}, {"x": 1})
+    saver.put(config("t"), cp, {}, {"x": 1})
+    task = str(uuid.uuid4())
+    old = pack_list([b"", utf8(channel), pack_typed(saver.serde.dumps_typed("old" + "." * 80))])
+    raw.hset(saver.layout.writes("t", "", cp["id"]), b"%d:%s" % (idx, utf8(task)), old)
+    saver.put_writes(config("t", "", cp["id"]), [(channel, "new" + "." * 80)], task)
+    found = saver.get_tuple(config("t"))
+    assert found is not None and found.pending_writes == [(task, channel, kept + "." * 80)]
+
+
+@pytest.mark.parametrize("field", [b"7", b"", b"x:task", b"-:task", b"3;short", b"3;" + b"u" * 17])
+def test_a_field_of_neither_write_form_is_a_clear_error(field: bytes) -> None:
+    with pytest.raises(ValueError, match="not a pending-write field"):
+        parse_write_field(field)

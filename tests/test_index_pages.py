@@ -5,6 +5,7 @@ exactly as with one sorted set, for indexes written before pages too."""
 from __future__ import annotations
 
 import random
+import time
 import uuid
 
 import pytest
@@ -133,3 +134,47 @@ def test_page_edges(saver: RedisSaver, raw: redis.Redis, n: int) -> None:
     check_pages(raw, saver, "t", ids)
     assert listed(saver, "t") == sorted(ids, reverse=True)
     assert listed(saver, "t", limit=1) == sorted(ids, reverse=True)[:1]
+
+
+def test_a_delta_history_read_renews_the_pages_of_the_ancestors_it_renews(redis_url: str, raw: redis.Redis) -> None:
+    """refresh_on_read: get_delta_channel_history renews every ancestor it walks; the pages that
+    list them must live as long, or list() loses checkpoints that still exist."""
+    prefix = f"pages-delta-{uuid.uuid4().hex[:8]}"
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 10, "refresh_on_read": True}) as saver:
+        ids: list[str] = []
+        parent = None
+        for n in range(300):  # `items` stored once, then only named: the walk goes back to the root
+            cp = checkpoint({"items": ["s"]} if n == 0 else {}, {"items": n + 1}, step=n)
+            saver.put(config("t", "", parent), cp, {}, {"items": n + 1} if n == 0 else {})
+            parent = cp["id"]
+            ids.append(parent)
+        middle = index_keys(raw, saver, "t")[1]  # neither the first page nor the target's
+        raw.pexpire(middle, 300)  # as if its last write were long ago
+        history = saver.get_delta_channel_history(config=config("t", "", ids[-1]), channels=["items"])
+        assert history["items"]["seed"] == ["s"]
+        time.sleep(0.4)
+        assert listed(saver, "t") == sorted(ids, reverse=True)
+
+
+@pytest.mark.slow
+def test_a_thread_written_for_longer_than_its_ttl_keeps_no_stale_page_bounds(redis_url: str, raw: redis.Redis) -> None:
+    """With a TTL, old pages expire with the ids they list while the directory, renewed by every
+    put, lives on: their bounds must not pile up (one per 60 puts, for as long as the thread is
+    written), and a walk through the index drops any it passes."""
+    prefix = f"pages-stale-{uuid.uuid4().hex[:8]}"
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 1 / 60}) as saver:  # 1 second
+        parent = None
+        for n in range(650):  # ~5 seconds: pages of the first seconds expire meanwhile
+            cp = checkpoint({"x": n}, {"x": n + 1}, step=n)
+            saver.put(config("t", "", parent), cp, {}, {"x": n + 1})
+            parent = cp["id"]
+            time.sleep(0.006)
+        layout = saver.layout
+
+        def stale() -> list[str]:
+            bounds = [text(b) for b in raw.zrange(layout.index_directory("t", ""), 0, -1)]
+            return [b for b in bounds if not raw.exists(layout.index_page("t", "", b))]
+
+        assert len(stale()) <= 2
+        assert listed(saver, "t")[0] == parent
+        assert stale() == []

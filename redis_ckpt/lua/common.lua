@@ -291,6 +291,18 @@ local function checkpoint_index(idx)
     return redis.call('ZREVRANGEBYLEX', dir, '[' .. cid, '-', 'LIMIT', 0, 1)[1] or ''
   end
 
+  -- With a TTL, a page expires with the ids it lists, but its bound stays in the directory (renewed
+  -- by every write): a thread written for long would gather one stale bound per INDEX_PAGE_MOVE
+  -- puts. Walks drop those they pass (`forget_if_gone`), and each split, which adds a bound,
+  -- drops up to two stale ones from the bottom, where pages expire first.
+  local function forget_if_gone(bound)
+    if bound ~= '' and redis.call('EXISTS', page_prefix .. bound) == 0 then
+      redis.call('ZREM', dir, bound)
+      return true
+    end
+    return false
+  end
+
   function I.add(cid)
     local bound = bound_for(cid)
     local page = page_key(bound)
@@ -305,6 +317,9 @@ local function checkpoint_index(idx)
       redis.call('ZADD', page_key(moved[1]), unpack(args))
       redis.call('ZREM', page, unpack(moved))
       redis.call('ZADD', dir, 0, moved[1])
+      for _ = 1, 2 do
+        if not forget_if_gone(redis.call('ZRANGE', dir, 0, 0)[1] or '') then break end
+      end
     end
     return added
   end
@@ -328,9 +343,9 @@ local function checkpoint_index(idx)
       bound = bound_for(string.sub(upper, 2))
     end
     while true do
-      for _, id in ipairs(redis.call('ZREVRANGEBYLEX', page_key(bound), upper, '-', 'LIMIT', 0, n - #out)) do
-        out[#out + 1] = id
-      end
+      local ids = redis.call('ZREVRANGEBYLEX', page_key(bound), upper, '-', 'LIMIT', 0, n - #out)
+      for _, id in ipairs(ids) do out[#out + 1] = id end
+      if #ids == 0 then forget_if_gone(bound) end
       if #out >= n or bound == '' then return out end
       bound = redis.call('ZREVRANGEBYLEX', dir, '(' .. bound, '-', 'LIMIT', 0, 1)[1] or ''
     end
@@ -342,9 +357,9 @@ local function checkpoint_index(idx)
     if n <= 0 then return out end
     local bound = low == '-' and '' or bound_for(string.sub(low, 2))
     while true do
-      for _, id in ipairs(redis.call('ZRANGEBYLEX', page_key(bound), low, '+', 'LIMIT', 0, n - #out)) do
-        out[#out + 1] = id
-      end
+      local ids = redis.call('ZRANGEBYLEX', page_key(bound), low, '+', 'LIMIT', 0, n - #out)
+      for _, id in ipairs(ids) do out[#out + 1] = id end
+      if #ids == 0 then forget_if_gone(bound) end
       if #out >= n then return out end
       bound = redis.call('ZRANGEBYLEX', dir, '(' .. bound, '+', 'LIMIT', 0, 1)[1]
       if not bound then return out end

@@ -46,6 +46,7 @@ local function collect(cid, doc_key, writes_key, seeds)
   end
   collector.want_writes(writes)
   expire_all(ttl, {doc_key, writes_key})
+  if ttl > 0 then index.touch(cid) end -- the page listing a renewed ancestor lives as long as it
   out[#out + 1] = {cid, writes, seeds}
 end
 
