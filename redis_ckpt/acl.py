@@ -11,7 +11,7 @@ COMMANDS = (
     # put_writes' writes-index step (EVAL: independent of the script cache)
     "eval",
     # the writes' transactions and the scripts' commands (load, delta, touch_chain, commit, purge,
-    # drop, gc)
+    # drop, gc, index)
     "multi", "exec", "discard",
     "hget", "hmget", "hset", "hsetnx", "hdel", "hkeys", "hgetall", "hexists", "hlen", "exists", "del", "unlink",
     "zadd", "zrem", "zcard", "zrange", "zrevrangebylex", "sadd", "srem", "sismember", "expire", "pexpire",

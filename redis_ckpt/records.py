@@ -259,10 +259,10 @@ def make_config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
 def decode_entry(
     serde: SerializerProtocol, thread_id: str, ns: str, entry: Sequence[Any], config: Mapping[str, Any] | None = None
 ) -> CheckpointTuple:
-    """One entry of the `load` script -> CheckpointTuple."""
+    """One entry of the `load` script, materialized (`materialize_entry`) -> CheckpointTuple."""
     cid_raw, checkpoint_raw, metadata_raw, parent_raw, channels, values, writes = entry[:7]
     checkpoint_id = text(cid_raw)
-    checkpoint = restore_checkpoint(loads(serde, checkpoint_raw), checkpoint_id, entry[8] if len(entry) > 8 else None)
+    checkpoint = restore_checkpoint(loads(serde, checkpoint_raw), checkpoint_id, entry[8])
     checkpoint["channel_values"] = {text(ch): loads(serde, val) for ch, val in zip(channels, values)}
     parent_id = text(parent_raw) if parent_raw else None
     return CheckpointTuple(
