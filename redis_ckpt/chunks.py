@@ -29,7 +29,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis_ckpt.compression import COMPRESSED, pack_chunk, unpack_chunk, unpack_typed_value
+from redis_ckpt.compression import (
+    COMPRESSED,
+    DICTIONARY_SAMPLES,
+    dictionary_field,
+    make_dictionary,
+    pack_chunk,
+    unpack_chunk,
+    unpack_typed_value,
+)
 from redis_ckpt.encoding import LARGE_VALUE, pack_list, unpack_list
 from redis_ckpt.errors import ReadConflictError
 from redis_ckpt.msgpack_walk import list_elements
@@ -216,6 +224,20 @@ class Known:
     digests: set[bytes] = field(default_factory=set)
     bases: dict[str, Base] = field(default_factory=dict)
     fields: set[bytes] = field(default_factory=set)  # blob fields of values seen stored
+    # Namespace dictionaries seen stored (digest -> raw), the one new document bodies are
+    # compressed with, and until there is one the bodies this process stored (to make one of).
+    dictionaries: dict[bytes, bytes] = field(default_factory=dict)
+    dictionary: bytes | None = None
+    samples: list[bytes] = field(default_factory=list)
+
+    def body_dictionary(self) -> tuple[bytes, bytes] | None:
+        """The namespace dictionary for the next body: the current one, or a new one made of the
+        samples once there are enough (compression.make_dictionary), else None."""
+        if self.dictionary is not None and self.dictionary in self.dictionaries:
+            return self.dictionary, self.dictionaries[self.dictionary]
+        if len(self.samples) >= DICTIONARY_SAMPLES:
+            return make_dictionary(self.samples[:DICTIONARY_SAMPLES])
+        return None
 
 
 MAX_NAMESPACES = 1024  # (thread, ns) pairs remembered per saver, least recently used dropped
@@ -251,6 +273,8 @@ class KnownChunks:
         deleted: Sequence[bytes] = (),
         *,
         read: bool = False,
+        dictionaries: Mapping[bytes, bytes] = {},
+        sample: bytes | None = None,
     ) -> None:
         """`read`: the bases come from a read. Such a base replaces a known one only if it is
         another record: this process's own record of the same version knows its run and anchor,
@@ -267,6 +291,11 @@ class KnownChunks:
                 known.fields = set()
             known.digests.update(digests)
             known.bases.update(bases)
+            known.dictionaries.update(dictionaries)
+            if known.dictionary is None and dictionaries:
+                known.dictionary = next(iter(dictionaries))
+            if sample is not None and known.dictionary is None and len(known.samples) < DICTIONARY_SAMPLES:
+                known.samples.append(sample)
             known.fields.update(fields)
             known.fields.difference_update(deleted)
 
@@ -277,6 +306,10 @@ class KnownChunks:
         with self._lock:
             known.digests -= gone
             known.fields -= gone
+            for digest in [d for d in known.dictionaries if dictionary_field(d) in gone]:
+                del known.dictionaries[digest]
+                if known.dictionary == digest:
+                    known.dictionary = None
             for channel, base in list(known.bases.items()):
                 if base.field in gone:
                     del known.bases[channel]

@@ -17,7 +17,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from redis_ckpt.chunks import Base, Known, Resolved, encode_chunked, materialize, materialize_writes, split
-from redis_ckpt.compression import pack_chunk, pack_typed_value, unpack_chunk, unpack_typed_value
+from redis_ckpt.compression import dictionary_field, pack_chunk, pack_typed_value, unpack_chunk, unpack_typed_value
 from redis_ckpt.encoding import (
     LARGE_VALUE,
     blob_field,
@@ -60,14 +60,16 @@ def loads(serde: SerializerProtocol, raw: bytes) -> Any:
 ELIDED = b"e"
 
 
-def document_parts(checkpoint_or_body: bytes, metadata: bytes) -> tuple[bytes, bytes, bool]:
+def document_parts(
+    checkpoint_or_body: bytes, metadata: bytes, dictionaries: Mapping[bytes, bytes] | None = None
+) -> tuple[bytes, bytes, bool]:
     """(checkpoint, metadata, elided) of what the read scripts return for a document: a body
     holding both (metadata then comes back empty), or, from documents written before bodies
     existed, the two typed values. `elided`: the checkpoint's id and versions are left to the
     document (see `restore_checkpoint`)."""
     if metadata:
         return unpack_typed_value(checkpoint_or_body), metadata, False
-    checkpoint, metadata, *flags = unpack_list(unpack_chunk(checkpoint_or_body))
+    checkpoint, metadata, *flags = unpack_list(unpack_chunk(checkpoint_or_body, dictionaries))
     return checkpoint, metadata, flags == [ELIDED]
 
 
@@ -82,9 +84,9 @@ def restore_checkpoint(checkpoint: Any, checkpoint_id: str, refs: bytes | None) 
     return checkpoint
 
 
-def metadata_bytes(entry: Sequence[bytes]) -> bytes:
+def metadata_bytes(entry: Sequence[bytes], dictionaries: Mapping[bytes, bytes] | None = None) -> bytes:
     """The metadata typed bytes of a `load` entry in 'meta' mode: {id, metadata} or {id, body, ''}."""
-    return document_parts(entry[1], entry[2])[1] if len(entry) > 2 else entry[1]
+    return document_parts(entry[1], entry[2], dictionaries)[1] if len(entry) > 2 else entry[1]
 
 
 # Redis keeps a small hash in its compact listpack encoding while each of its values is at most
@@ -119,6 +121,8 @@ class StoredCheckpoint:
     needed_fields: list[bytes]
     needed_digests: list[bytes]
     bases: dict[str, Base]  # per channel, what to remember once the put has landed
+    body: bytes = b""  # the document's body, uncompressed (a sample for a namespace dictionary)
+    dictionary: tuple[bytes, bytes] | None = None  # the namespace dictionary the body uses
 
 
 def encode_checkpoint(
@@ -181,17 +185,25 @@ def encode_checkpoint(
     bare = {k: _ELIDED_AS.get(k, v) for k, v in checkpoint.items() if k != "channel_values"}
     # One field for what the scripts read (parent, values) and what only Python reads (checkpoint
     # and metadata, compressed together): a field costs ~50 bytes of hash overhead in Redis.
-    body = pack_chunk(
-        pack_list([dumps(serde, bare, "checkpoint"), dumps(serde, metadata, "metadata"), ELIDED]), compress
-    )
+    body_raw = pack_list([dumps(serde, bare, "checkpoint"), dumps(serde, metadata, "metadata"), ELIDED])
+    # Compressed with the namespace's dictionary (compression.py) once there is one: commit then
+    # checks it is stored, or stores it first when this put makes it.
+    dictionary = known.body_dictionary() if known is not None and compress else None
+    body = pack_chunk(body_raw, compress, dictionary)
+    if dictionary is not None:
+        if known is not None and dictionary[0] in known.dictionaries:
+            needed_digests.add(dictionary_field(dictionary[0]))
+        else:
+            chunks[dictionary_field(dictionary[0])] = pack_chunk(dictionary[1], compress)
     document = document_fields(pack_list([pack_parent(parent_id, checkpoint["id"]), pack_list(referenced), body]))
     # Search tags are fields of their own (the index reads them), left out when empty.
     if (run_id := metadata.get("run_id")) is not None:
         document["run"] = digest(str(run_id)).encode()
     if tags := metadata_tags(metadata):
         document["meta"] = ",".join(tags).encode()
+    needed = sorted(needed_digests)
     return StoredCheckpoint(
-        document, blobs_to_set, blobs_to_delete, chunks, needed_fields, sorted(needed_digests), bases
+        document, blobs_to_set, blobs_to_delete, chunks, needed_fields, needed, bases, body_raw, dictionary
     )
 
 
@@ -274,7 +286,9 @@ def decode_entry(
     )
 
 
-def materialize_entry(entry: Sequence[Any], found: Mapping[bytes, bytes]) -> list[Any]:
+def materialize_entry(
+    entry: Sequence[Any], found: Mapping[bytes, bytes], dictionaries: Mapping[bytes, bytes] | None = None
+) -> list[Any]:
     """A `load` entry {id, checkpoint, metadata, parent, channels, values, writes[, refs]} with exact
     typed bytes everywhere, plus an eighth item: {channel: Resolved} of the values that were
     records, and a ninth: the document's references when the checkpoint left its id and versions
@@ -286,7 +300,7 @@ def materialize_entry(entry: Sequence[Any], found: Mapping[bytes, bytes]) -> lis
         values.append(typed)
         if resolved is not None:
             records[text(channel)] = resolved
-    checkpoint, metadata, elided = document_parts(entry[1], entry[2])
+    checkpoint, metadata, elided = document_parts(entry[1], entry[2], dictionaries)
     refs = entry[7] if elided else None
     writes = materialize_writes(entry[6], found)
     return [entry[0], checkpoint, metadata, entry[3], entry[4], values, writes, records, refs]

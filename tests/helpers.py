@@ -47,3 +47,11 @@ def put_chain(saver: Any, thread_id: str, n: int, ns: str = "", metadata: Any = 
         ids.append(cp["id"])
         parent = cp["id"]
     return ids
+
+
+def stored_digests(raw: Any, chunk_hash: str) -> set[bytes]:
+    """The chunk digests stored in a chunk hash, its namespace dictionaries left out (they stay as
+    long as the namespace; redis_ckpt/compression.py)."""
+    from redis_ckpt.compression import is_dictionary_field
+
+    return {f for f in raw.hkeys(chunk_hash) if not is_dictionary_field(f)}

@@ -13,7 +13,7 @@ import redis
 from langgraph.checkpoint.base.id import uuid6
 
 from redis_ckpt import RedisSaver, versions
-from redis_ckpt.compression import pack_chunk, unpack_chunk
+from redis_ckpt.compression import DICTIONARY_SAMPLES, WITH_DICTIONARY, is_dictionary_field, pack_chunk, unpack_chunk
 from redis_ckpt.encoding import (
     pack_list,
     pack_parent,
@@ -26,7 +26,9 @@ from redis_ckpt.encoding import (
     write_field,
 )
 from redis_ckpt.records import loads
-from tests.helpers import checkpoint, config
+from tests.conftest import saver_kwargs
+from tests.helpers import checkpoint, config, put_chain
+from tests.roundtrips import counting
 
 
 def test_versions_increase_as_strings_from_every_earlier_format() -> None:
@@ -173,3 +175,48 @@ def test_a_write_stored_in_both_forms_across_an_upgrade_reads_as_one_field_would
 def test_a_field_of_neither_write_form_is_a_clear_error(field: bytes) -> None:
     with pytest.raises(ValueError, match="not a pending-write field"):
         parse_write_field(field)
+
+
+def _bodies(raw: redis.Redis, saver: RedisSaver, thread_id: str, ids: list[str]) -> list[bytes]:
+    out = []
+    for cid in ids:
+        stored = raw.hgetall(saver.layout.checkpoint(thread_id, "", cid))
+        pieces = [stored[b"d"], *(stored[b"d%d" % n] for n in range(1, len(stored)) if b"d%d" % n in stored)]
+        out.append(unpack_list(b"".join(pieces))[2])
+    return out
+
+
+def test_bodies_use_the_namespace_dictionary_and_a_new_process_reads_them_in_one_round_trip(
+    saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    ids = put_chain(saver, "t", 12)
+    fields = [f for f in raw.hkeys(saver.layout.chunks("t", "")) if is_dictionary_field(f)]
+    assert len(fields) == 1  # made once, of the first DICTIONARY_SAMPLES bodies
+    markers = [body[:1] for body in _bodies(raw, saver, "t", ids)]
+    assert markers[:DICTIONARY_SAMPLES] == [b"\x01"] * DICTIONARY_SAMPLES  # the fixed dictionary
+    assert set(markers[DICTIONARY_SAMPLES:]) == {WITH_DICTIONARY}
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:
+        with counting() as counted:
+            latest = fresh.get_tuple(config("t"))
+        assert counted.count == 1 and latest is not None
+        assert latest.checkpoint["channel_values"] == {"x": 11} and latest.metadata["step"] == 11
+        assert [t.metadata["step"] for t in fresh.list(config("t"), filter={"step": 7})] == [7]  # metadata only
+        assert [t.checkpoint["id"] for t in fresh.list(config("t"))] == ids[::-1]
+        # Learnt: the next put uses it (no second dictionary).
+        more = put_chain(fresh, "t", 1)
+        assert _bodies(raw, fresh, "t", more)[0][:1] == WITH_DICTIONARY
+    assert len([f for f in raw.hkeys(saver.layout.chunks("t", "")) if is_dictionary_field(f)]) == 1
+
+
+def test_a_writer_whose_dictionary_was_deleted_elsewhere_puts_a_readable_checkpoint(
+    saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    put_chain(saver, "t", 8)
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as other:
+        other.delete_thread("t")  # this saver still believes the dictionary is stored
+        before = saver.resends
+        cp = checkpoint({"x": 1}, {"x": 1})
+        saver.put(config("t"), cp, {"step": 1}, {"x": 1})
+        assert saver.resends == before + 1  # commit found the dictionary gone: sent again, without it
+        found = other.get_tuple(config("t"))
+        assert found is not None and found.checkpoint["channel_values"] == {"x": 1}

@@ -195,6 +195,40 @@ local function resolve(blobs, value)
   return string.char(KEYFRAME) .. pack_list({chain[1][1], digests, depth}), digests
 end
 
+-- Whether a chunk-hash field is a namespace dictionary's ('dict:' .. 8-byte digest; chunk fields
+-- are 16-byte digests): garbage collection leaves dictionaries to the namespace
+-- (redis_ckpt/compression.py).
+local function is_dictionary_field(field)
+  return #field == 13 and string.sub(field, 1, 5) == 'dict:'
+end
+
+-- The namespace dictionaries the document bodies read by one call need, beyond those the caller
+-- has (`have`: their concatenated 8-byte digests): want(body) for each body read, fetch() the flat
+-- {field, stored dictionary, ...} list of the others.
+local function dictionary_collector(chunks_key, have)
+  local known, wanted = {}, {}
+  for i = 1, #have, 8 do known[string.sub(have, i, i + 7)] = true end
+  local c = {}
+  function c.want(body)
+    if string.byte(body, 1) ~= 2 then return end -- compression.WITH_DICTIONARY
+    local digest = string.sub(body, 2, 9)
+    if not known[digest] then
+      known[digest] = true
+      wanted[#wanted + 1] = 'dict:' .. digest
+    end
+  end
+  function c.fetch()
+    if #wanted == 0 then return {} end
+    local values, flat = redis.call('HMGET', chunks_key, unpack(wanted)), {}
+    for i, field in ipairs(wanted) do
+      flat[#flat + 1] = field
+      flat[#flat + 1] = values[i] or ''
+    end
+    return flat
+  end
+  return c
+end
+
 -- The chunks one read returns: want() collects digest strings, fetch() reads each chunk once,
 -- as a flat {digest, stored chunk, ...} list. With inline_limit > 0, a read that needs more
 -- chunks than that returns {'*', all digests} instead, and the caller reads them outside Lua (or

@@ -89,7 +89,7 @@ for s = 1, #unreferenced, 1000 do
 end
 local unmarked = {}
 for _, d in ipairs(redis.call('HKEYS', chunks)) do
-  if not marked[d] then unmarked[#unmarked + 1] = d end
+  if not marked[d] and not is_dictionary_field(d) then unmarked[#unmarked + 1] = d end
 end
 for s = 1, #unmarked, 1000 do
   redis.call('HDEL', chunks, unpack(unmarked, s, math.min(s + 999, #unmarked)))

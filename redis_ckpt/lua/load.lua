@@ -1,7 +1,8 @@
 -- Load checkpoints of one (thread, ns): documents, referenced channel values, pending writes.
 -- KEYS: idx, blobs, widx, namespaces, chunks
 -- ARGV: doc_prefix, writes_prefix, ttl, mode ('page' | 'ids'), what ('full' | 'meta'), count,
---       tags, arg...
+--       tags, dictionaries (concatenated digests of the namespace dictionaries the caller has),
+--       arg...
 --   mode 'ids':  arg... are checkpoint ids; missing ones are skipped.
 --   mode 'page': arg is a ZREVRANGEBYLEX upper bound ('+' or '(<id>'); loads the `count` newest
 --                existing checkpoints below it (count=1 from '+' is "latest"), scanning at most
@@ -16,12 +17,14 @@
 --   body and metadata '' in full entries too).
 --   Deduplicated values come back as resolved records (keyframes); their chunks, and those of
 --   pending writes, come once per call in `chunks`, a flat {digest, stored chunk, ...} list.
--- Returns {cursor, entries, chunks}: cursor is the bound to continue a page scan from, '' when the
+-- Returns {cursor, entries, chunks, dictionaries} (dictionaries: see dictionary_collector in
+-- common.lua): cursor is the bound to continue a page scan from, '' when the
 -- index holds nothing more below it. ttl > 0 refreshes the TTL of every key read (refresh_on_read).
 local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mode, what, count = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local collector = chunk_collector(KEYS[5], 256) -- redis_ckpt.chunks.INLINE_CHUNKS
+local dictionaries = dictionary_collector(KEYS[5], ARGV[8])
 local index = checkpoint_index(idx)
 local required = {}
 for tag in string.gmatch(ARGV[7], '[^,]+') do required[#required + 1] = tag end
@@ -46,7 +49,10 @@ local function load_meta(cid)
   local d = read_doc(doc_key)
   if not d then return nil end
   expire_all(ttl, {doc_key, writes_prefix .. cid}) -- a checkpoint's writes live as long as it does
-  if d[2] == '' then return {cid, d[1], ''} end
+  if d[2] == '' then
+    dictionaries.want(d[1])
+    return {cid, d[1], ''}
+  end
   return {cid, d[2]}
 end
 
@@ -54,6 +60,7 @@ local function load_full(cid)
   local doc_key = doc_prefix .. cid
   local d = read_doc(doc_key, cid)
   if not d then return nil end
+  if d[2] == '' then dictionaries.want(d[1]) end
   local pairs_ = d[4]
   local channels, fields = {}, {}
   for i = 1, #pairs_, 2 do
@@ -88,14 +95,14 @@ if what == 'meta' then load = load_meta end
 
 local out, cursor = {}, ''
 if mode == 'ids' then
-  for i = 8, #ARGV do
+  for i = 9, #ARGV do
     if tagged(doc_prefix .. ARGV[i]) then
       out[#out + 1] = load(ARGV[i])
       if ttl > 0 then index.touch(ARGV[i]) end -- its page lives as long as it does
     end
   end
 else
-  local upper, budget = ARGV[8], math.max(count, 1000)
+  local upper, budget = ARGV[9], math.max(count, 1000)
   while #out < count and budget > 0 do
     local asked = math.min(budget, count - #out + 16)
     local ids = index.rev(upper, asked)
@@ -124,4 +131,4 @@ else
 end
 expire_all(ttl, KEYS)
 index.expire(ttl)
-return {cursor, out, collector.fetch()}
+return {cursor, out, collector.fetch(), dictionaries.fetch()}

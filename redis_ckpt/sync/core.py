@@ -28,6 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from typing_extensions import Self
 
 from redis_ckpt import chunks, scripts, search, spill, topology, tracing, wire
+from redis_ckpt.compression import DICTIONARY_FIELD, unpack_chunk
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import (
     Client,
@@ -228,6 +229,7 @@ class SaverCore(BaseCheckpointSaver[str]):
     ) -> tuple[str, list[Any]]:
         """Run the `load` script on one (thread, ns): (cursor, entries); see redis_ckpt/lua/load.lua."""
         keys = self._read_keys(thread_id, ns)
+        have = dict(self._known.get(thread_id, ns).dictionaries)
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
             self.layout.writes_prefix(thread_id, ns),
@@ -236,12 +238,14 @@ class SaverCore(BaseCheckpointSaver[str]):
             what,
             count,
             tags,
+            b"".join(have),
             *rest,
         ]
-        cursor, entries, chunk_flat = self._script("load", keys, args)
+        cursor, entries, chunk_flat, dictionary_flat = self._script("load", keys, args)
+        dictionaries = {**have, **self._learn_dictionaries(thread_id, ns, dictionary_flat)}
         entries = list(entries)
         if what == "meta":
-            entries = [[e[0], metadata_bytes(e)] for e in entries]
+            entries = [[e[0], metadata_bytes(e, dictionaries)] for e in entries]
         else:
             found: dict[bytes, bytes] = {}
             if chunk_flat[:1] == [b"*"]:  # too many chunks to hand to Lua: their digests only
@@ -249,9 +253,22 @@ class SaverCore(BaseCheckpointSaver[str]):
                 entries = self._read_deferred_chunks(thread_id, ns, entries, deferred, found)
             else:
                 found = self._expanded.expand(chunks.chunk_map(chunk_flat))
-            entries = [materialize_entry(e, found) for e in self._fill_large_values(thread_id, ns, entries)]
+            filled = self._fill_large_values(thread_id, ns, entries)
+            entries = [materialize_entry(e, found, dictionaries) for e in filled]
             self._known.learn(thread_id, ns, list(found))
         return text(cursor), entries
+
+    def _learn_dictionaries(self, thread_id: str, ns: str, flat: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The namespace dictionaries a `load` returned (flat {field, stored, ...}), learnt. A
+        missing one (its namespace deleted while read) leaves its documents unreadable: retry."""
+        found: dict[bytes, bytes] = {}
+        for field, stored in zip(flat[::2], flat[1::2]):
+            if not stored:
+                raise ReadConflictError("a namespace dictionary was deleted while read; retry")
+            found[field[len(DICTIONARY_FIELD) :]] = unpack_chunk(stored)
+        if found:
+            self._known.learn(thread_id, ns, [], dictionaries=found)
+        return found
 
     def _read_deferred_chunks(
         self, thread_id: str, ns: str, entries: list[Any], deferred: list[bytes], found: dict[bytes, bytes]

@@ -24,6 +24,7 @@ from typing_extensions import Self
 
 from redis_ckpt import commands, scripts, search, versions
 from redis_ckpt.chunks import Base, Known
+from redis_ckpt.compression import is_dictionary_field
 from redis_ckpt.encoding import (
     all_pushable,
     blob_field,
@@ -138,8 +139,18 @@ class RedisSaver(Maintenance):
             chain_gone = any(m in stored.needed_fields for m in missing)
             known = None if chain_gone or attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
         fields = [*stored.blobs_to_set, *stored.needed_fields]
-        learnt = [*stored.chunks, *stored.needed_digests]
-        self._known.learn(thread_id, ns, learnt, stored.bases, fields, deleted=stored.blobs_to_delete)
+        learnt = [d for d in (*stored.chunks, *stored.needed_digests) if not is_dictionary_field(d)]
+        dictionaries = dict([stored.dictionary]) if stored.dictionary is not None else {}
+        self._known.learn(
+            thread_id,
+            ns,
+            learnt,
+            stored.bases,
+            fields,
+            deleted=stored.blobs_to_delete,
+            dictionaries=dictionaries,
+            sample=stored.body,
+        )
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 
     def put_writes(
