@@ -31,6 +31,7 @@ from typing import Any
 
 from redis_ckpt.compression import (
     COMPRESSED,
+    DICTIONARY_AFTER,
     DICTIONARY_SAMPLES,
     dictionary_field,
     make_dictionary,
@@ -229,13 +230,14 @@ class Known:
     dictionaries: dict[bytes, bytes] = field(default_factory=dict)
     dictionary: bytes | None = None
     samples: list[bytes] = field(default_factory=list)
+    bodies: int = 0  # bodies this process stored here
 
     def body_dictionary(self) -> tuple[bytes, bytes] | None:
         """The namespace dictionary for the next body: the current one, or a new one made of the
         samples once there are enough (compression.make_dictionary), else None."""
         if self.dictionary is not None and self.dictionary in self.dictionaries:
             return self.dictionary, self.dictionaries[self.dictionary]
-        if len(self.samples) >= DICTIONARY_SAMPLES:
+        if len(self.samples) >= DICTIONARY_SAMPLES and self.bodies >= DICTIONARY_AFTER:
             return make_dictionary(self.samples[:DICTIONARY_SAMPLES])
         return None
 
@@ -294,8 +296,10 @@ class KnownChunks:
             known.dictionaries.update(dictionaries)
             if known.dictionary is None and dictionaries:
                 known.dictionary = next(iter(dictionaries))
-            if sample is not None and known.dictionary is None and len(known.samples) < DICTIONARY_SAMPLES:
-                known.samples.append(sample)
+            if sample is not None:
+                known.bodies += 1
+                if known.dictionary is None and len(known.samples) < DICTIONARY_SAMPLES:
+                    known.samples.append(sample)
             known.fields.update(fields)
             known.fields.difference_update(deleted)
 

@@ -36,6 +36,9 @@ RAW = b"\x00"
 COMPRESSED = b"\x01"  # zstd frame, dictionary v1
 WITH_DICTIONARY = b"\x02"  # then a namespace dictionary's digest, then a zstd frame made with it
 DICTIONARY_SAMPLES = 4  # bodies a namespace dictionary is made of
+# ... once this process has stored this many bodies in the namespace: a short thread (a graph run
+# of a few steps) would pay for making and sending one, and gain nothing.
+DICTIONARY_AFTER = 16
 _DIGEST = 8  # a namespace dictionary's digest: a namespace holds one or a few
 _PER_THREAD_DICTIONARIES = 32  # (de)compressors kept per thread, least recently used dropped
 LEVEL = 3  # level 3 compresses a 1 KB message in ~10 µs; higher levels gain 1-3% here for 3-10x the time

@@ -13,7 +13,7 @@ import redis
 from langgraph.checkpoint.base.id import uuid6
 
 from redis_ckpt import RedisSaver, versions
-from redis_ckpt.compression import DICTIONARY_SAMPLES, WITH_DICTIONARY, is_dictionary_field, pack_chunk, unpack_chunk
+from redis_ckpt.compression import DICTIONARY_AFTER, WITH_DICTIONARY, is_dictionary_field, pack_chunk, unpack_chunk
 from redis_ckpt.encoding import (
     pack_list,
     pack_parent,
@@ -189,17 +189,18 @@ def _bodies(raw: redis.Redis, saver: RedisSaver, thread_id: str, ids: list[str])
 def test_bodies_use_the_namespace_dictionary_and_a_new_process_reads_them_in_one_round_trip(
     saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str
 ) -> None:
-    ids = put_chain(saver, "t", 12)
+    ids = put_chain(saver, "t", DICTIONARY_AFTER + 8)
     fields = [f for f in raw.hkeys(saver.layout.chunks("t", "")) if is_dictionary_field(f)]
     assert len(fields) == 1  # made once, of the first DICTIONARY_SAMPLES bodies
     markers = [body[:1] for body in _bodies(raw, saver, "t", ids)]
-    assert markers[:DICTIONARY_SAMPLES] == [b"\x01"] * DICTIONARY_SAMPLES  # the fixed dictionary
-    assert set(markers[DICTIONARY_SAMPLES:]) == {WITH_DICTIONARY}
+    assert markers[:DICTIONARY_AFTER] == [b"\x01"] * DICTIONARY_AFTER  # the fixed dictionary
+    assert set(markers[DICTIONARY_AFTER:]) == {WITH_DICTIONARY}
     with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:
         with counting() as counted:
             latest = fresh.get_tuple(config("t"))
         assert counted.count == 1 and latest is not None
-        assert latest.checkpoint["channel_values"] == {"x": 11} and latest.metadata["step"] == 11
+        n = len(ids) - 1
+        assert latest.checkpoint["channel_values"] == {"x": n} and latest.metadata["step"] == n
         assert [t.metadata["step"] for t in fresh.list(config("t"), filter={"step": 7})] == [7]  # metadata only
         assert [t.checkpoint["id"] for t in fresh.list(config("t"))] == ids[::-1]
         # Learnt: the next put uses it (no second dictionary).
@@ -211,7 +212,7 @@ def test_bodies_use_the_namespace_dictionary_and_a_new_process_reads_them_in_one
 def test_a_writer_whose_dictionary_was_deleted_elsewhere_puts_a_readable_checkpoint(
     saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str
 ) -> None:
-    put_chain(saver, "t", 8)
+    put_chain(saver, "t", DICTIONARY_AFTER + 2)
     with RedisSaver(redis_url, **saver_kwargs(prefix)) as other:
         other.delete_thread("t")  # this saver still believes the dictionary is stored
         before = saver.resends
