@@ -1,6 +1,6 @@
 """The saver's channel versions (`get_next_version`). Pure functions.
 
-A version is `v` + the counter in 5 base-62 digits + 6 random base-62 digits, 12 characters:
+A version is `v` + the counter in 5 base-62 digits + 6 random characters, 12 characters:
 - monotonic as strings: the digits are in ASCII order and the counter has a fixed width (a
   counter past 62**5 - 1, ~916 million versions of one channel, takes `w` and 11 digits, which
   still sorts above);
@@ -15,22 +15,28 @@ a chat thread's memory.
 
 from __future__ import annotations
 
+import functools
 import random
 
 DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _VALUE = {c: i for i, c in enumerate(DIGITS)}
 SHORT, LONG = 5, 11  # counter digits after `v` and after `w`
-SUFFIX = 6
+# The suffix only tells forks apart (the counter orders versions), so any 64 characters do:
+# 6 random bits each, 36 bits in all.
+_SUFFIX_DIGITS = DIGITS + "-_"
 
 
-def _base62(n: int, width: int) -> str:
+@functools.lru_cache(maxsize=4096)  # get_next_version runs per channel per step: keep it cheap
+def _counter_text(n: int) -> str:
+    width, mark = (SHORT, "v") if n < 62**SHORT else (LONG, "w")
     out = []
     for _ in range(width):
         n, digit = divmod(n, 62)
         out.append(DIGITS[digit])
-    return "".join(reversed(out))
+    return mark + "".join(reversed(out))
 
 
+@functools.lru_cache(maxsize=4096)
 def counter(version: str | int | float | None) -> int:
     """The counter of a version of any format this saver or InMemorySaver produced (or an int)."""
     if version is None:
@@ -51,8 +57,6 @@ def counter(version: str | int | float | None) -> int:
 
 
 def next_version(current: str | int | float | None) -> str:
-    n = counter(current) + 1
-    suffix = "".join(random.choices(DIGITS, k=SUFFIX))
-    if n < 62**SHORT:
-        return "v" + _base62(n, SHORT) + suffix
-    return "w" + _base62(n, LONG) + suffix
+    bits = random.getrandbits(36)
+    suffix = "".join(_SUFFIX_DIGITS[(bits >> shift) & 63] for shift in (0, 6, 12, 18, 24, 30))
+    return _counter_text(counter(current) + 1) + suffix
