@@ -94,13 +94,21 @@ def parse_refs(raw: bytes) -> dict[str, str | int | float]:
 PACKED_PARENT, ESCAPED_PARENT = b"\x02", b"\x03"
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid_bytes(value: str) -> bytes | None:
-    """The 16 bytes of a canonical (lowercase, hyphenated) UUID string, else None."""
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
+    """The 16 bytes of a canonical (lowercase, hyphenated) UUID string, else None. (A regex and
+    bytes.fromhex: uuid.UUID took ~5 us, on every put and pending write.)"""
+    if len(value) != 36 or _CANONICAL_UUID.fullmatch(value) is None:
         return None
-    return parsed.bytes if str(parsed) == value else None
+    return bytes.fromhex(value.replace("-", ""))
+
+
+def _uuid_text(packed: bytes) -> str:
+    """Inverse of `_uuid_bytes`."""
+    h = packed.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def pack_parent(parent_id: str | None, checkpoint_id: str) -> bytes:
@@ -124,7 +132,7 @@ def unpack_parent(raw: bytes, checkpoint_id: str) -> str:
         own = _uuid_bytes(checkpoint_id)
         if own is None:
             raise ValueError(f"a packed parent belongs to a checkpoint with a UUID id, not {checkpoint_id!r}")
-        return str(uuid.UUID(bytes=own[: raw[1]] + raw[2:]))
+        return _uuid_text(own[: raw[1]] + raw[2:])
     return text(raw)
 
 
@@ -170,7 +178,7 @@ def parse_write_field(field: bytes) -> tuple[int, str]:
     if found is None or (found[2] == b";" and len(field) - found.end() != 16):
         raise ValueError(f"not a pending-write field: {field!r}")
     rest = field[found.end() :]
-    task_id = str(uuid.UUID(bytes=rest)) if found[2] == b";" else text(rest)
+    task_id = _uuid_text(rest) if found[2] == b";" else text(rest)
     return int(found[1]), task_id
 
 

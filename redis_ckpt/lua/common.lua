@@ -49,7 +49,7 @@ local function parent_id(raw, cid)
   if marker ~= 2 then return raw end
   local shared = string.byte(raw, 2)
   local own = string.gsub(cid, '-', '')
-  local tail = string.gsub(string.sub(raw, 3), '.', function(c) return string.format('%02x', string.byte(c)) end)
+  local tail = string.format(string.rep('%02x', #raw - 2), string.byte(raw, 3, -1))
   local hex = string.sub(own, 1, 2 * shared) .. tail
   return string.sub(hex, 1, 8) .. '-' .. string.sub(hex, 9, 12) .. '-' .. string.sub(hex, 13, 16) .. '-' ..
     string.sub(hex, 17, 20) .. '-' .. string.sub(hex, 21, 32)
