@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
