@@ -24,6 +24,16 @@ local function hmget_all(key, fields)
   return out
 end
 
+-- HMGET as a flat {field, value, ...} list ('' for a missing field).
+local function hmget_flat(key, fields)
+  local values, flat = hmget_all(key, fields), {}
+  for i, field in ipairs(fields) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = values[i] or ''
+  end
+  return flat
+end
+
 -- The pending writes of a writes hash, as HGETALL's flat {field, record, ...}. A hash with spilled
 -- (large) values carries the field '\0': then its spill fields (names starting with '\0') are left
 -- out, so their values never enter Lua; the caller reads them (redis_ckpt/spill.py).
@@ -219,12 +229,7 @@ local function dictionary_collector(chunks_key, have)
   end
   function c.fetch()
     if #wanted == 0 then return {} end
-    local values, flat = redis.call('HMGET', chunks_key, unpack(wanted)), {}
-    for i, field in ipairs(wanted) do
-      flat[#flat + 1] = field
-      flat[#flat + 1] = values[i] or ''
-    end
-    return flat
+    return hmget_flat(chunks_key, wanted)
   end
   return c
 end
@@ -257,12 +262,7 @@ local function chunk_collector(chunks_key, inline_limit)
         if not seen[d] then seen[d] = true; list[#list + 1] = d end
       end
     end
-    local vals, flat = hmget_all(chunks_key, list), {}
-    for i, d in ipairs(list) do
-      flat[#flat + 1] = d
-      flat[#flat + 1] = vals[i] or ''
-    end
-    return flat
+    return hmget_flat(chunks_key, list)
   end
   return c
 end
@@ -360,9 +360,8 @@ local function checkpoint_index(idx)
 
   function I.rem(cid)
     local bound = bound_for(cid)
-    local page = page_key(bound)
-    local removed = redis.call('ZREM', page, cid)
-    if bound ~= '' and redis.call('EXISTS', page) == 0 then redis.call('ZREM', dir, bound) end
+    local removed = redis.call('ZREM', page_key(bound), cid)
+    forget_if_gone(bound) -- an emptied page's bound goes with it
     return removed
   end
 
