@@ -36,7 +36,6 @@ def _counter_text(n: int) -> str:
     return mark + "".join(reversed(out))
 
 
-@functools.lru_cache(maxsize=4096)
 def counter(version: str | int | float | None) -> int:
     """The counter of a version of any format this saver or InMemorySaver produced (or an int)."""
     if version is None:
@@ -44,12 +43,14 @@ def counter(version: str | int | float | None) -> int:
     if isinstance(version, (int, float)):
         return int(version)
     width = {"v": SHORT, "w": LONG}.get(version[:1])
-    digits = version[1 : 1 + width] if width is not None else ""
-    if width is not None and len(digits) == width and all(c in _VALUE for c in digits):
+    if width is not None and len(version) > width:
         value = 0
-        for c in digits:
-            value = value * 62 + _VALUE[c]
-        return value
+        try:
+            for c in version[1 : 1 + width]:
+                value = value * 62 + _VALUE[c]
+            return value
+        except KeyError:
+            pass  # not this saver's format after all
     try:
         return int(version.split(".")[0])
     except ValueError:
