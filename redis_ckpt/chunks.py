@@ -303,6 +303,12 @@ class KnownChunks:
             known.fields.update(fields)
             known.fields.difference_update(deleted)
 
+    def dictionaries(self, thread_id: str, ns: str) -> dict[bytes, bytes]:
+        """A copy of the namespace dictionaries known in (thread, ns) (other threads may add some)."""
+        known = self.get(thread_id, ns)
+        with self._lock:
+            return dict(known.dictionaries)
+
     def drop(self, thread_id: str, ns: str, missing: Sequence[bytes]) -> None:
         """Stop relying on `missing` chunks and on bases whose record is missing."""
         known = self.get(thread_id, ns)

@@ -32,6 +32,8 @@ from typing import Any
 
 import zstandard
 
+from redis_ckpt.errors import ReadConflictError
+
 RAW = b"\x00"
 COMPRESSED = b"\x01"  # zstd frame, dictionary v1
 WITH_DICTIONARY = b"\x02"  # then a namespace dictionary's digest, then a zstd frame made with it
@@ -109,24 +111,11 @@ def unpack_chunk(stored: bytes, dictionaries: Mapping[bytes, bytes] | None = Non
     if stored[:1] == WITH_DICTIONARY:
         digest = stored[1 : 1 + _DIGEST]
         raw = (dictionaries or {}).get(digest)
-        if raw is None:
-            raise MissingDictionaryError(digest)
+        if raw is None:  # the read scripts return every dictionary a reader lacks
+            raise ReadConflictError(f"namespace dictionary {digest.hex()} not found; retry")
         expanded: bytes = _dictionary_decompressor((digest, raw)).decompress(stored[1 + _DIGEST :])
         return expanded
     raise ValueError(f"unknown chunk encoding {stored[:1]!r}")
-
-
-class MissingDictionaryError(LookupError):
-    """Stored bytes need a namespace dictionary the reader was not given."""
-
-    def __init__(self, digest: bytes) -> None:
-        super().__init__(f"namespace dictionary {digest.hex()} not found")
-        self.digest = digest
-
-
-def dictionary_of(stored: bytes) -> bytes | None:
-    """The digest of the namespace dictionary stored bytes need, if any."""
-    return stored[1 : 1 + _DIGEST] if stored[:1] == WITH_DICTIONARY else None
 
 
 # -- namespace dictionaries -------------------------------------------------------------------------

@@ -88,11 +88,18 @@ def index_pages_of(layout: KeyLayout, thread_id: str, ns: str, bounds: list[byte
 
 
 def _checkpoint_ids(client: Any, layout: KeyLayout, thread_id: str, ns: str) -> Iterator[list[str]]:
-    """The checkpoint ids of (thread, ns), page by page. Not atomic: an id that a concurrent put
-    moves to a new page (lua/common.lua, checkpoint_index) may be listed twice, never skipped
-    unless it was deleted meanwhile."""
-    for page in index_pages(client, layout, thread_id, ns):
+    """The checkpoint ids of (thread, ns), page by page in bound order, the next page looked up in
+    the directory after each one: a page a concurrent put splits off (lua/common.lua,
+    checkpoint_index) is still visited, so no id is skipped; one may be listed twice."""
+    directory = layout.index_directory(thread_id, ns)
+    page, bound = layout.index(thread_id, ns), b""
+    while True:
         yield from _ids(client, page)
+        following = client.zrangebylex(directory, b"(" + bound if bound else b"-", b"+", 0, 1)
+        if not following:
+            return
+        bound = following[0]
+        page = layout.index_page(thread_id, ns, text(bound))
 
 
 def _ids(client: Any, key: str) -> Iterator[list[str]]:

@@ -2,8 +2,9 @@
 
 Scripts receive key names, or key prefixes to which they append a checkpoint id, from
 redis_ckpt.keys: they never build key names of their own, but for the checkpoint index's pages,
-which common.lua derives from the index key exactly as keys.py does (tested). Every key a script touches shares the
-declared keys' hash slot (the thread's hash tag), so the scripts are ready to run on a cluster.
+which common.lua derives from the index key exactly as keys.py does (tested). Every key a script
+touches shares the declared keys' hash slot (the thread's hash tag), so the scripts are ready to
+run on a cluster.
 
 Scripts run by EVALSHA. When the server has lost its script cache (a restart, a failover to a
 replica that never saw SCRIPT LOAD, SCRIPT FLUSH), the scripts are loaded and the commands sent

@@ -229,7 +229,7 @@ class SaverCore(BaseCheckpointSaver[str]):
     ) -> tuple[str, list[Any]]:
         """Run the `load` script on one (thread, ns): (cursor, entries); see redis_ckpt/lua/load.lua."""
         keys = self._read_keys(thread_id, ns)
-        have = dict(self._known.get(thread_id, ns).dictionaries)
+        have = self._known.dictionaries(thread_id, ns)
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
             self.layout.writes_prefix(thread_id, ns),
