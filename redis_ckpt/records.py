@@ -23,17 +23,20 @@ from redis_ckpt.encoding import (
     blob_field,
     digest,
     metadata_tags,
+    pack_channel,
     pack_list,
     pack_parent,
+    pack_refs,
+    pack_task_path,
     pack_typed,
     parse_refs,
     parse_write_field,
     spill_field,
     text,
+    unpack_channel,
     unpack_list,
+    unpack_task_path,
     unpack_typed,
-    utf8,
-    version_repr,
     write_field,
 )
 from redis_ckpt.errors import SerializationError
@@ -179,9 +182,6 @@ def encode_checkpoint(
     # A chunk sent by this put needs no check, and a field it writes is not needed from before.
     needed_digests -= chunks.keys()
     needed_fields = sorted(set(needed_fields) - blobs_to_set.keys())
-    referenced: list[bytes] = []
-    for channel, version in versions.items():
-        referenced += (utf8(channel), utf8(version_repr(version)))
     bare = {k: _ELIDED_AS.get(k, v) for k, v in checkpoint.items() if k != "channel_values"}
     # One field for what the scripts read (parent, values) and what only Python reads (checkpoint
     # and metadata, compressed together): a field costs ~50 bytes of hash overhead in Redis.
@@ -195,7 +195,7 @@ def encode_checkpoint(
             needed_digests.add(dictionary_field(dictionary[0]))
         else:
             chunks[dictionary_field(dictionary[0])] = pack_chunk(dictionary[1], compress)
-    document = document_fields(pack_list([pack_parent(parent_id, checkpoint["id"]), pack_list(referenced), body]))
+    document = document_fields(pack_list([pack_parent(parent_id, checkpoint["id"]), pack_refs(versions), body]))
     # Search tags are fields of their own (the index reads them), left out when empty.
     if (run_id := metadata.get("run_id")) is not None:
         document["run"] = digest(str(run_id)).encode()
@@ -255,7 +255,7 @@ def encode_writes(
             spilled = True
         elif idx < 0:  # an overwrite may replace a large value: its spill field must go too
             stale_spills.append(spill_field(field))
-        fields[field] = pack_list([utf8(task_path), utf8(channel), typed])
+        fields[field] = pack_list([pack_task_path(task_path), pack_channel(channel), typed])
     return StoredWrites(regular, special, spilled, stale_spills, chunks)
 
 
@@ -330,5 +330,5 @@ def raw_writes(flat: Sequence[bytes]) -> list[tuple[str, int, str, str, bytes]]:
         if (idx, task_id) in chosen and packed == (idx >= 0):
             continue
         task_path, channel, value = unpack_list(flat[i + 1])
-        chosen[(idx, task_id)] = (task_id, idx, text(task_path), text(channel), bytes(value))
+        chosen[(idx, task_id)] = (task_id, idx, unpack_task_path(task_path), unpack_channel(channel), bytes(value))
     return sorted(chosen.values(), key=lambda r: (r[2], r[0], r[1]))

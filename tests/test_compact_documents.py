@@ -1,6 +1,7 @@
 """The compact parts of a stored checkpoint (docs/design.md, "Key layout"): 12-character versions,
 bodies that leave the checkpoint's id and versions to their document, parents packed relative to
-their child's id, pending-write fields naming UUID task ids in 16 bytes. Each reads back exactly,
+their child's id, references with coded channel names, pending-write fields naming UUID task ids
+in 16 bytes, coded task paths and channels in pending writes. Each reads back exactly,
 and what was stored in the previous forms stays readable."""
 
 from __future__ import annotations
@@ -14,13 +15,22 @@ from langgraph.checkpoint.base.id import uuid6
 
 from redis_ckpt import RedisSaver, versions
 from redis_ckpt.compression import DICTIONARY_AFTER, WITH_DICTIONARY, is_dictionary_field, pack_chunk, unpack_chunk
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
 from redis_ckpt.encoding import (
+    pack_channel,
     pack_list,
+    pack_refs,
+    pack_task_path,
     pack_parent,
     pack_typed,
+    parse_refs,
     parse_write_field,
+    refs_list,
+    unpack_channel,
     unpack_list,
     unpack_parent,
+    unpack_task_path,
     utf8,
     version_repr,
     write_field,
@@ -91,6 +101,77 @@ def test_write_fields_name_their_task_and_index_exactly(task_id: str, idx: int) 
     assert parse_write_field(field) == (idx, task_id)
     if _is_uuid(task_id):  # `idx;` and the UUID's 16 bytes
         assert len(field) == len(str(idx)) + 1 + 16
+
+
+# Channel names and versions of every shape the compact references distinguish.
+ODD_CHANNELS = ["__start__", "messages", "branch:to:agent", "branch:to:", "\x01odd", "\x1fx", "1:2", "é", "", "=", "v"]
+ODD_VERSIONS: list[str | int | float] = [
+    "v0000aBcDeF1", "v0000aBcDeF1", 7, 2.5, "w12345678901", "vé123456789", "v", "=", "", "00001.abc", -1, 1e300
+]
+
+
+def test_references_pack_compactly_and_read_back_exactly() -> None:
+    versions_ = dict(zip(ODD_CHANNELS, ODD_VERSIONS))
+    packed = pack_refs(versions_)
+    back = parse_refs(packed)
+    assert back == versions_ and list(back) == list(versions_)
+    assert [type(v) for v in back.values()] == [type(v) for v in versions_.values()]
+    # The plain list stored before reads the same.
+    plain = pack_list([x for c, v in versions_.items() for x in (utf8(c), utf8(version_repr(v)))])
+    assert parse_refs(plain) == versions_ and refs_list(plain) == refs_list(packed)
+    chat = {c: versions.next_version(None) for c in ("__start__", "messages", "branch:to:agent", "branch:to:tools")}
+    plain_chat = pack_list([x for c, v in chat.items() for x in (utf8(c), utf8(version_repr(v)))])
+    assert len(pack_refs(chat)) <= len(plain_chat) * 2 // 3
+
+
+def test_a_checkpoint_with_odd_channels_and_versions_reads_back_exactly(saver: RedisSaver) -> None:
+    """The read scripts decode the compact references as Python does (lua/common.lua, refs_list)."""
+    versions_ = dict(zip(ODD_CHANNELS, ODD_VERSIONS))
+    values = {c: f"value of {c!r}" for c in ODD_CHANNELS}
+    cp = checkpoint(values, versions_)
+    saver.put(config("t"), cp, {}, versions_)
+    found = saver.get_tuple(config("t"))
+    assert found is not None
+    assert found.checkpoint["channel_values"] == values
+    assert found.checkpoint["channel_versions"] == versions_
+    assert [type(v) for v in found.checkpoint["channel_versions"].values()] == [type(v) for v in versions_.values()]
+
+
+@pytest.mark.parametrize("channel", ODD_CHANNELS + ["__pregel_tasks", "__interrupt__", "__end__", "\x1e", "\x03"])
+def test_write_channels_pack_and_read_back_exactly(channel: str) -> None:
+    assert unpack_channel(pack_channel(channel)) == channel
+    if channel in ("messages", "__start__"):
+        assert len(pack_channel(channel)) == 1
+
+
+@pytest.mark.parametrize(
+    "task_path", ["~__pregel_pull, agent", "~__pregel_push, 0, False", "~__pregel_pull, ", "", "\x01x", "\x03", "plain"]
+)
+def test_task_paths_pack_and_read_back_exactly(task_path: str) -> None:
+    assert unpack_task_path(pack_task_path(task_path)) == task_path
+
+
+def test_pending_writes_with_coded_channels_and_paths_read_back_and_feed_the_delta_walk(saver: RedisSaver) -> None:
+    """The delta walk's script matches writes by channel name (lua/common.lua, channel_name)."""
+    channels = ["messages", "branch:to:agent", "\x01odd", "x"]
+    parent = None
+    for step in range(3):
+        versions_ = {c: versions.next_version(None) for c in channels} if step == 0 else {}
+        cp = checkpoint({c: [step] for c in channels} if step == 0 else {}, versions_)
+        stored = saver.put(config("t", "", parent), cp, {"step": step}, versions_)
+        writes = [(c, [step, c]) for c in channels]
+        saver.put_writes(stored, writes, str(uuid.uuid4()), "~__pregel_pull, agent")
+        saver.put_writes(stored, [("__interrupt__", step)], "task-b", "~__pregel_push, 0")
+        parent = cp["id"]
+    found = saver.get_tuple(config("t"))
+    assert found is not None
+    assert sorted((c, v) for _t, c, v in found.pending_writes) == sorted(
+        [(c, [2, c]) for c in channels] + [("__interrupt__", 2)]
+    )
+    target = config("t", "", parent)
+    native = saver.get_delta_channel_history(config=target, channels=channels)
+    assert native == BaseCheckpointSaver.get_delta_channel_history(saver, config=target, channels=channels)
+    assert native["messages"]["writes"]  # the walk saw the coded channel's writes
 
 
 def _is_uuid(value: str) -> bool:

@@ -13,6 +13,56 @@ local function split_list(s)
   return out
 end
 
+-- One "<len>:<bytes>" item at pos -> the item, the position after it.
+local function counted_item(s, pos)
+  local colon = string.find(s, ':', pos, true)
+  local last = colon + tonumber(string.sub(s, pos, colon - 1))
+  return string.sub(s, colon + 1, last), last + 1
+end
+
+-- Channel names stored as one byte (index), as in redis_ckpt/encoding.py (CHANNEL_CODES).
+local CHANNEL_CODES = {'__start__', 'messages', '__pregel_tasks', '__interrupt__', '__end__'}
+local BRANCH_TO, ESCAPED_CHANNEL = 31, 30
+
+-- A pending write's channel as stored (encoding.py, pack_channel) -> its name.
+local function channel_name(raw)
+  local b = string.byte(raw, 1)
+  if not b or b >= 32 then return raw end
+  if b == BRANCH_TO then return 'branch:to:' .. string.sub(raw, 2) end
+  if b == ESCAPED_CHANNEL then return string.sub(raw, 2) end
+  return CHANNEL_CODES[b] or error('unknown channel code ' .. b)
+end
+
+-- A document's references, compact (first byte 1) or as a plain list -> {channel, version repr,
+-- ...} (redis_ckpt/encoding.py, pack_refs and refs_list).
+local function refs_list(s)
+  if string.byte(s, 1) ~= 1 then return split_list(s) end
+  local out, pos, previous = {}, 2, nil
+  while pos <= #s do
+    local b, channel, version = string.byte(s, pos), nil, nil
+    if b == BRANCH_TO then
+      channel, pos = counted_item(s, pos + 1)
+      channel = 'branch:to:' .. channel
+    elseif b < 32 then
+      channel, pos = CHANNEL_CODES[b] or error('unknown channel code ' .. b), pos + 1
+    else
+      channel, pos = counted_item(s, pos)
+    end
+    b = string.byte(s, pos)
+    if b == 61 then -- '=': as the one before
+      version, pos = previous, pos + 1
+    elseif b == 118 or b == 119 then -- 'v', 'w': this saver's 12-character versions
+      version, pos = 's:' .. string.sub(s, pos, pos + 11), pos + 12
+    else
+      version, pos = counted_item(s, pos)
+    end
+    out[#out + 1] = channel
+    out[#out + 1] = version
+    previous = version
+  end
+  return out
+end
+
 -- HMGET in chunks: Lua's unpack() has a stack limit.
 local function hmget_all(key, fields)
   local out = {}
@@ -86,7 +136,7 @@ local function read_doc(key, cid)
       n = n + 1
     end
     local x = split_list(table.concat(pieces))
-    local versions, pairs_ = split_list(x[2]), {}
+    local versions, pairs_ = refs_list(x[2]), {}
     for i = 1, #versions, 2 do
       pairs_[i] = versions[i]
       pairs_[i + 1] = versions[i] .. '\0' .. versions[i + 1]

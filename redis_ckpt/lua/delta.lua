@@ -32,7 +32,7 @@ local function collect(cid, doc_key, writes_key, seeds)
   local writes = {}
   for i = 1, #raw, 2 do
     local rec = split_list(raw[i + 1]) -- {task_path, channel, typed value}
-    if open[rec[2]] then
+    if open[channel_name(rec[2])] then
       writes[#writes + 1] = raw[i]
       writes[#writes + 1] = raw[i + 1]
     end
