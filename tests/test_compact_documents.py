@@ -11,18 +11,17 @@ import uuid
 
 import pytest
 import redis
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.base.id import uuid6
 
 from redis_ckpt import RedisSaver, versions
 from redis_ckpt.compression import DICTIONARY_AFTER, WITH_DICTIONARY, is_dictionary_field, pack_chunk, unpack_chunk
-from langgraph.checkpoint.base import BaseCheckpointSaver
-
 from redis_ckpt.encoding import (
     pack_channel,
     pack_list,
+    pack_parent,
     pack_refs,
     pack_task_path,
-    pack_parent,
     pack_typed,
     parse_refs,
     parse_write_field,
@@ -106,7 +105,18 @@ def test_write_fields_name_their_task_and_index_exactly(task_id: str, idx: int) 
 # Channel names and versions of every shape the compact references distinguish.
 ODD_CHANNELS = ["__start__", "messages", "branch:to:agent", "branch:to:", "\x01odd", "\x1fx", "1:2", "é", "", "=", "v"]
 ODD_VERSIONS: list[str | int | float] = [
-    "v0000aBcDeF1", "v0000aBcDeF1", 7, 2.5, "w12345678901", "vé123456789", "v", "=", "", "00001.abc", -1, 1e300
+    "v0000aBcDeF1",
+    "v0000aBcDeF1",
+    7,
+    2.5,
+    "w12345678901",
+    "vé123456789",
+    "v",
+    "=",
+    "",
+    "00001.abc",
+    -1,
+    1e300,
 ]
 
 
@@ -137,7 +147,7 @@ def test_a_checkpoint_with_odd_channels_and_versions_reads_back_exactly(saver: R
     assert [type(v) for v in found.checkpoint["channel_versions"].values()] == [type(v) for v in versions_.values()]
 
 
-@pytest.mark.parametrize("channel", ODD_CHANNELS + ["__pregel_tasks", "__interrupt__", "__end__", "\x1e", "\x03"])
+@pytest.mark.parametrize("channel", [*ODD_CHANNELS, "__pregel_tasks", "__interrupt__", "__end__", "\x1e", "\x03"])
 def test_write_channels_pack_and_read_back_exactly(channel: str) -> None:
     assert unpack_channel(pack_channel(channel)) == channel
     if channel in ("messages", "__start__"):

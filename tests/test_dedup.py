@@ -180,8 +180,11 @@ def test_a_chat_with_interrupts_forks_and_prune_reads_back_like_in_memory_saver(
     cfg = {"configurable": {"thread_id": "chat"}}
     graph.invoke({"messages": [HumanMessage(content="after prune", id="late")]}, cfg)
     state = graph.get_state(cfg)
-    assert state.values["messages"][: len(latest.checkpoint["channel_values"]["messages"])] == (  # type: ignore[union-attr]
-        latest.checkpoint["channel_values"]["messages"]  # type: ignore[union-attr]
+    assert (
+        state.values["messages"][: len(latest.checkpoint["channel_values"]["messages"])]
+        == (  # type: ignore[union-attr]
+            latest.checkpoint["channel_values"]["messages"]  # type: ignore[union-attr]
+        )
     )
 
 
@@ -480,17 +483,17 @@ def test_deltas_that_keep_only_part_of_their_base_read_back_exactly(saver: Redis
         cp = checkpoint({"messages": value}, {"messages": step + 1}, step=step)
         saver.put(config("t", "", parent), cp, {"step": step}, {"messages": step + 1})
         ids.append(parent := cp["id"])
-    deltas = [chunks.parse_record(raw.hget(saver.layout.blobs("t", ""), blob_field("messages", v + 1)) or b"")[1]
-              for v in range(1, len(versions))]
+    deltas = [
+        chunks.parse_record(raw.hget(saver.layout.blobs("t", ""), blob_field("messages", v + 1)) or b"")[1]
+        for v in range(1, len(versions))
+    ]
     assert all(deltas)  # every later version is a delta on the one before
     for cid, value in zip(ids, versions):
         found = saver.get_tuple(config("t", "", cid))
         assert found is not None and found.checkpoint["channel_values"]["messages"] == value
 
 
-def test_a_read_needing_many_chunks_reads_them_outside_lua_then_from_the_cache(
-    redis_url: str, prefix: str
-) -> None:
+def test_a_read_needing_many_chunks_reads_them_outside_lua_then_from_the_cache(redis_url: str, prefix: str) -> None:
     """Over chunks.INLINE_CHUNKS chunks the read script returns digests only: a fresh process takes a
     second round trip (outside Lua), a process that has them expanded takes none."""
     many = messages(chunks.INLINE_CHUNKS + 40)

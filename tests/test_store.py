@@ -388,9 +388,7 @@ def test_put_index_argument_overrides_fields_and_upsert_reembeds(vstore: RedisSt
     assert keyed["a"] is None  # its vectors went with the re-put
 
 
-def test_array_paths_give_one_vector_per_element_and_an_item_scores_its_best(
-    redis_url: str, prefix: str
-) -> None:
+def test_array_paths_give_one_vector_per_element_and_an_item_scores_its_best(redis_url: str, prefix: str) -> None:
     config = index_config(fields=["chunks[*].text"])
     with fresh_store(RedisStore, redis_url, prefix, index=config) as s:
         s.put(("d",), "multi", {"chunks": [{"text": "alpha"}, {"text": "omega"}]})
@@ -442,8 +440,10 @@ def test_search_uses_the_vector_index_when_the_module_is_there(
     knn = vector_index.knn
     monkeypatch.setattr(vector_index, "knn", lambda *args: asked.append(args[-1]) or knn(*args))
     results = vstore.search(("v",), query="token7 shared", limit=3)
-    exact = vstore._exact_search(SearchOp(("v",), None, 3, 0, "token7 shared"), vstore._embed_queries(
-        [SearchOp(("v",), query="token7 shared")])["token7 shared"])
+    exact = vstore._exact_search(
+        SearchOp(("v",), None, 3, 0, "token7 shared"),
+        vstore._embed_queries([SearchOp(("v",), query="token7 shared")])["token7 shared"],
+    )
     assert [r.score for r in results] == pytest.approx([score for _, score in exact], abs=1e-5)
     assert results[0].score == pytest.approx(1.0, abs=1e-5)
     assert (vstore._vector_state == "ready") == (b"search" in modules)

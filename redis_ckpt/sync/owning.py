@@ -89,4 +89,3 @@ def _exec_results(results: list[Any]) -> list[Any]:
         if isinstance(result, ResponseError):
             raise result
     return results
-
