@@ -199,7 +199,7 @@ def encode_checkpoint(
     # Search tags are fields of their own (the index reads them), left out when empty.
     if (run_id := metadata.get("run_id")) is not None:
         document["run"] = digest(str(run_id)).encode()
-    if tags := metadata_tags(metadata):
+    if tags := metadata_tags(metadata, short=True):
         document["meta"] = ",".join(tags).encode()
     needed = sorted(needed_digests)
     return StoredCheckpoint(

@@ -17,6 +17,7 @@ from langgraph.checkpoint.base.id import uuid6
 from redis_ckpt import RedisSaver, versions
 from redis_ckpt.compression import DICTIONARY_AFTER, WITH_DICTIONARY, is_dictionary_field, pack_chunk, unpack_chunk
 from redis_ckpt.encoding import (
+    metadata_tags,
     pack_channel,
     pack_list,
     pack_parent,
@@ -312,3 +313,19 @@ def test_a_writer_whose_dictionary_was_deleted_elsewhere_puts_a_readable_checkpo
         assert saver.resends == before + 1  # commit found the dictionary gone: sent again, without it
         found = other.get_tuple(config("t"))
         assert found is not None and found.checkpoint["channel_values"] == {"x": 1}
+
+
+def test_metadata_tags_are_short_and_documents_with_the_earlier_long_tags_still_match(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    """New documents carry 8-digit tags; filters still find documents that carry the 16-digit
+    tags stored before (through the Search module, and through the scripts without it)."""
+    ids = put_chain(saver, "t", 3, metadata=lambda s: {"user": "ann" if s != 1 else "bob", "step": s})
+    key = saver.layout.checkpoint("t", "", ids[0])
+    assert all(len(tag) == 8 for tag in raw.hget(key, "meta").split(b","))
+    raw.hset(key, "meta", ",".join(metadata_tags({"user": "ann", "step": 0})))  # as stored before
+    assert len(raw.hget(key, "meta").split(b",")[0]) == 16
+    for cfg in (config("t"), None):
+        found = sorted(t.metadata["step"] for t in saver.list(cfg, filter={"user": "ann"}))
+        assert found == [0, 2]
+        assert [t.metadata["step"] for t in saver.list(cfg, filter={"user": "ann", "step": 0})] == [0]

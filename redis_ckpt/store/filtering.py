@@ -31,7 +31,7 @@ def item_tags(namespace: tuple[str, ...], value: Mapping[str, Any]) -> str:
     return ",".join([*prefixes, *metadata_tags(value)])
 
 
-def requirements(filter: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+def requirements(filter: Mapping[str, Any] | None) -> list[tuple[str, ...]]:
     equalities: dict[str, Any] = {}
     for field, wanted in (filter or {}).items():
         if isinstance(wanted, dict):

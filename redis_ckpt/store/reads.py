@@ -134,7 +134,7 @@ class StoreReads(StoreCore):
         return self._item_state == vector_index.READY
 
     def _indexed_candidates(
-        self, op: SearchOp, requirements: list[tuple[str, str]], *, after: tuple[tuple[str, ...], str], page: int
+        self, op: SearchOp, requirements: list[tuple[str, ...]], *, after: tuple[tuple[str, ...], str], page: int
     ) -> Iterator[Entry]:
         """Items the item index finds, past `after` in (namespace, key) order, loaded a page at a time."""
         query = vector_index.query(tuple(op.namespace_prefix), requirements)

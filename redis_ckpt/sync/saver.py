@@ -232,7 +232,7 @@ class RedisSaver(Maintenance):
             return
         before_id = get_checkpoint_id(before) if before else None
         if config is None:
-            requirements = filter_requirements(filter or {})
+            requirements = filter_requirements(filter or {}, short=True)
             query = search.query(meta_requirements=requirements) if requirements else None
             groups: Iterator[Group] = self._candidate_groups(query)
             only_id = None
@@ -269,7 +269,7 @@ class RedisSaver(Maintenance):
             return
         upper = "(" + before_id if before_id else "+"
         page = PAGE if limit is None else min(limit, PAGE)
-        tags = requirements_argument(filter_requirements(filter or {}))
+        tags = requirements_argument(filter_requirements(filter or {}, short=True))
         if not filter or all_pushable(filter):
             # The script's tag check is exact for scalar items; Python still re-checks each one.
             for entry in self._scan(thread_id, ns, "full", page, upper, tags):
