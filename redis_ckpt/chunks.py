@@ -30,10 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis_ckpt.compression import (
+    CHUNK_DICTIONARY_BYTES,
     COMPRESSED,
     DICTIONARY_AFTER,
     DICTIONARY_SAMPLES,
     dictionary_field,
+    is_chunk_dictionary,
+    make_chunk_dictionary,
     make_dictionary,
     pack_chunk,
     unpack_chunk,
@@ -182,11 +185,14 @@ class ExpandedChunks:
         with self._lock:
             return {d: raw for d in digests if (raw := self._data.get(d)) is not None}
 
-    def expand(self, stored_chunks: Mapping[bytes, bytes]) -> dict[bytes, bytes]:
-        """digest -> raw chunk for every chunk the read scripts returned."""
+    def expand(
+        self, stored_chunks: Mapping[bytes, bytes], dictionaries: Mapping[bytes, bytes] | None = None
+    ) -> dict[bytes, bytes]:
+        """digest -> raw chunk for every chunk the read scripts returned (`dictionaries`: the
+        namespace dictionaries chunks may be compressed with, digest -> raw)."""
         with self._lock:
             out = {d: raw for d in stored_chunks if (raw := self._data.get(d)) is not None}
-        missing = {d: unpack_chunk(v) for d, v in stored_chunks.items() if d not in out}
+        missing = {d: unpack_chunk(v, dictionaries) for d, v in stored_chunks.items() if d not in out}
         if missing:
             with self._lock:
                 for d, raw in missing.items():
@@ -231,6 +237,12 @@ class Known:
     dictionary: bytes | None = None
     samples: list[bytes] = field(default_factory=list)
     bodies: int = 0  # bodies this process stored here
+    # The chunk dictionary (compression.CHUNK_DICTIONARY_BYTES) new chunks of puts are compressed
+    # with, until there is one the chunks this process put (to make one of), and the chunks known
+    # to be stored compressed with a namespace dictionary already.
+    chunk_dictionary: bytes | None = None
+    chunk_samples: list[bytes] = field(default_factory=list)
+    with_dictionary: set[bytes] = field(default_factory=set)
 
     def body_dictionary(self) -> tuple[bytes, bytes] | None:
         """The namespace dictionary for the next body: the current one, or a new one made of the
@@ -239,6 +251,15 @@ class Known:
             return self.dictionary, self.dictionaries[self.dictionary]
         if len(self.samples) >= DICTIONARY_SAMPLES and self.bodies >= DICTIONARY_AFTER:
             return make_dictionary(self.samples[:DICTIONARY_SAMPLES])
+        return None
+
+    def chunks_dictionary(self) -> tuple[bytes, bytes] | None:
+        """The chunk dictionary for the next put's chunks: the current one, or a new one made of
+        the samples once they hold CHUNK_DICTIONARY_BYTES, else None."""
+        if self.chunk_dictionary is not None and self.chunk_dictionary in self.dictionaries:
+            return self.chunk_dictionary, self.dictionaries[self.chunk_dictionary]
+        if sum(map(len, self.chunk_samples)) >= CHUNK_DICTIONARY_BYTES:
+            return make_chunk_dictionary(self.chunk_samples)
         return None
 
 
@@ -277,6 +298,8 @@ class KnownChunks:
         read: bool = False,
         dictionaries: Mapping[bytes, bytes] = {},
         sample: bytes | None = None,
+        chunk_samples: Sequence[bytes] = (),
+        with_dictionary: Sequence[bytes] = (),
     ) -> None:
         """`read`: the bases come from a read. Such a base replaces a known one only if it is
         another record: this process's own record of the same version knows its run and anchor,
@@ -294,8 +317,22 @@ class KnownChunks:
             known.digests.update(digests)
             known.bases.update(bases)
             known.dictionaries.update(dictionaries)
-            if known.dictionary is None and dictionaries:
-                known.dictionary = next(iter(dictionaries))
+            for digest_, raw in dictionaries.items():
+                if is_chunk_dictionary(raw):
+                    if known.chunk_dictionary is None:
+                        known.chunk_dictionary = digest_
+                elif known.dictionary is None:
+                    known.dictionary = digest_
+            if known.chunk_dictionary is None:
+                room = CHUNK_DICTIONARY_BYTES - sum(map(len, known.chunk_samples))
+                for raw in chunk_samples:
+                    if room <= 0:
+                        break
+                    known.chunk_samples.append(raw[:room])
+                    room -= len(raw)
+            if len(known.with_dictionary) + len(with_dictionary) > MAX_DIGESTS:
+                known.with_dictionary = set()
+            known.with_dictionary.update(with_dictionary)
             if sample is not None:
                 known.bodies += 1
                 if known.dictionary is None and len(known.samples) < DICTIONARY_SAMPLES:
@@ -316,10 +353,14 @@ class KnownChunks:
         with self._lock:
             known.digests -= gone
             known.fields -= gone
+            known.with_dictionary -= gone
             for digest in [d for d in known.dictionaries if dictionary_field(d) in gone]:
                 del known.dictionaries[digest]
                 if known.dictionary == digest:
                     known.dictionary = None
+                if known.chunk_dictionary == digest:
+                    known.chunk_dictionary = None
+                    known.with_dictionary = set()
             for channel, base in list(known.bases.items()):
                 if base.field in gone:
                     del known.bases[channel]
@@ -343,6 +384,10 @@ class Encoded:
     needed_fields: list[bytes]  # blob fields it relies on without sending them
     needed_digests: list[bytes]  # chunks it relies on without sending them
     base: Base | None  # what to remember for the next version of this channel
+    # chunks compressed with `dictionary`: written by the commit script once it checked the
+    # dictionary is stored (encoded again even when stored already, by a put_writes without it)
+    with_dictionary: dict[bytes, bytes] = field(default_factory=dict)
+    samples: list[bytes] = field(default_factory=list)  # raw chunks this record adds
 
 
 def encode_chunked(
@@ -352,9 +397,13 @@ def encode_chunked(
     channel: str | None = None,
     field_name: bytes = b"",
     version: Any = None,
+    dictionary: tuple[bytes, bytes] | None = None,
 ) -> Encoded:
     """A record for `parts`: a delta on the channel's last known version when that is possible,
-    with only the chunks not known to be stored; `known=None` sends everything (a keyframe)."""
+    with only the chunks not known to be stored; `known=None` sends everything (a keyframe).
+    With `dictionary` (a put's chunk dictionary), the chunks the record adds that are not known to
+    be stored with a namespace dictionary are sent compressed with it, also those stored already
+    (put_writes stores chunks without it: it cannot check the dictionary exists)."""
     digests = parts.digests
     last = known.bases.get(channel) if known is not None and channel is not None else None
     base, keep, run, anchor = _choose_base(last, field_name, version, digests)
@@ -365,14 +414,22 @@ def encode_chunked(
         stored = record(parts)
         depth, needed_fields, tail = 0, [], range(len(digests))
     chunks: dict[bytes, bytes] = {}
+    with_dictionary: dict[bytes, bytes] = {}
     needed: list[bytes] = []
     for i in tail:
-        if known is not None and digests[i] in known.digests:
-            needed.append(digests[i])
-        elif digests[i] not in chunks:
-            chunks[digests[i]] = pack_chunk(parts.chunks[i], compress)
+        d = digests[i]
+        if d in chunks or d in with_dictionary:
+            continue
+        if dictionary is not None and known is not None and d not in known.with_dictionary:
+            with_dictionary[d] = pack_chunk(parts.chunks[i], compress, dictionary)
+        elif known is not None and d in known.digests:
+            needed.append(d)
+        else:
+            chunks[d] = pack_chunk(parts.chunks[i], compress)
     remembered = Base(field_name, version, digests, depth, run, anchor) if channel is not None else None
-    return Encoded(stored, chunks, needed_fields, sorted(set(needed) - set(chunks)), remembered)
+    samples = [parts.chunks[i] for i in tail]
+    needed = sorted(set(needed) - set(chunks) - set(with_dictionary))
+    return Encoded(stored, chunks, needed_fields, needed, remembered, with_dictionary, samples)
 
 
 def _choose_base(

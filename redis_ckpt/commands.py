@@ -26,6 +26,13 @@ def _pairs(fields: Mapping[str, bytes] | Mapping[bytes, bytes]) -> Iterable[str 
         yield value
 
 
+def _store_chunks(chunk_hash: str, chunks: Mapping[bytes, bytes]) -> list[Command]:
+    """Chunks are content-addressed: one already stored is kept as it is, since a put's commit may
+    have stored it compressed with the namespace's chunk dictionary, which this one may not use
+    (put_writes never does: it cannot check the dictionary exists)."""
+    return [("HSETNX", chunk_hash, digest, chunk) for digest, chunk in chunks.items()]
+
+
 def put(
     layout: KeyLayout,
     thread_id: str,
@@ -44,8 +51,7 @@ def put(
     index, writes_index, blobs, chunks = layout.ns_data_keys(thread_id, ns)
     namespaces = layout.namespaces(thread_id)
     commands: list[Command] = []
-    if stored.chunks:
-        commands.append(("HSET", chunks, *_pairs(stored.chunks)))
+    commands += _store_chunks(chunks, stored.chunks)
     plain = {f: v for f, v in stored.blobs_to_set.items() if not is_record(v)}
     if plain:
         commands.append(("HSET", blobs, *_pairs(plain)))
@@ -71,9 +77,11 @@ def put(
         len(stored.needed_fields),
         len(stored.needed_digests),
         len(stored.document),
+        len(stored.with_dictionary),
         *stored.needed_fields,
         *stored.needed_digests,
         *_pairs(stored.document),
+        *_pairs(stored.with_dictionary),
         *_pairs(records),
     ]
     commands.append(scripts.call("commit", [document, index, blobs, chunks, *layout.gc_marks(thread_id, ns)], args))
@@ -96,8 +104,7 @@ def put_writes(
     _, writes_index, _, chunks = layout.ns_data_keys(thread_id, ns)
     namespaces = layout.namespaces(thread_id)
     commands: list[Command] = []
-    if stored.chunks:  # before the records that name them
-        commands.append(("HSET", chunks, *_pairs(stored.chunks)))
+    commands += _store_chunks(chunks, stored.chunks)  # before the records that name them
     commands += [("HSETNX", writes, field, value) for field, value in stored.regular.items()]
     if stored.stale_spills:
         commands.append(("HDEL", writes, *stored.stale_spills))

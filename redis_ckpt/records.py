@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.checkpoint.base import (
@@ -126,6 +126,11 @@ class StoredCheckpoint:
     bases: dict[str, Base]  # per channel, what to remember once the put has landed
     body: bytes = b""  # the document's body, uncompressed (a sample for a namespace dictionary)
     dictionary: tuple[bytes, bytes] | None = None  # the namespace dictionary the body uses
+    # chunks compressed with the namespace's chunk dictionary, which the commit script writes once
+    # it checked the dictionary is stored; that dictionary; the raw chunks the records add
+    with_dictionary: dict[bytes, bytes] = field(default_factory=dict)
+    chunk_dictionary: tuple[bytes, bytes] | None = None
+    chunk_samples: list[bytes] = field(default_factory=list)
 
 
 def encode_checkpoint(
@@ -148,6 +153,9 @@ def encode_checkpoint(
     needed_fields: list[bytes] = []
     needed_digests: set[bytes] = set()
     bases: dict[str, Base] = {}
+    with_dictionary: dict[bytes, bytes] = {}
+    chunk_samples: list[bytes] = []
+    chunk_dictionary = known.chunks_dictionary() if known is not None and compress else None
     for channel, version in new_versions.items():
         current = versions.get(channel)
         same = current == version and type(current) is type(version)
@@ -158,9 +166,11 @@ def encode_checkpoint(
         typed = dumps(serde, values[channel], f"channel {channel!r}")
         parts = split(typed)
         if parts is not None:
-            encoded = encode_chunked(parts, compress, known, channel, field, version)
+            encoded = encode_chunked(parts, compress, known, channel, field, version, chunk_dictionary)
             blobs_to_set[field] = encoded.stored
             chunks.update(encoded.chunks)
+            with_dictionary.update(encoded.with_dictionary)
+            chunk_samples += encoded.samples
             needed_fields += encoded.needed_fields
             needed_digests.update(encoded.needed_digests)
             if encoded.base is not None:
@@ -180,7 +190,11 @@ def encode_checkpoint(
             fields[c] for c in values if c not in new_versions and c in fields and fields[c] in known.fields
         ]
     # A chunk sent by this put needs no check, and a field it writes is not needed from before.
-    needed_digests -= chunks.keys()
+    needed_digests -= chunks.keys() | with_dictionary.keys()
+    if not with_dictionary:
+        chunk_dictionary = None
+    elif chunk_dictionary is not None:
+        _store_or_check(chunk_dictionary, known, chunks, needed_digests, compress)
     needed_fields = sorted(set(needed_fields) - blobs_to_set.keys())
     bare = {k: _ELIDED_AS.get(k, v) for k, v in checkpoint.items() if k != "channel_values"}
     # One field for what the scripts read (parent, values) and what only Python reads (checkpoint
@@ -191,10 +205,7 @@ def encode_checkpoint(
     dictionary = known.body_dictionary() if known is not None and compress else None
     body = pack_chunk(body_raw, compress, dictionary)
     if dictionary is not None:
-        if known is not None and dictionary[0] in known.dictionaries:
-            needed_digests.add(dictionary_field(dictionary[0]))
-        else:
-            chunks[dictionary_field(dictionary[0])] = pack_chunk(dictionary[1], compress)
+        _store_or_check(dictionary, known, chunks, needed_digests, compress)
     document = document_fields(pack_list([pack_parent(parent_id, checkpoint["id"]), pack_refs(versions), body]))
     # Search tags are fields of their own (the index reads them), left out when empty.
     if (run_id := metadata.get("run_id")) is not None:
@@ -203,8 +214,34 @@ def encode_checkpoint(
         document["meta"] = ",".join(tags).encode()
     needed = sorted(needed_digests)
     return StoredCheckpoint(
-        document, blobs_to_set, blobs_to_delete, chunks, needed_fields, needed, bases, body_raw, dictionary
+        document,
+        blobs_to_set,
+        blobs_to_delete,
+        chunks,
+        needed_fields,
+        needed,
+        bases,
+        body_raw,
+        dictionary,
+        with_dictionary,
+        chunk_dictionary,
+        chunk_samples,
     )
+
+
+def _store_or_check(
+    dictionary: tuple[bytes, bytes],
+    known: Known | None,
+    chunks: dict[bytes, bytes],
+    needed_digests: set[bytes],
+    compress: bool,
+) -> None:
+    """A namespace dictionary a put uses: checked by its commit if this process saw it stored,
+    else stored by the put (content-addressed: storing it again is harmless)."""
+    if known is not None and dictionary[0] in known.dictionaries:
+        needed_digests.add(dictionary_field(dictionary[0]))
+    else:
+        chunks[dictionary_field(dictionary[0])] = pack_chunk(dictionary[1], compress)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks.chat_agent import build_graph, prose, run_turns
 from redis_ckpt import RedisSaver, chunks
+from redis_ckpt.compression import COMPRESSED, WITH_DICTIONARY, is_chunk_dictionary, is_dictionary_field, unpack_chunk
 from redis_ckpt.encoding import blob_field, pack_list, pack_typed, unpack_list
 from tests.conftest import fresh_saver, keys_under, purge_prefix, saver_kwargs
 from tests.helpers import checkpoint, config, stored_digests
@@ -505,3 +506,91 @@ def test_a_read_needing_many_chunks_reads_them_outside_lua_then_from_the_cache(r
             with counting() as again:
                 assert latest_messages(reader, "t") == many
         assert (first.count, again.count) == (2, 1)
+
+
+# -- the namespace's chunk dictionary (compression.CHUNK_DICTIONARY_BYTES) ----------------------------
+def _chunk_forms(raw: redis.Redis, saver: RedisSaver, thread_id: str) -> tuple[dict[bytes, bytes], list[bytes]]:
+    """(digest -> stored chunk, raw chunk dictionaries) of a thread's chunk hash."""
+    stored = raw.hgetall(saver.layout.chunks(thread_id, ""))
+    found = {f: v for f, v in stored.items() if not is_dictionary_field(f)}
+    dictionaries = [unpack_chunk(v) for f, v in stored.items() if is_dictionary_field(f)]
+    return found, [d for d in dictionaries if is_chunk_dictionary(d)]
+
+
+def test_chunks_use_the_chunk_dictionary_once_it_exists_and_a_new_process_reads_them_in_one_round_trip(
+    saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    ids = grow(saver, "t", 40)
+    stored, made = _chunk_forms(raw, saver, "t")
+    assert len(made) == 1  # made once, of the first CHUNK_DICTIONARY_BYTES of chunks
+    forms = [v[:1] for v in stored.values()]
+    assert forms.count(WITH_DICTIONARY) >= 20 and set(forms) <= {COMPRESSED, WITH_DICTIONARY}
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:
+        with counting() as counted:
+            assert latest_messages(fresh, "t") == messages(40)
+        assert counted.count == 1
+        found = fresh.get_tuple(config("t", "", ids[20]))
+        assert found is not None and found.checkpoint["channel_values"]["messages"] == messages(21)
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:  # the delta walk learns it too
+        history = fresh.get_delta_channel_history(config=config("t", "", ids[-1]), channels=["messages"])
+        assert history["messages"]["seed"] == messages(39)
+    saver.copy_thread("t", "copy")
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:  # the copy holds the dictionary
+        assert latest_messages(fresh, "copy") == messages(40)
+    # A process that read the thread uses the same dictionary for its puts: no second one.
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:
+        latest_messages(fresh, "t")
+        grow(fresh, "t", 3, start=40, parent=ids[-1])
+        assert latest_messages(fresh, "t") == messages(43)
+    assert len(_chunk_forms(raw, saver, "t")[1]) == 1
+
+
+def test_a_pending_write_never_replaces_a_chunk_stored_with_the_chunk_dictionary(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    ids = grow(saver, "t", 30)
+    stored, _ = _chunk_forms(raw, saver, "t")
+    upgraded = {d: v for d, v in stored.items() if v[:1] == WITH_DICTIONARY}
+    assert upgraded
+    # The same messages written again as a task's writes (put_writes compresses without it).
+    saver.put_writes(config("t", "", ids[-1]), [("messages", messages(30))], "task", "")
+    after, _ = _chunk_forms(raw, saver, "t")
+    assert {d: after[d] for d in upgraded} == upgraded
+    found = saver.get_tuple(config("t"))
+    assert found is not None and found.pending_writes[0][2] == messages(30)
+
+
+def test_a_writer_whose_chunk_dictionary_was_deleted_elsewhere_puts_readable_checkpoints(
+    saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    ids = grow(saver, "t", 30)
+    assert _chunk_forms(raw, saver, "t")[1]
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as other:
+        other.delete_thread("t")  # this saver still believes the dictionary and its chunks stored
+        before = saver.resends
+        grow(saver, "t", 3, start=30, parent=ids[-1])
+        assert saver.resends > before  # commit found them gone: sent again
+        assert latest_messages(other, "t") == messages(33)
+        fields = raw.hgetall(saver.layout.chunks("t", ""))
+        needed = {v[1:9] for v in fields.values() if v[:1] == WITH_DICTIONARY}
+        assert needed and all(b"dict:" + d in fields for d in needed)  # each one's dictionary is stored
+
+
+def test_a_long_thread_read_outside_lua_gets_the_chunk_dictionary_too(
+    saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    """Over chunks.INLINE_CHUNKS chunks the chunks are read outside Lua; a process that has not
+    seen the chunk dictionary fetches it in one more round trip, once."""
+    parent, n = None, 0
+    for step in range(8):  # large steps: few checkpoints
+        n = 40 * (step + 1)
+        cp = checkpoint({"messages": messages(n)}, {"messages": step + 1}, step=step)
+        saver.put(config("t", "", parent), cp, {"step": step}, {"messages": step + 1})
+        parent = cp["id"]
+    assert n > chunks.INLINE_CHUNKS and _chunk_forms(raw, saver, "t")[1]
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as fresh:
+        with counting() as first:
+            assert latest_messages(fresh, "t") == messages(n)
+        with counting() as again:
+            assert latest_messages(fresh, "t") == messages(n)
+        assert (first.count, again.count) == (3, 1)

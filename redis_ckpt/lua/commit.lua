@@ -9,14 +9,18 @@
 -- never replaced by one that cannot be read.
 -- While an incremental garbage collection of the namespace runs (gc.lua; its mark sets exist),
 -- it marks every value the new document references, so that no sweep step deletes them.
+-- Chunks compressed with the namespace's chunk dictionary are written here too, after the checks
+-- (the dictionary is one of the digests checked): a chunk is never stored in a form that cannot
+-- be read, nor replaced by one (put_writes may have stored it without the dictionary).
 -- KEYS: doc, idx, blobs, chunks, marked fields, marked chunks
--- ARGV: checkpoint id, ttl, n fields, n digests, n document fields, blob field * n, digest * n,
---       (document field, value) * n, (record field, record)...
+-- ARGV: checkpoint id, ttl, n fields, n digests, n document fields, n chunks, blob field * n,
+--       digest * n, (document field, value) * n, (digest, chunk) * n, (record field, record)...
 local doc, idx, blobs, chunks, mf, mc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local ttl = tonumber(ARGV[2])
 local n_fields, n_digests, n_doc = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local n_chunks = tonumber(ARGV[6])
 local missing = {}
-local at = 6
+local at = 7
 -- While an incremental collection sweeps, a stored base may have lost part of its chain (the
 -- sweep deletes unmarked fields in hash order, so a delta can outlive its own base): a base
 -- counts as stored only if every link is, down to a keyframe or to a marked link (the marks
@@ -42,10 +46,12 @@ for i = at, at + n_digests - 1 do
 end
 if #missing > 0 then return missing end
 at = at + n_digests
-local records_at = at + 2 * n_doc
+local chunks_at = at + 2 * n_doc
+local records_at = chunks_at + 2 * n_chunks
+for i = chunks_at, records_at - 1, 2 do redis.call('HSET', chunks, ARGV[i], ARGV[i + 1]) end
 for i = records_at, #ARGV, 2 do redis.call('HSET', blobs, ARGV[i], ARGV[i + 1]) end
 redis.call('DEL', doc)
-redis.call('HSET', doc, unpack(ARGV, at, records_at - 1))
+redis.call('HSET', doc, unpack(ARGV, at, chunks_at - 1))
 if ttl > 0 then redis.call('EXPIRE', doc, ttl) end
 local index = checkpoint_index(idx)
 index.add(ARGV[1])

@@ -262,9 +262,10 @@ local function is_dictionary_field(field)
   return #field == 13 and string.sub(field, 1, 5) == 'dict:'
 end
 
--- The namespace dictionaries the document bodies read by one call need, beyond those the caller
--- has (`have`: their concatenated 8-byte digests): want(body) for each body read, fetch() the flat
--- {field, stored dictionary, ...} list of the others.
+-- The namespace dictionaries the document bodies and chunks read by one call need, beyond those
+-- the caller has (`have`: their concatenated 8-byte digests): want(body) for each body read,
+-- want_chunks(flat) for the chunks, fetch() the flat {field, stored dictionary, ...} list of the
+-- others.
 local function dictionary_collector(chunks_key, have)
   local known, wanted = {}, {}
   for i = 1, #have, 8 do known[string.sub(have, i, i + 7)] = true end
@@ -276,6 +277,11 @@ local function dictionary_collector(chunks_key, have)
       known[digest] = true
       wanted[#wanted + 1] = 'dict:' .. digest
     end
+  end
+  -- the chunks of a chunk collector's flat {digest, stored chunk, ...} list (a chunk compressed
+  -- with a namespace dictionary starts as a body does)
+  function c.want_chunks(flat)
+    for i = 2, #flat, 2 do c.want(flat[i]) end
   end
   function c.fetch()
     if #wanted == 0 then return {} end

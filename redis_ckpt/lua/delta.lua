@@ -1,12 +1,14 @@
 -- Walk the parent chain of a checkpoint for get_delta_channel_history (and prune's ancestry).
 -- KEYS: idx, blobs, widx, namespaces, chunks (widx and namespaces only to refresh their TTL)
--- ARGV: doc_prefix, writes_prefix, target id ('' = latest), max_depth, ttl, channel...
+-- ARGV: doc_prefix, writes_prefix, target id ('' = latest), max_depth, ttl, dictionaries (as in
+--       load.lua), channel...
 -- Starting at the target's parent, for each ancestor: the writes to still-open channels, and the
 -- stored values of still-open channels (a channel closes at its first stored value, after its
 -- writes at that ancestor are collected). See walk_chain in common.lua for where it stops.
 -- ttl > 0 refreshes every key read (refresh_on_read).
--- Returns {target_id, {{ancestor_id, {writes field/value...}, {channel, value, ...}}, ...}, chunks}
--- (deduplicated seeds resolved to keyframes, their chunks and those of writes in `chunks`, as in load).
+-- Returns {target_id, {{ancestor_id, {writes field/value...}, {channel, value, ...}}, ...}, chunks,
+-- dictionaries} (deduplicated seeds resolved to keyframes, their chunks and those of writes in
+-- `chunks`, and the namespace dictionaries of those chunks the caller lacks, as in load).
 local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, target = ARGV[1], ARGV[2], ARGV[3]
 local max_depth, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -16,7 +18,7 @@ if target == '' then
   local upper = '+'
   while target == '' do
     local ids = index.rev(upper, 16)
-    if #ids == 0 then return {'', {}, {}} end
+    if #ids == 0 then return {'', {}, {}, {}} end
     for _, cid in ipairs(ids) do
       if redis.call('EXISTS', doc_prefix .. cid) == 1 then target = cid break end
     end
@@ -24,7 +26,8 @@ if target == '' then
   end
 end
 
-local open, n_open = set_of(ARGV, 6)
+local open, n_open = set_of(ARGV, 7)
+local dictionaries = dictionary_collector(KEYS[5], ARGV[6])
 local collector = chunk_collector(KEYS[5], 0)
 local out = {}
 local function collect(cid, doc_key, writes_key, seeds)
@@ -56,4 +59,6 @@ walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open, max_depth, {[t
 expire_all(ttl, {doc_prefix .. target, writes_prefix .. target, unpack(KEYS)})
 if ttl > 0 then index.touch(target) end
 index.expire(ttl)
-return {target, out, collector.fetch()}
+local chunk_flat = collector.fetch()
+dictionaries.want_chunks(chunk_flat)
+return {target, out, chunk_flat, dictionaries.fetch()}

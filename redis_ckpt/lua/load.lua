@@ -131,4 +131,6 @@ else
 end
 expire_all(ttl, KEYS)
 index.expire(ttl)
-return {cursor, out, collector.fetch(), dictionaries.fetch()}
+local chunk_flat = collector.fetch()
+if chunk_flat[1] ~= '*' then dictionaries.want_chunks(chunk_flat) end
+return {cursor, out, chunk_flat, dictionaries.fetch()}

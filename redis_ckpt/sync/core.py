@@ -28,7 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from typing_extensions import Self
 
 from redis_ckpt import chunks, scripts, search, spill, topology, tracing, wire
-from redis_ckpt.compression import DICTIONARY_FIELD, unpack_chunk
+from redis_ckpt.compression import DICTIONARY_DIGEST, DICTIONARY_FIELD, WITH_DICTIONARY, unpack_chunk
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import (
     Client,
@@ -250,9 +250,9 @@ class SaverCore(BaseCheckpointSaver[str]):
             found: dict[bytes, bytes] = {}
             if chunk_flat[:1] == [b"*"]:  # too many chunks to hand to Lua: their digests only
                 deferred = chunks.digest_set(chunk_flat[1])
-                entries = self._read_deferred_chunks(thread_id, ns, entries, deferred, found)
+                entries = self._read_deferred_chunks(thread_id, ns, entries, deferred, found, dictionaries)
             else:
-                found = self._expanded.expand(chunks.chunk_map(chunk_flat))
+                found = self._expanded.expand(chunks.chunk_map(chunk_flat), dictionaries)
             filled = self._fill_large_values(thread_id, ns, entries)
             entries = [materialize_entry(e, found, dictionaries) for e in filled]
             self._known.learn(thread_id, ns, list(found))
@@ -271,13 +271,20 @@ class SaverCore(BaseCheckpointSaver[str]):
         return found
 
     def _read_deferred_chunks(
-        self, thread_id: str, ns: str, entries: list[Any], deferred: list[bytes], found: dict[bytes, bytes]
+        self,
+        thread_id: str,
+        ns: str,
+        entries: list[Any],
+        deferred: list[bytes],
+        found: dict[bytes, bytes],
+        dictionaries: dict[bytes, bytes],
     ) -> list[Any]:
         """Put the chunks a `load` left out (a page needing more than chunks.INLINE_CHUNKS) into
         `found`: from this saver's cache, else in one more round trip that reads them outside Lua
         together with `EXISTS` on the entries' documents. An entry whose document was deleted
         between the two round trips is dropped, as if the first had come after the deletion (a
-        live checkpoint's chunks are never collected)."""
+        live checkpoint's chunks are never collected). Chunks compressed with a namespace
+        dictionary this process has not seen take one round trip more, once: the dictionary."""
         found.update(self._expanded.cached(deferred))
         missing = [d for d in deferred if d not in found]
         if not missing:
@@ -285,7 +292,15 @@ class SaverCore(BaseCheckpointSaver[str]):
         documents = [("EXISTS", self.layout.checkpoint(thread_id, ns, text(e[0]))) for e in entries]
         read = ("HMGET", self.layout.chunks(thread_id, ns), *missing)
         replies = self._io(wire.transaction, self._client, [*documents, read])
-        found.update(self._expanded.expand({d: v for d, v in zip(missing, replies[-1]) if v}))
+        stored = {d: v for d, v in zip(missing, replies[-1]) if v}
+        lacking = {
+            v[1 : 1 + DICTIONARY_DIGEST] for v in stored.values() if v[:1] == WITH_DICTIONARY
+        } - dictionaries.keys()
+        if lacking:
+            fields = [DICTIONARY_FIELD + d for d in sorted(lacking)]
+            values = self._io(wire.transaction, self._client, [("HMGET", self.layout.chunks(thread_id, ns), *fields)])
+            dictionaries.update(self._learn_dictionaries(thread_id, ns, [x for p in zip(fields, values[0]) for x in p]))
+        found.update(self._expanded.expand(stored, dictionaries))
         return [e for e, alive in zip(entries, replies[:-1]) if alive]
 
     def _read_keys(self, thread_id: str, ns: str) -> list[str]:
@@ -403,16 +418,19 @@ class SaverCore(BaseCheckpointSaver[str]):
     ) -> tuple[str, list[Any], dict[bytes, bytes]]:
         """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first,
         the chunks of their deduplicated values)."""
+        have = self._known.dictionaries(thread_id, ns)
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
             self.layout.writes_prefix(thread_id, ns),
             target,
             scripts.MAX_CHAIN_DEPTH,
             self.ttl.read_refresh_seconds,
+            b"".join(have),
             *channels,
         ]
-        target_raw, ancestors, chunk_flat = self._script("delta", self._read_keys(thread_id, ns), args)
-        found = self._expanded.expand(chunks.chunk_map(chunk_flat))
+        target_raw, ancestors, chunk_flat, dictionary_flat = self._script("delta", self._read_keys(thread_id, ns), args)
+        dictionaries = {**have, **self._learn_dictionaries(thread_id, ns, dictionary_flat)}
+        found = self._expanded.expand(chunks.chunk_map(chunk_flat), dictionaries)
         return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors], found
 
     def _walk_with_values(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> list[Any]:

@@ -139,8 +139,9 @@ class RedisSaver(Maintenance):
             chain_gone = any(m in stored.needed_fields for m in missing)
             known = None if chain_gone or attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
         fields = [*stored.blobs_to_set, *stored.needed_fields]
-        learnt = [d for d in (*stored.chunks, *stored.needed_digests) if not is_dictionary_field(d)]
-        dictionaries = dict([stored.dictionary]) if stored.dictionary is not None else {}
+        sent = (*stored.chunks, *stored.with_dictionary, *stored.needed_digests)
+        learnt = [d for d in sent if not is_dictionary_field(d)]
+        used = (stored.dictionary, stored.chunk_dictionary)
         self._known.learn(
             thread_id,
             ns,
@@ -148,8 +149,10 @@ class RedisSaver(Maintenance):
             stored.bases,
             fields,
             deleted=stored.blobs_to_delete,
-            dictionaries=dictionaries,
+            dictionaries=dict(d for d in used if d is not None),
             sample=stored.body,
+            chunk_samples=stored.chunk_samples,
+            with_dictionary=list(stored.with_dictionary),
         )
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 
