@@ -59,11 +59,11 @@ def put(
         commands.append(("HDEL", blobs, *stored.blobs_to_delete))
     commands.append(("SADD", namespaces, ns))
     if ttl:
-        writes = layout.writes(thread_id, ns, checkpoint_id)
+        writes = layout.legacy_writes(thread_id, ns, checkpoint_id)
         keys = (index, writes_index, blobs, chunks, namespaces, writes)
         commands += [("EXPIRE", key, ttl) for key in keys]
         if delta_channels:
-            prefixes = [layout.checkpoint_prefix(thread_id, ns), layout.writes_prefix(thread_id, ns)]
+            prefixes = [layout.checkpoint_prefix(thread_id, ns), layout.legacy_writes_prefix(thread_id, ns)]
             args = [*prefixes, checkpoint_id, parent_id or "", ttl, scripts.MAX_CHAIN_DEPTH, *delta_channels]
             commands.append(scripts.call("touch_chain", [blobs, index], args))
     # Last, so it sees everything above: if a value or chunk this put did not send is gone (a
@@ -100,7 +100,7 @@ def put_writes(
     nor replaces them), special ones (negative idx) overwriting, with any large value they replace.
     (A replay whose regular write was small the first time and large now leaves the unused spill
     field behind, until the checkpoint is deleted: MULTI cannot make it conditional.)"""
-    writes = layout.writes(thread_id, ns, checkpoint_id)
+    writes = document = layout.checkpoint(thread_id, ns, checkpoint_id)  # writes live in its hash
     _, writes_index, _, chunks = layout.ns_data_keys(thread_id, ns)
     namespaces = layout.namespaces(thread_id)
     commands: list[Command] = []
@@ -112,7 +112,6 @@ def put_writes(
         commands.append(("HSET", writes, *_pairs(stored.special)))
     if stored.spilled:
         commands.append(("HSET", writes, SPILL_FLAG, 1))
-    document = layout.checkpoint(thread_id, ns, checkpoint_id)
     commands += [
         # chunks named here are marked if a garbage collection of the namespace is under way
         scripts.call_by_source(

@@ -296,6 +296,12 @@ def write_field(task_id: str, idx: int) -> bytes:
     return b"%d:%s" % (idx, utf8(task_id))
 
 
+def is_write_field(field: bytes) -> bool:
+    """Whether a field of a checkpoint's hash is a pending write's (its idx first: a digit or
+    '-'); the document's own fields are named by lowercase letters, spill fields start with NUL."""
+    return field[:1] == b"-" or field[:1].isdigit()
+
+
 def parse_write_field(field: bytes) -> tuple[int, str]:
     """Inverse of `write_field`: (idx, task_id). ValueError for a field of neither form."""
     found = _WRITE_FIELD.match(field)  # idx is digits with an optional '-', then ':' or ';'

@@ -131,15 +131,24 @@ def thread_key_pages(client: Any, layout: KeyLayout, thread_id: str) -> Iterator
     for ns in namespaces(client, layout, thread_id):
         yield "other", list(layout.ns_data_keys(thread_id, ns))
         yield "other", [layout.index_directory(thread_id, ns), *index_pages(client, layout, thread_id, ns)[1:]]
-        # A checkpoint's writes hash is found through the checkpoint index; the writes index lists
-        # only writes that came without (or before) their checkpoint.
+        # A checkpoint's writes are fields of its hash (writes stored before have a hash of their
+        # own, found through the checkpoint index too); the writes index lists only writes that
+        # came without (or before) their checkpoint: their hash holds no document.
         checkpoint_ids: set[str] = set()
         for ids in _checkpoint_ids(client, layout, thread_id, ns):
             checkpoint_ids.update(ids)
             yield "checkpoint", [layout.checkpoint(thread_id, ns, i) for i in ids]
-            yield "other", [layout.writes(thread_id, ns, i) for i in ids]
+            yield "other", [layout.legacy_writes(thread_id, ns, i) for i in ids]
         for ids in _ids(client, layout.writes_index(thread_id, ns)):
-            yield "other", [layout.writes(thread_id, ns, i) for i in ids if i not in checkpoint_ids]
+            alone = [i for i in ids if i not in checkpoint_ids]
+            yield (
+                "other",
+                [
+                    key
+                    for i in alone
+                    for key in (layout.checkpoint(thread_id, ns, i), layout.legacy_writes(thread_id, ns, i))
+                ],
+            )
 
 
 def footprint(client: Any, layout: KeyLayout, thread_id: str) -> Footprint:

@@ -57,13 +57,16 @@ def _value_references(wanted: dict[str, Wanted]) -> list[bytes]:
 
 
 def read_commands(layout: KeyLayout, thread_id: str, ns: str, wanted: dict[str, Wanted]) -> list[Command]:
-    """EXISTS per document, then one HMGET on the blob hash and one per writes hash, as needed."""
+    """EXISTS per document, then one HMGET on the blob hash and, as needed, two per checkpoint
+    with spilled writes: on its hash, and on the writes hash of before (writes were not yet fields
+    of the checkpoint's hash)."""
     commands: list[Command] = [("EXISTS", layout.checkpoint(thread_id, ns, cid)) for cid in wanted]
     if values := _value_references(wanted):
         commands.append(("HMGET", layout.blobs(thread_id, ns), *values))
     for cid, refs in wanted.items():
         if refs.writes:
-            commands.append(("HMGET", layout.writes(thread_id, ns, cid), *refs.writes))
+            commands.append(("HMGET", layout.checkpoint(thread_id, ns, cid), *refs.writes))
+            commands.append(("HMGET", layout.legacy_writes(thread_id, ns, cid), *refs.writes))
     return commands
 
 
@@ -73,7 +76,11 @@ def parse_replies(wanted: dict[str, Wanted], replies: Sequence[Any]) -> Found:
     alive = {cid: bool(next(rest)) for cid in wanted}
     values = _value_references(wanted)
     found_values = dict(zip(values, next(rest))) if values else {}
-    writes = {cid: dict(zip(refs.writes, next(rest))) for cid, refs in wanted.items() if refs.writes}
+    writes = {}
+    for cid, refs in wanted.items():
+        if refs.writes:
+            own, legacy = next(rest), next(rest)
+            writes[cid] = {ref: a if a is not None else b for ref, a, b in zip(refs.writes, own, legacy)}
     return Found(alive, found_values, writes)
 
 

@@ -226,7 +226,7 @@ def test_documents_and_writes_of_the_previous_forms_stay_readable(saver: RedisSa
     raw.sadd(saver.layout.namespaces("t"), "")
     task = str(uuid.uuid4())
     write = pack_list([b"", b"x", pack_typed(saver.serde.dumps_typed(3))])
-    raw.hset(saver.layout.writes("t", "", cid), b"0:" + utf8(task), write)
+    raw.hset(saver.layout.legacy_writes("t", "", cid), b"0:" + utf8(task), write)
     found = saver.get_tuple(config("t"))
     assert found is not None
     assert found.checkpoint["id"] == cid and found.checkpoint["channel_versions"] == cp["channel_versions"]
@@ -257,7 +257,7 @@ def test_a_write_stored_in_both_forms_across_an_upgrade_reads_as_one_field_would
     saver.put(config("t"), cp, {}, {"x": 1})
     task = str(uuid.uuid4())
     old = pack_list([b"", utf8(channel), pack_typed(saver.serde.dumps_typed("old" + "." * 80))])
-    raw.hset(saver.layout.writes("t", "", cp["id"]), b"%d:%s" % (idx, utf8(task)), old)
+    raw.hset(saver.layout.legacy_writes("t", "", cp["id"]), b"%d:%s" % (idx, utf8(task)), old)
     saver.put_writes(config("t", "", cp["id"]), [(channel, "new" + "." * 80)], task)
     found = saver.get_tuple(config("t"))
     assert found is not None and found.pending_writes == [(task, channel, kept + "." * 80)]

@@ -142,7 +142,7 @@ def test_large_pending_writes_are_spilled_and_read_back_in_order(saver: RedisSav
     saver.put_writes(cfg, [("a", big("b")), ("b", 3)], "task1", "p1")  # a replay: insert-if-absent
     saver.put_writes(cfg, [("__error__", big("e"))], "task2", "p2")
     saver.put_writes(cfg, [("__error__", big("f"))], "task2", "p2")  # special writes overwrite
-    writes = saver.layout.writes("t", "", cp["id"])
+    writes = saver.layout.checkpoint("t", "", cp["id"])
     assert raw.hget(writes, SPILL_FLAG) == b"1"
     field = write_field("task1", 0)
     assert unpack_typed_value(raw.hget(writes, spill_field(field))).startswith(b"msgpack\0")  # type: ignore[arg-type]
@@ -241,5 +241,5 @@ def test_a_special_write_overwritten_by_a_small_one_loses_its_spill_field(saver:
     saver.put_writes(cfg, [("__error__", big("e"))], "task")
     saver.put_writes(cfg, [("__error__", "small")], "task")
     spill = spill_field(write_field("task", WRITES_IDX_MAP["__error__"]))
-    assert raw.hget(saver.layout.writes("t", "", cp["id"]), spill) is None
+    assert raw.hget(saver.layout.checkpoint("t", "", cp["id"]), spill) is None
     assert saver.get_tuple(cfg).pending_writes == [("task", "__error__", "small")]

@@ -55,7 +55,7 @@ def test_delete_for_runs_removes_matching_checkpoints_their_writes_and_orphaned_
     assert _ids(saver, "u") == []
     assert _thread_keys(raw, prefix, "u") == []
     assert saver.get_tuple(config("t", "", ids[0])) is None
-    assert not raw.exists(saver.layout.writes("t", "", ids[0]))
+    assert not raw.exists(saver.layout.checkpoint("t", "", ids[0]))  # its writes were fields of it
     blob_fields = raw.hkeys(saver.layout.blobs("t", ""))
     assert len(blob_fields) == 2  # x@3 and x@4 remain; x@1 and x@2 were referenced only by deleted ones
     saver.delete_for_runs([])
@@ -97,8 +97,10 @@ def test_prune_keep_last_keeps_the_newest_per_namespace_with_their_writes(
     assert sorted(raw.hkeys(saver.layout.blobs("t", ""))) == sorted(
         f"x\0i:{v}".encode() for v in (5, 6)
     )  # values of pruned checkpoints are gone
-    writes_keys = [k for k in keys_under(raw, prefix) if k.startswith(saver.layout.writes_prefix("t", "").encode())]
-    assert sorted(writes_keys) == sorted(saver.layout.writes("t", "", cid).encode() for cid in ids[-2:])
+    # The writes of the kept checkpoints are fields of their hashes; the others went with theirs.
+    docs = [k for k in keys_under(raw, prefix) if k.startswith(saver.layout.checkpoint_prefix("t", "").encode())]
+    assert sorted(docs) == sorted(saver.layout.checkpoint("t", "", cid).encode() for cid in ids[-2:])
+    assert all(raw.hexists(k, b"0:task") for k in docs)
     saver.prune(["t"], strategy="delete")
     assert keys_under(raw, prefix) == []
 
@@ -131,8 +133,7 @@ def test_refresh_on_read_keeps_every_key_a_checkpoint_needs_alive(
             raw.expire(key, 5)
         assert saver.get_tuple(config("t")) is not None
         needed = [
-            saver.layout.checkpoint("t", "", ids[-1]),
-            saver.layout.writes("t", "", ids[-1]),
+            saver.layout.checkpoint("t", "", ids[-1]),  # its writes among its fields
             saver.layout.index("t", ""),
             saver.layout.blobs("t", ""),
             saver.layout.namespaces("t"),

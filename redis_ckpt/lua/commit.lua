@@ -50,7 +50,12 @@ local chunks_at = at + 2 * n_doc
 local records_at = chunks_at + 2 * n_chunks
 for i = chunks_at, records_at - 1, 2 do redis.call('HSET', chunks, ARGV[i], ARGV[i + 1]) end
 for i = records_at, #ARGV, 2 do redis.call('HSET', blobs, ARGV[i], ARGV[i + 1]) end
-redis.call('DEL', doc)
+-- A re-put replaces the document's fields, not the pending writes that share its hash.
+local stale = {}
+for _, field in ipairs(redis.call('HKEYS', doc)) do
+  if not is_write_field(field) and string.byte(field, 1) ~= 0 then stale[#stale + 1] = field end
+end
+if #stale > 0 then redis.call('HDEL', doc, unpack(stale)) end
 redis.call('HSET', doc, unpack(ARGV, at, chunks_at - 1))
 if ttl > 0 then redis.call('EXPIRE', doc, ttl) end
 local index = checkpoint_index(idx)

@@ -84,10 +84,10 @@ local function hmget_flat(key, fields)
   return flat
 end
 
--- The pending writes of a writes hash, as HGETALL's flat {field, record, ...}. A hash with spilled
--- (large) values carries the field '\0': then its spill fields (names starting with '\0') are left
--- out, so their values never enter Lua; the caller reads them (redis_ckpt/spill.py).
-local function writes_of(key)
+-- A hash's fields as HGETALL's flat {field, value, ...} list. A hash holding spilled (large)
+-- pending-write values carries the field '\0': then its spill fields (names starting with '\0')
+-- are left out, so their values never enter Lua; the caller reads them (redis_ckpt/spill.py).
+local function small_fields(key)
   if redis.call('HEXISTS', key, '\0') == 0 then return redis.call('HGETALL', key) end
   local fields = {}
   for _, field in ipairs(redis.call('HKEYS', key)) do
@@ -99,6 +99,33 @@ local function writes_of(key)
     flat[#flat + 1] = values[i]
   end
   return flat
+end
+
+-- Whether a field of a checkpoint's hash is a pending write's (its idx first: a digit or '-');
+-- the document's own fields are named by lowercase letters (d, d1..., run, meta; c, m, p, v).
+local function is_write_field(field)
+  local b = string.byte(field, 1)
+  return b == 45 or (b ~= nil and b >= 48 and b <= 57)
+end
+
+-- A checkpoint's pending writes as HGETALL's flat {field, record, ...}: first those stored before
+-- in a hash of their own (`legacy`, holding only writes), then those among the fields of its
+-- document's hash (`own`: that flat list, see read_doc), so that a write stored in both reads as
+-- the one first stored (redis_ckpt/records.py, raw_writes).
+local function pending_writes(own, legacy)
+  local flat = small_fields(legacy)
+  for i = 1, #own, 2 do
+    if is_write_field(own[i]) then
+      flat[#flat + 1] = own[i]
+      flat[#flat + 1] = own[i + 1]
+    end
+  end
+  return flat
+end
+
+-- The pending writes of the checkpoint whose hash is `key` (see pending_writes).
+local function writes_of(key, legacy)
+  return pending_writes(small_fields(key), legacy)
 end
 
 -- The parent id of a document's packed form (redis_ckpt/encoding.py, pack_parent); cid is the
@@ -123,9 +150,10 @@ end
 -- at most 64 bytes so that its hash keeps Redis' compact encoding (redis_ckpt/records.py,
 -- document_fields), and the search tags. Documents written before deduplication held 'c', 'm',
 -- 'p' and 'v' = {channel, blob field, ...} as fields (no refs). `cid`, the document's id, unpacks
--- p (see parent_id); without it p comes back as stored.
+-- p (see parent_id); without it p comes back as stored. A sixth item is the hash's whole flat
+-- field list: the checkpoint's pending writes are fields of it too (see pending_writes).
 local function read_doc(key, cid)
-  local flat = redis.call('HGETALL', key)
+  local flat = small_fields(key)
   if #flat == 0 then return nil end
   local f = {}
   for i = 1, #flat, 2 do f[flat[i]] = flat[i + 1] end
@@ -141,10 +169,10 @@ local function read_doc(key, cid)
       pairs_[i] = versions[i]
       pairs_[i + 1] = versions[i] .. '\0' .. versions[i + 1]
     end
-    return {x[3], '', cid and parent_id(x[1], cid) or x[1], pairs_, x[2]}
+    return {x[3], '', cid and parent_id(x[1], cid) or x[1], pairs_, x[2], flat}
   end
   if not f.c then return nil end
-  return {f.c, f.m, f.p or '', split_list(f.v)}
+  return {f.c, f.m, f.p or '', split_list(f.v), nil, flat}
 end
 
 local function expire_all(ttl, keys)
@@ -154,7 +182,7 @@ local function expire_all(ttl, keys)
 end
 
 -- Walk the parent chain from `start` (an ancestor id, '' = none) for the `open` channels (a set
--- table; `n_open` its size). At each ancestor: `visit(id, doc_key, writes_key, seeds)` where seeds
+-- table; `n_open` its size). At each ancestor: `visit(id, doc_key, writes_key, seeds, doc)` where seeds
 -- is the flat {channel, value, ...} list of still-open channels with a stored value there; those
 -- channels then close. Stops when all are closed, at the root, at a missing document, on a cycle,
 -- or after `max_depth` ancestors. `seen` holds ids not to visit (the walk's own start excluded).
@@ -176,7 +204,7 @@ local function walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open,
         end
       end
     end
-    visit(cur, doc_key, writes_prefix .. cur, seeds)
+    visit(cur, doc_key, writes_prefix .. cur, seeds, d)
     for i = 1, #seeds, 2 do
       if open[seeds[i]] then open[seeds[i]] = nil; n_open = n_open - 1 end
     end

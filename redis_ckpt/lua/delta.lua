@@ -30,8 +30,8 @@ local open, n_open = set_of(ARGV, 7)
 local dictionaries = dictionary_collector(KEYS[5], ARGV[6])
 local collector = chunk_collector(KEYS[5], 0)
 local out = {}
-local function collect(cid, doc_key, writes_key, seeds)
-  local raw = writes_of(writes_key)
+local function collect(cid, doc_key, writes_key, seeds, doc)
+  local raw = pending_writes(doc[6], writes_key)
   local writes = {}
   for i = 1, #raw, 2 do
     local rec = split_list(raw[i + 1]) -- {task_path, channel, typed value}

@@ -60,7 +60,7 @@ while head <= #queue do
 end
 local function mark_pending(ids)
   for _, cid in ipairs(ids) do
-    local flat = writes_of(writes_prefix .. cid)
+    local flat = writes_of(doc_prefix .. cid, writes_prefix .. cid)
     for i = 2, #flat, 2 do
       local value = split_list(flat[i])[3]
       if is_record(value) then

@@ -60,7 +60,7 @@ if phase == 'docs' or phase == 'writes' then
       local pairs_ = doc and doc[4] or {}
       for i = 2, #pairs_, 2 do mark_field(blobs, mf, mc, pairs_[i], false) end
     end
-    mark_writes(writes_of(writes_prefix .. cid), mc)
+    mark_writes(writes_of(doc_prefix .. cid, writes_prefix .. cid), mc)
   end
   if #ids < count then done = 1 else next_cursor = ids[#ids] end
 else

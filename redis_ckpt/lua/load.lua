@@ -83,8 +83,8 @@ local function load_full(cid)
       end
     end
   end
-  local writes_key = writes_prefix .. cid
-  local writes = writes_of(writes_key)
+  local writes_key = writes_prefix .. cid -- writes stored before they were fields of the document
+  local writes = pending_writes(d[6], writes_key)
   collector.want_writes(writes)
   expire_all(ttl, {doc_key, writes_key})
   return {cid, d[1], d[2], d[3], found_ch, found_val, writes, d[5]}
@@ -115,7 +115,7 @@ else
           -- The document expired (TTL) or was deleted. Its writes (listed by no other index once
           -- it existed, and expiring after it) go with the entry: nothing else would find them.
           index.rem(cid)
-          redis.call('DEL', writes_prefix .. cid)
+          redis.call('DEL', doc_prefix .. cid, writes_prefix .. cid)
         end
       end
       budget = budget - 1

@@ -13,7 +13,7 @@ for _, cid in ipairs(ids) do
   index.rem(cid)
 end
 local wids = redis.call('ZRANGE', widx, 0, batch - 1)
-for _, cid in ipairs(wids) do redis.call('DEL', writes_prefix .. cid) end
+for _, cid in ipairs(wids) do redis.call('DEL', doc_prefix .. cid, writes_prefix .. cid) end
 if #wids > 0 then redis.call('ZREM', widx, unpack(wids)) end
 if #ids == batch or #wids == batch then return 1 end
 -- a large hash is freed off the main thread

@@ -232,7 +232,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         have = self._known.dictionaries(thread_id, ns)
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
-            self.layout.writes_prefix(thread_id, ns),
+            self.layout.legacy_writes_prefix(thread_id, ns),
             self.ttl.read_refresh_seconds,
             mode,
             what,
@@ -421,7 +421,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         have = self._known.dictionaries(thread_id, ns)
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
-            self.layout.writes_prefix(thread_id, ns),
+            self.layout.legacy_writes_prefix(thread_id, ns),
             target,
             scripts.MAX_CHAIN_DEPTH,
             self.ttl.read_refresh_seconds,

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis_ckpt import scripts, search
 from redis_ckpt.chunks import is_record, own_digests
-from redis_ckpt.encoding import digest, text, unpack_list
+from redis_ckpt.encoding import digest, is_write_field, text, unpack_list
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.ownership import Ownership
 from redis_ckpt.records import loads
@@ -43,10 +43,11 @@ def _hset(key: str, fields: Any) -> tuple[Any, ...]:
 
 
 def _write_digests(writes: dict[bytes, bytes]) -> list[bytes]:
-    """The chunks the pending writes of one writes hash (HGETALL) name."""
+    """The chunks the pending writes of one checkpoint's hash, or of a writes hash stored before
+    writes were fields of the checkpoint's hash (HGETALL), name."""
     found: list[bytes] = []
     for field, stored in writes.items():
-        if field[:1] != b"\0" and is_record(value := unpack_list(stored)[2]):
+        if is_write_field(field) and is_record(value := unpack_list(stored)[2]):
             found += own_digests(value)
     return found
 
@@ -78,7 +79,7 @@ class Maintenance(Owning):
             idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
             marks = self.layout.gc_marks(thread_id, ns)
             keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *marks]
-            prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
+            prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.legacy_writes_prefix(thread_id, ns)]
             calls.append(("purge", keys, [*prefixes, max(1, batch), ns]))
         if held is not None:  # fenced: a superseded owner deletes nothing
             return self._send_fenced(held, [scripts.call(*c) for c in calls])
@@ -89,7 +90,7 @@ class Maintenance(Owning):
         in the last deleting call when the namespace is small, else in bounded steps."""
         idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
         keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *self.layout.gc_marks(thread_id, ns)]
-        prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.writes_prefix(thread_id, ns)]
+        prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.legacy_writes_prefix(thread_id, ns)]
         self._known.forget(thread_id, ns)
         ids = list(ids)
         held = self._owner_of(thread_id)
@@ -210,7 +211,7 @@ class Maintenance(Owning):
             # Values land before the documents that reference them: a collection of the target
             # meanwhile would delete them. So the copy holds the target namespace's collection
             # marks (lua/gc.lua; every page renews them): collections wait for it to end.
-            prefixes = [self.layout.checkpoint_prefix(target, ns), self.layout.writes_prefix(target, ns)]
+            prefixes = [self.layout.checkpoint_prefix(target, ns), self.layout.legacy_writes_prefix(target, ns)]
             step = self._gc_steps(self._owner_of(target), target, ns, prefixes)
             holding = self._gc_begin(step)
             if not holding:
@@ -247,32 +248,35 @@ class Maintenance(Owning):
             pipe = self._client.pipeline(transaction=False)
             for checkpoint_id in ids:
                 pipe.hgetall(self.layout.checkpoint(source, ns, checkpoint_id))
-                pipe.hgetall(self.layout.writes(source, ns, checkpoint_id))
+                pipe.hgetall(self.layout.legacy_writes(source, ns, checkpoint_id))
             flat = pipe.execute()
             return list(zip(flat[::2], flat[1::2]))
 
         rows = self._io(read)
         # Writes that came after the chunk hash was copied name chunks it did not have yet: copy
         # those along with the page (content-addressed, so copying one twice is harmless).
-        digests = sorted({d for _, writes in rows for d in _write_digests(writes)})
+        digests = sorted({d for doc, writes in rows for d in (*_write_digests(doc), *_write_digests(writes))})
         found = self._io(self._client.hmget, self.layout.chunks(source, ns), digests) if digests else []
         chunks = {d: v for d, v in zip(digests, found) if v is not None}  # type: ignore[arg-type]
         touched: list[str] = []
         commands: list[Any] = [_hset(self.layout.chunks(target, ns), chunks)] if chunks else []
         indexed: list[str] = []
         for checkpoint_id, (doc, writes) in zip(ids, rows):
+            key = self.layout.checkpoint(target, ns, checkpoint_id)
             if doc and with_docs:
-                key = self.layout.checkpoint(target, ns, checkpoint_id)
-                # nothing in a document names its thread
+                # nothing in a document (or in the writes among its fields) names its thread
                 commands += [("DEL", key), _hset(key, doc)]
                 indexed.append(checkpoint_id)
                 touched.append(key)
-            if writes:
-                key = self.layout.writes(target, ns, checkpoint_id)
-                commands.append(_hset(key, writes))
-                if not (doc and with_docs):  # the writes index lists writes without a checkpoint
-                    commands.append(("ZADD", self.layout.writes_index(target, ns), 0, checkpoint_id))
+            elif own_writes := {f: v for f, v in doc.items() if is_write_field(f) or f[:1] == b"\0"}:
+                commands.append(_hset(key, own_writes))  # writes that came without (before) a document
                 touched.append(key)
+            if writes:  # as stored before writes were fields of the checkpoint's hash
+                legacy = self.layout.legacy_writes(target, ns, checkpoint_id)
+                commands.append(_hset(legacy, writes))
+                touched.append(legacy)
+            if not (doc and with_docs) and (writes or doc):  # the writes index lists writes without a checkpoint
+                commands.append(("ZADD", self.layout.writes_index(target, ns), 0, checkpoint_id))
         if indexed:  # after the documents: a NOSCRIPT here resends the page (scripts.execute)
             add = ["add", self.ttl.seconds or 0, *indexed]
             commands.append(scripts.call("index", [self.layout.index(target, ns)], add))
