@@ -17,6 +17,7 @@ from langgraph.checkpoint.base.id import uuid6
 from redis_ckpt import RedisSaver, versions
 from redis_ckpt.compression import DICTIONARY_AFTER, WITH_DICTIONARY, is_dictionary_field, pack_chunk, unpack_chunk
 from redis_ckpt.encoding import (
+    LARGE_VALUE,
     metadata_tags,
     pack_channel,
     pack_list,
@@ -329,3 +330,52 @@ def test_metadata_tags_are_short_and_documents_with_the_earlier_long_tags_still_
         found = sorted(t.metadata["step"] for t in saver.list(cfg, filter={"user": "ann"}))
         assert found == [0, 2]
         assert [t.metadata["step"] for t in saver.list(cfg, filter={"user": "ann", "step": 0})] == [0]
+
+
+# -- pending writes as fields of their checkpoint's hash ----------------------------------------------
+def test_writes_live_in_their_checkpoints_hash_and_a_re_put_keeps_them(saver: RedisSaver, raw: redis.Redis) -> None:
+    cp = checkpoint({"x": 1}, {"x": 1})
+    cfg = config("t", "", cp["id"])
+    saver.put_writes(cfg, [("x", 5)], "early")  # before its checkpoint: a hash with writes only
+    assert saver.get_tuple(cfg) is None
+    assert list(saver.list(None)) == [] and list(saver.list(config("t"))) == []
+    saver.put(config("t"), cp, {"step": 1}, {"x": 1})
+    saver.put_writes(cfg, [("y", 6)], "late")
+    key = saver.layout.checkpoint("t", "", cp["id"])
+    assert {b"0:early", b"0:late", b"d"} <= set(raw.hkeys(key))
+    assert not raw.exists(saver.layout.legacy_writes("t", "", cp["id"]))
+    saver.put(config("t"), cp, {"step": 2}, {"x": 1})  # a re-put replaces the document only
+    found = saver.get_tuple(cfg)
+    assert found is not None and found.metadata["step"] == 2
+    assert sorted(found.pending_writes) == [("early", "x", 5), ("late", "y", 6)]
+    assert [t.checkpoint["id"] for t in saver.list(None)] == [cp["id"]]
+    saver.delete_thread("t")
+    assert not raw.exists(key)
+
+
+def test_writes_stored_in_hashes_of_their_own_are_read_copied_and_deleted(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
+    """As stored before writes were fields of their checkpoint's hash: a spilled (large) one too,
+    and one of a checkpoint that does not exist (listed in the writes index)."""
+    ids = put_chain(saver, "t", 2)
+    large = "L" * (LARGE_VALUE + 10)
+    legacy = saver.layout.legacy_writes("t", "", ids[-1])
+    spill = b"\0" + write_field("old", 1)
+    raw.hset(legacy, write_field("old", 0), pack_list([b"", b"x", pack_typed(saver.serde.dumps_typed(1))]))
+    raw.hset(legacy, write_field("old", 1), pack_list([b"", b"big", spill]))
+    raw.hset(legacy, mapping={spill: pack_typed(saver.serde.dumps_typed(large)), b"\0": b"1"})
+    orphan = str(uuid6())
+    raw.hset(saver.layout.legacy_writes("t", "", orphan), write_field("o", 0), pack_list([b"", b"x", b"n\0"]))
+    raw.zadd(saver.layout.writes_index("t", ""), {orphan: 0})
+    saver.put_writes(config("t", "", ids[-1]), [("y", 2)], "new")
+    expected = [("new", "y", 2), ("old", "x", 1), ("old", "big", large)]
+    found = saver.get_tuple(config("t"))
+    assert found is not None and sorted(found.pending_writes, key=str) == sorted(expected, key=str)
+    saver.copy_thread("t", "u")
+    copied = saver.get_tuple(config("u"))
+    assert copied is not None and sorted(copied.pending_writes, key=str) == sorted(expected, key=str)
+    assert raw.exists(saver.layout.legacy_writes("u", "", orphan))
+    for thread in ("t", "u"):
+        saver.delete_thread(thread)
+    assert [k for k in raw.scan_iter(match=f"{prefix}*")] == []
