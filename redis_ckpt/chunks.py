@@ -320,7 +320,9 @@ class KnownChunks:
             for digest_, raw in dictionaries.items():
                 if is_chunk_dictionary(raw):
                     if known.chunk_dictionary is None:
-                        known.chunk_dictionary = digest_
+                        # the samples are not needed any more (8 KB per namespace remembered); if
+                        # the dictionary is deleted with the thread, new samples make the next one
+                        known.chunk_dictionary, known.chunk_samples = digest_, []
                 elif known.dictionary is None:
                     known.dictionary = digest_
             if known.chunk_dictionary is None:
