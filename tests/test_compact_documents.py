@@ -379,3 +379,31 @@ def test_writes_stored_in_hashes_of_their_own_are_read_copied_and_deleted(
     for thread in ("t", "u"):
         saver.delete_thread(thread)
     assert [k for k in raw.scan_iter(match=f"{prefix}*")] == []
+
+
+def test_writes_stored_before_with_channels_and_task_paths_that_look_coded_read_back_as_stored(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    """A writes hash of before holds task paths and channels as given: one starting with a byte
+    the codes use (`\\x01` is `__start__` or `~__pregel_pull, ` now) is still itself, in reads and
+    in the delta walk."""
+    ids = put_chain(saver, "t", 2)
+    legacy = saver.layout.legacy_writes("t", "", ids[0])
+    odd = [("\x01task", "\x01ctl"), ("\x02path", "\x1fz"), ("\x03p", "\x05"), ("", "")]
+    for n, (path, channel) in enumerate(odd):
+        record = pack_list([utf8(path), utf8(channel), pack_typed(saver.serde.dumps_typed(n))])
+        raw.hset(legacy, write_field(f"old{n}", 0), record)
+    found = saver.get_tuple(config("t", "", ids[0]))
+    assert found is not None
+    assert sorted(found.pending_writes) == sorted((f"old{n}", channel, n) for n, (_, channel) in enumerate(odd))
+    history = saver.get_delta_channel_history(config=config("t", "", ids[1]), channels=["\x01ctl", "__start__"])
+    assert history["\x01ctl"]["writes"] == [("old0", "\x01ctl", 0)]
+    assert history["__start__"]["writes"] == []
+    assert sorted(_task_paths(saver, "t", ids[0])) == sorted(path for path, _ in odd)
+
+
+def _task_paths(saver: RedisSaver, thread_id: str, checkpoint_id: str) -> list[str]:
+    from redis_ckpt.records import raw_writes
+
+    entry = saver._load(thread_id, "", "ids", "full", 1, checkpoint_id)[1][0]
+    return [w[2] for w in raw_writes(entry[6])]
