@@ -407,3 +407,21 @@ def _task_paths(saver: RedisSaver, thread_id: str, checkpoint_id: str) -> list[s
 
     entry = saver._load(thread_id, "", "ids", "full", 1, checkpoint_id)[1][0]
     return [w[2] for w in raw_writes(entry[6])]
+
+
+@pytest.mark.parametrize("task", ["task-a", str(uuid.uuid4())])
+def test_a_write_stored_before_and_again_after_the_upgrade_reads_as_in_memory_saver(
+    saver: RedisSaver, raw: redis.Redis, task: str
+) -> None:
+    """A task's writes stored in a writes hash of their own (before), then again in the
+    checkpoint's hash (a replay after the upgrade), field forms alike: the regular write keeps
+    the first value (insert-if-absent), the special one the last (it overwrites)."""
+    cp = checkpoint({"x": 1}, {"x": 1})
+    saver.put(config("t"), cp, {}, {"x": 1})
+    legacy = saver.layout.legacy_writes("t", "", cp["id"])
+    for channel, idx in (("x", 0), ("__error__", -1)):
+        record = pack_list([b"", utf8(channel), pack_typed(saver.serde.dumps_typed("old"))])
+        raw.hset(legacy, write_field(task, idx), record)
+    saver.put_writes(config("t", "", cp["id"]), [("x", "new"), ("__error__", "new")], task)
+    found = saver.get_tuple(config("t"))
+    assert found is not None and sorted(found.pending_writes) == [(task, "__error__", "new"), (task, "x", "old")]
