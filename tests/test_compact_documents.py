@@ -425,3 +425,23 @@ def test_a_write_stored_before_and_again_after_the_upgrade_reads_as_in_memory_sa
     saver.put_writes(config("t", "", cp["id"]), [("x", "new"), ("__error__", "new")], task)
     found = saver.get_tuple(config("t"))
     assert found is not None and sorted(found.pending_writes) == [(task, "__error__", "new"), (task, "x", "old")]
+
+
+def test_with_a_ttl_writes_stored_before_live_as_long_as_the_checkpoint_new_writes_keep_alive(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
+    """A checkpoint stored before the upgrade, with its writes in a hash of their own, gets a new
+    write: its hash's TTL is renewed, and so must be its earlier writes', or they would expire
+    first and the checkpoint would be read with part of its writes."""
+    from tests.conftest import fresh_saver
+
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 10}) as saver:
+        cp = checkpoint({"x": 1}, {"x": 1})
+        saver.put(config("t"), cp, {}, {"x": 1})
+        legacy = saver.layout.legacy_writes("t", "", cp["id"])
+        raw.hset(legacy, write_field("old", 0), pack_list([b"", b"x", pack_typed(saver.serde.dumps_typed(1))]))
+        raw.expire(legacy, 30)  # as the old version's put and put_writes left it, some time ago
+        raw.expire(saver.layout.checkpoint("t", "", cp["id"]), 30)
+        saver.put_writes(config("t", "", cp["id"]), [("y", 2)], "new")
+        assert raw.ttl(saver.layout.checkpoint("t", "", cp["id"])) > 500
+        assert raw.ttl(legacy) > 500
