@@ -445,3 +445,17 @@ def test_with_a_ttl_writes_stored_before_live_as_long_as_the_checkpoint_new_writ
         saver.put_writes(config("t", "", cp["id"]), [("y", 2)], "new")
         assert raw.ttl(saver.layout.checkpoint("t", "", cp["id"])) > 500
         assert raw.ttl(legacy) > 500
+
+
+def test_the_latest_for_a_delta_walk_is_a_checkpoint_not_a_hash_of_late_writes(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    """The newest index entry's document expired, then a late task stored a write for it: its
+    hash holds that write only. The walk from "the latest" starts at the newest checkpoint."""
+    ids = put_chain(saver, "t", 3)
+    raw.delete(saver.layout.checkpoint("t", "", ids[-1]))  # expired (its index page outlives it)
+    saver.put_writes(config("t", "", ids[-1]), [("x", 99)], "late")
+    saver.put_writes(config("t", "", ids[0]), [("x", 7)], "task")
+    history = saver.get_delta_channel_history(config=config("t"), channels=["x"])
+    assert history == saver.get_delta_channel_history(config=config("t", "", ids[1]), channels=["x"])
+    assert history["x"]["seed"] == 0 and history["x"]["writes"] == [("task", "x", 7)]

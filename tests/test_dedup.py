@@ -508,6 +508,37 @@ def test_a_read_needing_many_chunks_reads_them_outside_lua_then_from_the_cache(r
         assert (first.count, again.count) == (2, 1)
 
 
+class PrunedAndWrittenMidRead(RedisSaver):
+    """Deletes the checkpoints named in `doomed` just before the round trip that reads a page's
+    chunks outside Lua, then stores a late pending write for each (a task that finished after the
+    delete): its hash then holds writes only, not the checkpoint."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.doomed: set[str] = set()
+
+    def _read_deferred_chunks(self, thread_id: str, ns: str, entries: list[Any], *args: Any) -> list[Any]:
+        for cid in {e[0].decode() for e in entries} & self.doomed:
+            self._drop(thread_id, ns, [cid])
+            self.put_writes(config(thread_id, ns, cid), [("late", 1)], "late-task")
+            self.doomed.discard(cid)
+        return super()._read_deferred_chunks(thread_id, ns, entries, *args)
+
+
+def test_a_checkpoint_deleted_before_its_chunks_are_read_outside_lua_is_not_returned(
+    redis_url: str, prefix: str
+) -> None:
+    many = messages(chunks.INLINE_CHUNKS + 40)
+    with fresh_saver(RedisSaver, redis_url, prefix) as writer:
+        first = checkpoint({"messages": many[:10]}, {"messages": 1})
+        writer.put(config("t"), first, {}, {"messages": 1})
+        second = checkpoint({"messages": many}, {"messages": 2}, step=1)
+        writer.put(config("t", "", first["id"]), second, {}, {"messages": 2})
+        with PrunedAndWrittenMidRead(redis_url, **saver_kwargs(prefix)) as reader:
+            reader.doomed = {second["id"]}
+            assert reader.get_tuple(config("t", "", second["id"])) is None
+
+
 # -- the namespace's chunk dictionary (compression.CHUNK_DICTIONARY_BYTES) ----------------------------
 def _chunk_forms(raw: redis.Redis, saver: RedisSaver, thread_id: str) -> tuple[dict[bytes, bytes], list[bytes]]:
     """(digest -> stored chunk, raw chunk dictionaries) of a thread's chunk hash."""

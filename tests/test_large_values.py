@@ -130,6 +130,35 @@ def test_a_checkpoint_deleted_between_the_two_round_trips_is_not_returned(redis_
         assert [t.checkpoint["id"] for t in saver.list(config("t"))] == [ids[2]]  # ids[0] gone meanwhile
 
 
+class PrunedAndWrittenMidRead(RedisSaver):
+    """Deletes the checkpoints named in `doomed` (and collects their values) just before the
+    second round trip, then stores a late pending write for each: a task that finished after the
+    prune. Its write makes a hash that holds writes only, not the checkpoint."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.doomed: set[str] = set()
+
+    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
+        for cid in set(wanted) & self.doomed:
+            self._drop(thread_id, ns, [cid])
+            self.put_writes(config(thread_id, ns, cid), [("late", 1)], "late-task")
+            self.doomed.discard(cid)
+        return super()._read_spilled(thread_id, ns, wanted)
+
+
+def test_a_checkpoint_pruned_between_the_two_round_trips_is_not_returned_even_if_a_write_came_after(
+    redis_url: str, prefix: str
+) -> None:
+    with fresh_saver(PrunedAndWrittenMidRead, redis_url, prefix) as saver:
+        ids = put_big_chain(saver, "t", 4)
+        saver.doomed = {ids[2]}  # the only one referencing doc version 2
+        assert saver.get_tuple(config("t", "", ids[2])) is None
+        saver.doomed = {ids[3]}
+        latest = saver.get_tuple(config("t"))
+        assert latest is not None and latest.checkpoint["id"] == ids[1]
+
+
 def test_large_pending_writes_are_spilled_and_read_back_in_order(saver: RedisSaver, raw: redis.Redis) -> None:
     from langgraph.checkpoint.base import WRITES_IDX_MAP
 

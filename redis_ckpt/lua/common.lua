@@ -137,6 +137,13 @@ local function pending_writes(own, legacy)
   return flat
 end
 
+-- Whether the checkpoint whose hash is `key` exists: its hash may hold pending writes only (they
+-- came before its document, or after it expired or was deleted). Documents have 'd' ('c' before
+-- deduplication).
+local function document_exists(key)
+  return redis.call('HEXISTS', key, 'd') == 1 or redis.call('HEXISTS', key, 'c') == 1
+end
+
 -- The pending writes of the checkpoint whose hash is `key` (see pending_writes).
 local function writes_of(key, legacy)
   return pending_writes(small_fields(key), legacy)

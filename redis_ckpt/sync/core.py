@@ -281,7 +281,7 @@ class SaverCore(BaseCheckpointSaver[str]):
     ) -> list[Any]:
         """Put the chunks a `load` left out (a page needing more than chunks.INLINE_CHUNKS) into
         `found`: from this saver's cache, else in one more round trip that reads them outside Lua
-        together with `EXISTS` on the entries' documents. An entry whose document was deleted
+        together with whether the entries' documents still exist. An entry whose document was deleted
         between the two round trips is dropped, as if the first had come after the deletion (a
         live checkpoint's chunks are never collected). Chunks compressed with a namespace
         dictionary this process has not seen take one round trip more, once: the dictionary."""
@@ -289,7 +289,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         missing = [d for d in deferred if d not in found]
         if not missing:
             return entries
-        documents = [("EXISTS", self.layout.checkpoint(thread_id, ns, text(e[0]))) for e in entries]
+        documents = spill.document_exists(self.layout, thread_id, ns, [text(e[0]) for e in entries])
         read = ("HMGET", self.layout.chunks(thread_id, ns), *missing)
         replies = self._io(wire.transaction, self._client, [*documents, read])
         stored = {d: v for d, v in zip(missing, replies[-1]) if v}
@@ -301,7 +301,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             values = self._io(wire.transaction, self._client, [("HMGET", self.layout.chunks(thread_id, ns), *fields)])
             dictionaries.update(self._learn_dictionaries(thread_id, ns, [x for p in zip(fields, values[0]) for x in p]))
         found.update(self._expanded.expand(stored, dictionaries))
-        return [e for e, alive in zip(entries, replies[:-1]) if alive]
+        return [e for e, alive in zip(entries, spill.documents_alive(replies[:-1])) if alive]
 
     def _read_keys(self, thread_id: str, ns: str) -> list[str]:
         """KEYS of the read scripts `load` and `delta`."""
