@@ -576,6 +576,27 @@ def test_chunks_use_the_chunk_dictionary_once_it_exists_and_a_new_process_reads_
     assert len(_chunk_forms(raw, saver, "t")[1]) == 1
 
 
+class DeletedBeforeTheDictionary(RedisSaver):
+    """Deletes the thread just before it reads a chunk dictionary it lacks (the third round trip
+    of a read needing more than chunks.INLINE_CHUNKS chunks): a delete_thread elsewhere."""
+
+    def _read_dictionaries(self, thread_id: str, ns: str, digests: list[bytes]) -> Any:
+        self.delete_thread(thread_id)
+        return super()._read_dictionaries(thread_id, ns, digests)
+
+
+def test_a_thread_deleted_before_its_chunk_dictionary_is_read_reads_as_deleted(
+    saver: RedisSaver, redis_url: str, prefix: str
+) -> None:
+    parent = None
+    for step in range(8):
+        cp = checkpoint({"messages": messages(40 * (step + 1))}, {"messages": step + 1}, step=step)
+        saver.put(config("t", "", parent), cp, {"step": step}, {"messages": step + 1})
+        parent = cp["id"]
+    with DeletedBeforeTheDictionary(redis_url, **saver_kwargs(prefix)) as fresh:
+        assert fresh.get_tuple(config("t")) is None  # as if read just after the delete
+
+
 def test_a_pending_write_never_replaces_a_chunk_stored_with_the_chunk_dictionary(
     saver: RedisSaver, raw: redis.Redis
 ) -> None:

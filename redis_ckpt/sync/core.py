@@ -297,11 +297,20 @@ class SaverCore(BaseCheckpointSaver[str]):
             v[1 : 1 + DICTIONARY_DIGEST] for v in stored.values() if v[:1] == WITH_DICTIONARY
         } - dictionaries.keys()
         if lacking:
-            fields = [DICTIONARY_FIELD + d for d in sorted(lacking)]
-            values = self._io(wire.transaction, self._client, [("HMGET", self.layout.chunks(thread_id, ns), *fields)])
-            dictionaries.update(self._learn_dictionaries(thread_id, ns, [x for p in zip(fields, values[0]) for x in p]))
+            fetched = self._read_dictionaries(thread_id, ns, sorted(lacking))
+            if fetched is None:  # deleted since: a dictionary goes only with its namespace's last checkpoint
+                return []
+            dictionaries.update(fetched)
         found.update(self._expanded.expand(stored, dictionaries))
         return [e for e, alive in zip(entries, spill.documents_alive(replies[:-1])) if alive]
+
+    def _read_dictionaries(self, thread_id: str, ns: str, digests: list[bytes]) -> dict[bytes, bytes] | None:
+        """The namespace dictionaries of these digests, learnt; None if one is gone."""
+        fields = [DICTIONARY_FIELD + d for d in digests]
+        values = self._io(wire.transaction, self._client, [("HMGET", self.layout.chunks(thread_id, ns), *fields)])[0]
+        if not all(values):
+            return None
+        return self._learn_dictionaries(thread_id, ns, [x for pair in zip(fields, values) for x in pair])
 
     def _read_keys(self, thread_id: str, ns: str) -> list[str]:
         """KEYS of the read scripts `load` and `delta`."""
