@@ -101,8 +101,18 @@ def parse_replies(wanted: dict[str, Wanted], replies: Sequence[Any]) -> Found:
     for cid, refs in wanted.items():
         if refs.writes:
             own, legacy = next(rest), next(rest)
-            writes[cid] = {ref: a if a is not None else b for ref, a, b in zip(refs.writes, own, legacy)}
+            writes[cid] = {ref: _stored_value(ref, a, b) for ref, a, b in zip(refs.writes, own, legacy)}
     return Found(alive, found_values, writes)
+
+
+def _stored_value(reference: bytes, own: bytes | None, legacy: bytes | None) -> bytes | None:
+    """A spilled write's value, found in the checkpoint's hash and/or in the writes hash of before
+    (a write stored in both across an upgrade, as `records.raw_writes` reads it): a regular write
+    (insert-if-absent) keeps the one first stored, the legacy one; a special one (negative idx,
+    overwriting) the later."""
+    if own is None or legacy is None:
+        return own if own is not None else legacy
+    return own if reference[1:2] == b"-" else legacy
 
 
 def fill_values(channels: Sequence[bytes], values: Sequence[bytes], found: Found) -> tuple[list[bytes], list[bytes]]:

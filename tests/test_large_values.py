@@ -272,3 +272,25 @@ def test_a_special_write_overwritten_by_a_small_one_loses_its_spill_field(saver:
     spill = spill_field(write_field("task", WRITES_IDX_MAP["__error__"]))
     assert raw.hget(saver.layout.checkpoint("t", "", cp["id"]), spill) is None
     assert saver.get_tuple(cfg).pending_writes == [("task", "__error__", "small")]
+
+
+@pytest.mark.parametrize("channel, kept", [("big", "old"), ("__error__", "new")])
+def test_a_large_write_stored_before_and_again_after_the_upgrade_reads_as_in_memory_saver(
+    saver: RedisSaver, raw: redis.Redis, channel: str, kept: str
+) -> None:
+    """A task's large write in a writes hash of its own (before), then again, another value, in
+    the checkpoint's hash (a replay after the upgrade): both spill fields have the same name. A
+    regular write keeps the first value, a special one (negative idx) the last."""
+    from langgraph.checkpoint.base import WRITES_IDX_MAP
+
+    from redis_ckpt.encoding import pack_list, pack_typed, utf8, write_field
+
+    cp = checkpoint({"x": 1}, {"x": 1})
+    saver.put(config("t"), cp, {}, {"x": 1})
+    field = write_field("task", WRITES_IDX_MAP.get(channel, 0))
+    legacy = saver.layout.legacy_writes("t", "", cp["id"])
+    raw.hset(legacy, field, pack_list([b"", utf8(channel), b"\0" + field]))
+    raw.hset(legacy, mapping={b"\0" + field: pack_typed(saver.serde.dumps_typed(big("old"))), b"\0": b"1"})
+    saver.put_writes(config("t", "", cp["id"]), [(channel, big("new"))], "task")
+    found = saver.get_tuple(config("t"))
+    assert found is not None and found.pending_writes == [("task", channel, big(kept))]
