@@ -428,6 +428,31 @@ def test_copy_thread_raced_by_a_put_never_shows_a_checkpoint_without_its_chunks(
     assert saver.get_tuple(config("dst", "", ids[-1])).pending_writes  # type: ignore[union-attr]
 
 
+def test_copy_thread_raced_by_the_put_that_makes_the_chunk_dictionary_copies_the_dictionary_too(
+    saver: RedisSaver, redis_url: str, prefix: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The put that makes the namespace's chunk dictionary lands while copy_thread runs, after the
+    chunk hash was copied: it stores the chunks its task wrote before (plain) with the dictionary,
+    and the copy then takes those chunks, named by the writes it copies, in their new form."""
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as writer:  # another process
+        first = checkpoint({"messages": messages(30)}, {"messages": 1})
+        writer.put(config("src"), first, {}, {"messages": 1})  # its chunks: enough to make a dictionary of
+        writer.put_writes(config("src", "", first["id"]), [("messages", messages(32)[30:])], "task", "p")
+        copy_values = saver._copy_values
+
+        def values_then_the_put(source: str, target: str, ns: str) -> None:
+            copy_values(source, target, ns)
+            second = checkpoint({"messages": messages(32)}, {"messages": 2}, step=1)
+            writer.put(config("src", "", first["id"]), second, {}, {"messages": 2})
+
+        monkeypatch.setattr(saver, "_copy_values", values_then_the_put)
+        saver.copy_thread("src", "dst")
+    assert _chunk_forms(raw, saver, "src")[1]  # the put made the dictionary meanwhile
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as reader:
+        found = reader.get_tuple(config("dst", "", first["id"]))
+        assert found is not None and found.pending_writes == [("task", "messages", messages(32)[30:])]
+
+
 def test_delete_thread_leaves_no_writes_of_a_checkpoint_that_expired_before_them(
     redis_url: str, prefix: str, raw: redis.Redis
 ) -> None:
