@@ -120,6 +120,8 @@ def put_writes(
         ("SADD", namespaces, ns),
     ]
     if ttl:
-        keys = (writes, writes_index, namespaces, chunks) if stored.chunks else (writes, writes_index, namespaces)
+        # the checkpoint's writes stored before in a hash of their own live as long as the new ones
+        legacy = layout.legacy_writes(thread_id, ns, checkpoint_id)
+        keys = (writes, legacy, writes_index, namespaces, *([chunks] if stored.chunks else []))
         commands += [("EXPIRE", key, ttl) for key in keys]
     return commands

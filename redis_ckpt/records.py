@@ -356,16 +356,23 @@ def raw_writes(flat: Sequence[bytes]) -> list[tuple[str, int, str, str, bytes]]:
     """`decode_writes` without deserializing: (task_id, idx, task_path, channel, typed value
     bytes) in writes_sort_key order, for tools that copy values byte for byte."""
     chosen: dict[tuple[int, str], tuple[str, int, str, str, bytes]] = {}
+    packed_form: dict[tuple[int, str], bool] = {}
     for i in range(0, len(flat), 2):
         if flat[i][:1] == b"\0":  # the spill flag or a spill field (read scripts leave them out)
             continue
         idx, task_id = parse_write_field(flat[i])
-        # Written twice across an upgrade: first with the task id as text, then packed. A regular
-        # write keeps the first (insert-if-absent), a special one the last (it overwrites), as if
-        # both had been one field; HGETALL's order says neither.
+        # Written twice across an upgrade: first with the task id as text, then packed; or first
+        # in a writes hash of its own, then in the checkpoint's hash, which the read scripts list
+        # after it (a field of the same form). A regular write keeps the first (insert-if-absent),
+        # a special one the last (it overwrites), as if both had been one field; HGETALL's order
+        # within one hash says neither: there, only the form does.
         packed = flat[i][len(b"%d" % idx) : len(b"%d" % idx) + 1] == b";"
-        if (idx, task_id) in chosen and packed == (idx >= 0):
-            continue
+        before = packed_form.get((idx, task_id))
+        if before is not None:
+            later = before == packed or packed  # than the one chosen so far
+            if later == (idx >= 0):
+                continue
+        packed_form[(idx, task_id)] = packed
         task_path, channel, value = unpack_list(flat[i + 1])
         chosen[(idx, task_id)] = (task_id, idx, unpack_task_path(task_path), unpack_channel(channel), bytes(value))
     return sorted(chosen.values(), key=lambda r: (r[2], r[0], r[1]))

@@ -379,3 +379,83 @@ def test_writes_stored_in_hashes_of_their_own_are_read_copied_and_deleted(
     for thread in ("t", "u"):
         saver.delete_thread(thread)
     assert [k for k in raw.scan_iter(match=f"{prefix}*")] == []
+
+
+def test_writes_stored_before_with_channels_and_task_paths_that_look_coded_read_back_as_stored(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    """A writes hash of before holds task paths and channels as given: one starting with a byte
+    the codes use (`\\x01` is `__start__` or `~__pregel_pull, ` now) is still itself, in reads and
+    in the delta walk."""
+    ids = put_chain(saver, "t", 2)
+    legacy = saver.layout.legacy_writes("t", "", ids[0])
+    odd = [("\x01task", "\x01ctl"), ("\x02path", "\x1fz"), ("\x03p", "\x05"), ("", "")]
+    for n, (path, channel) in enumerate(odd):
+        record = pack_list([utf8(path), utf8(channel), pack_typed(saver.serde.dumps_typed(n))])
+        raw.hset(legacy, write_field(f"old{n}", 0), record)
+    found = saver.get_tuple(config("t", "", ids[0]))
+    assert found is not None
+    assert sorted(found.pending_writes) == sorted((f"old{n}", channel, n) for n, (_, channel) in enumerate(odd))
+    history = saver.get_delta_channel_history(config=config("t", "", ids[1]), channels=["\x01ctl", "__start__"])
+    assert history["\x01ctl"]["writes"] == [("old0", "\x01ctl", 0)]
+    assert history["__start__"]["writes"] == []
+    assert sorted(_task_paths(saver, "t", ids[0])) == sorted(path for path, _ in odd)
+
+
+def _task_paths(saver: RedisSaver, thread_id: str, checkpoint_id: str) -> list[str]:
+    from redis_ckpt.records import raw_writes
+
+    entry = saver._load(thread_id, "", "ids", "full", 1, checkpoint_id)[1][0]
+    return [w[2] for w in raw_writes(entry[6])]
+
+
+@pytest.mark.parametrize("task", ["task-a", str(uuid.uuid4())])
+def test_a_write_stored_before_and_again_after_the_upgrade_reads_as_in_memory_saver(
+    saver: RedisSaver, raw: redis.Redis, task: str
+) -> None:
+    """A task's writes stored in a writes hash of their own (before), then again in the
+    checkpoint's hash (a replay after the upgrade), field forms alike: the regular write keeps
+    the first value (insert-if-absent), the special one the last (it overwrites)."""
+    cp = checkpoint({"x": 1}, {"x": 1})
+    saver.put(config("t"), cp, {}, {"x": 1})
+    legacy = saver.layout.legacy_writes("t", "", cp["id"])
+    for channel, idx in (("x", 0), ("__error__", -1)):
+        record = pack_list([b"", utf8(channel), pack_typed(saver.serde.dumps_typed("old"))])
+        raw.hset(legacy, write_field(task, idx), record)
+    saver.put_writes(config("t", "", cp["id"]), [("x", "new"), ("__error__", "new")], task)
+    found = saver.get_tuple(config("t"))
+    assert found is not None and sorted(found.pending_writes) == [(task, "__error__", "new"), (task, "x", "old")]
+
+
+def test_with_a_ttl_writes_stored_before_live_as_long_as_the_checkpoint_new_writes_keep_alive(
+    redis_url: str, prefix: str, raw: redis.Redis
+) -> None:
+    """A checkpoint stored before the upgrade, with its writes in a hash of their own, gets a new
+    write: its hash's TTL is renewed, and so must be its earlier writes', or they would expire
+    first and the checkpoint would be read with part of its writes."""
+    from tests.conftest import fresh_saver
+
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 10}) as saver:
+        cp = checkpoint({"x": 1}, {"x": 1})
+        saver.put(config("t"), cp, {}, {"x": 1})
+        legacy = saver.layout.legacy_writes("t", "", cp["id"])
+        raw.hset(legacy, write_field("old", 0), pack_list([b"", b"x", pack_typed(saver.serde.dumps_typed(1))]))
+        raw.expire(legacy, 30)  # as the old version's put and put_writes left it, some time ago
+        raw.expire(saver.layout.checkpoint("t", "", cp["id"]), 30)
+        saver.put_writes(config("t", "", cp["id"]), [("y", 2)], "new")
+        assert raw.ttl(saver.layout.checkpoint("t", "", cp["id"])) > 500
+        assert raw.ttl(legacy) > 500
+
+
+def test_the_latest_for_a_delta_walk_is_a_checkpoint_not_a_hash_of_late_writes(
+    saver: RedisSaver, raw: redis.Redis
+) -> None:
+    """The newest index entry's document expired, then a late task stored a write for it: its
+    hash holds that write only. The walk from "the latest" starts at the newest checkpoint."""
+    ids = put_chain(saver, "t", 3)
+    raw.delete(saver.layout.checkpoint("t", "", ids[-1]))  # expired (its index page outlives it)
+    saver.put_writes(config("t", "", ids[-1]), [("x", 99)], "late")
+    saver.put_writes(config("t", "", ids[0]), [("x", 7)], "task")
+    history = saver.get_delta_channel_history(config=config("t"), channels=["x"])
+    assert history == saver.get_delta_channel_history(config=config("t", "", ids[1]), channels=["x"])
+    assert history["x"]["seed"] == 0 and history["x"]["writes"] == [("task", "x", 7)]

@@ -428,6 +428,31 @@ def test_copy_thread_raced_by_a_put_never_shows_a_checkpoint_without_its_chunks(
     assert saver.get_tuple(config("dst", "", ids[-1])).pending_writes  # type: ignore[union-attr]
 
 
+def test_copy_thread_raced_by_the_put_that_makes_the_chunk_dictionary_copies_the_dictionary_too(
+    saver: RedisSaver, redis_url: str, prefix: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The put that makes the namespace's chunk dictionary lands while copy_thread runs, after the
+    chunk hash was copied: it stores the chunks its task wrote before (plain) with the dictionary,
+    and the copy then takes those chunks, named by the writes it copies, in their new form."""
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as writer:  # another process
+        first = checkpoint({"messages": messages(30)}, {"messages": 1})
+        writer.put(config("src"), first, {}, {"messages": 1})  # its chunks: enough to make a dictionary of
+        writer.put_writes(config("src", "", first["id"]), [("messages", messages(32)[30:])], "task", "p")
+        copy_values = saver._copy_values
+
+        def values_then_the_put(source: str, target: str, ns: str) -> None:
+            copy_values(source, target, ns)
+            second = checkpoint({"messages": messages(32)}, {"messages": 2}, step=1)
+            writer.put(config("src", "", first["id"]), second, {}, {"messages": 2})
+
+        monkeypatch.setattr(saver, "_copy_values", values_then_the_put)
+        saver.copy_thread("src", "dst")
+    assert _chunk_forms(raw, saver, "src")[1]  # the put made the dictionary meanwhile
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as reader:
+        found = reader.get_tuple(config("dst", "", first["id"]))
+        assert found is not None and found.pending_writes == [("task", "messages", messages(32)[30:])]
+
+
 def test_delete_thread_leaves_no_writes_of_a_checkpoint_that_expired_before_them(
     redis_url: str, prefix: str, raw: redis.Redis
 ) -> None:
@@ -508,6 +533,37 @@ def test_a_read_needing_many_chunks_reads_them_outside_lua_then_from_the_cache(r
         assert (first.count, again.count) == (2, 1)
 
 
+class PrunedAndWrittenMidRead(RedisSaver):
+    """Deletes the checkpoints named in `doomed` just before the round trip that reads a page's
+    chunks outside Lua, then stores a late pending write for each (a task that finished after the
+    delete): its hash then holds writes only, not the checkpoint."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.doomed: set[str] = set()
+
+    def _read_deferred_chunks(self, thread_id: str, ns: str, entries: list[Any], *args: Any) -> list[Any]:
+        for cid in {e[0].decode() for e in entries} & self.doomed:
+            self._drop(thread_id, ns, [cid])
+            self.put_writes(config(thread_id, ns, cid), [("late", 1)], "late-task")
+            self.doomed.discard(cid)
+        return super()._read_deferred_chunks(thread_id, ns, entries, *args)
+
+
+def test_a_checkpoint_deleted_before_its_chunks_are_read_outside_lua_is_not_returned(
+    redis_url: str, prefix: str
+) -> None:
+    many = messages(chunks.INLINE_CHUNKS + 40)
+    with fresh_saver(RedisSaver, redis_url, prefix) as writer:
+        first = checkpoint({"messages": many[:10]}, {"messages": 1})
+        writer.put(config("t"), first, {}, {"messages": 1})
+        second = checkpoint({"messages": many}, {"messages": 2}, step=1)
+        writer.put(config("t", "", first["id"]), second, {}, {"messages": 2})
+        with PrunedAndWrittenMidRead(redis_url, **saver_kwargs(prefix)) as reader:
+            reader.doomed = {second["id"]}
+            assert reader.get_tuple(config("t", "", second["id"])) is None
+
+
 # -- the namespace's chunk dictionary (compression.CHUNK_DICTIONARY_BYTES) ----------------------------
 def _chunk_forms(raw: redis.Redis, saver: RedisSaver, thread_id: str) -> tuple[dict[bytes, bytes], list[bytes]]:
     """(digest -> stored chunk, raw chunk dictionaries) of a thread's chunk hash."""
@@ -543,6 +599,27 @@ def test_chunks_use_the_chunk_dictionary_once_it_exists_and_a_new_process_reads_
         grow(fresh, "t", 3, start=40, parent=ids[-1])
         assert latest_messages(fresh, "t") == messages(43)
     assert len(_chunk_forms(raw, saver, "t")[1]) == 1
+
+
+class DeletedBeforeTheDictionary(RedisSaver):
+    """Deletes the thread just before it reads a chunk dictionary it lacks (the third round trip
+    of a read needing more than chunks.INLINE_CHUNKS chunks): a delete_thread elsewhere."""
+
+    def _read_dictionaries(self, thread_id: str, ns: str, digests: list[bytes]) -> Any:
+        self.delete_thread(thread_id)
+        return super()._read_dictionaries(thread_id, ns, digests)
+
+
+def test_a_thread_deleted_before_its_chunk_dictionary_is_read_reads_as_deleted(
+    saver: RedisSaver, redis_url: str, prefix: str
+) -> None:
+    parent = None
+    for step in range(8):
+        cp = checkpoint({"messages": messages(40 * (step + 1))}, {"messages": step + 1}, step=step)
+        saver.put(config("t", "", parent), cp, {"step": step}, {"messages": step + 1})
+        parent = cp["id"]
+    with DeletedBeforeTheDictionary(redis_url, **saver_kwargs(prefix)) as fresh:
+        assert fresh.get_tuple(config("t")) is None  # as if read just after the delete
 
 
 def test_a_pending_write_never_replaces_a_chunk_stored_with_the_chunk_dictionary(

@@ -130,6 +130,35 @@ def test_a_checkpoint_deleted_between_the_two_round_trips_is_not_returned(redis_
         assert [t.checkpoint["id"] for t in saver.list(config("t"))] == [ids[2]]  # ids[0] gone meanwhile
 
 
+class PrunedAndWrittenMidRead(RedisSaver):
+    """Deletes the checkpoints named in `doomed` (and collects their values) just before the
+    second round trip, then stores a late pending write for each: a task that finished after the
+    prune. Its write makes a hash that holds writes only, not the checkpoint."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.doomed: set[str] = set()
+
+    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
+        for cid in set(wanted) & self.doomed:
+            self._drop(thread_id, ns, [cid])
+            self.put_writes(config(thread_id, ns, cid), [("late", 1)], "late-task")
+            self.doomed.discard(cid)
+        return super()._read_spilled(thread_id, ns, wanted)
+
+
+def test_a_checkpoint_pruned_between_the_two_round_trips_is_not_returned_even_if_a_write_came_after(
+    redis_url: str, prefix: str
+) -> None:
+    with fresh_saver(PrunedAndWrittenMidRead, redis_url, prefix) as saver:
+        ids = put_big_chain(saver, "t", 4)
+        saver.doomed = {ids[2]}  # the only one referencing doc version 2
+        assert saver.get_tuple(config("t", "", ids[2])) is None
+        saver.doomed = {ids[3]}
+        latest = saver.get_tuple(config("t"))
+        assert latest is not None and latest.checkpoint["id"] == ids[1]
+
+
 def test_large_pending_writes_are_spilled_and_read_back_in_order(saver: RedisSaver, raw: redis.Redis) -> None:
     from langgraph.checkpoint.base import WRITES_IDX_MAP
 
@@ -243,3 +272,25 @@ def test_a_special_write_overwritten_by_a_small_one_loses_its_spill_field(saver:
     spill = spill_field(write_field("task", WRITES_IDX_MAP["__error__"]))
     assert raw.hget(saver.layout.checkpoint("t", "", cp["id"]), spill) is None
     assert saver.get_tuple(cfg).pending_writes == [("task", "__error__", "small")]
+
+
+@pytest.mark.parametrize("channel, kept", [("big", "old"), ("__error__", "new")])
+def test_a_large_write_stored_before_and_again_after_the_upgrade_reads_as_in_memory_saver(
+    saver: RedisSaver, raw: redis.Redis, channel: str, kept: str
+) -> None:
+    """A task's large write in a writes hash of its own (before), then again, another value, in
+    the checkpoint's hash (a replay after the upgrade): both spill fields have the same name. A
+    regular write keeps the first value, a special one (negative idx) the last."""
+    from langgraph.checkpoint.base import WRITES_IDX_MAP
+
+    from redis_ckpt.encoding import pack_list, pack_typed, utf8, write_field
+
+    cp = checkpoint({"x": 1}, {"x": 1})
+    saver.put(config("t"), cp, {}, {"x": 1})
+    field = write_field("task", WRITES_IDX_MAP.get(channel, 0))
+    legacy = saver.layout.legacy_writes("t", "", cp["id"])
+    raw.hset(legacy, field, pack_list([b"", utf8(channel), b"\0" + field]))
+    raw.hset(legacy, mapping={b"\0" + field: pack_typed(saver.serde.dumps_typed(big("old"))), b"\0": b"1"})
+    saver.put_writes(config("t", "", cp["id"]), [(channel, big("new"))], "task")
+    found = saver.get_tuple(config("t"))
+    assert found is not None and found.pending_writes == [("task", channel, big(kept))]

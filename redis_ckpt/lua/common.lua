@@ -108,12 +108,26 @@ local function is_write_field(field)
   return b == 45 or (b ~= nil and b >= 48 and b <= 57)
 end
 
+-- A pending write's record as stored before task paths and channels were coded (in a writes hash
+-- of its own: every such record) -> the coded form (redis_ckpt/encoding.py, pack_task_path and
+-- pack_channel). Only a name starting with a byte the codes use changes: it gets its escape byte.
+local function coded_write(record)
+  local path, at = counted_item(record, 1)
+  local channel, rest = counted_item(record, at)
+  local p, c = string.byte(path, 1), string.byte(channel, 1)
+  if not ((p and p <= 3) or (c and c < 32)) then return record end
+  if p and p <= 3 then path = '\3' .. path end
+  if c and c < 32 then channel = '\30' .. channel end
+  return #path .. ':' .. path .. #channel .. ':' .. channel .. string.sub(record, rest)
+end
+
 -- A checkpoint's pending writes as HGETALL's flat {field, record, ...}: first those stored before
 -- in a hash of their own (`legacy`, holding only writes), then those among the fields of its
 -- document's hash (`own`: that flat list, see read_doc), so that a write stored in both reads as
 -- the one first stored (redis_ckpt/records.py, raw_writes).
 local function pending_writes(own, legacy)
   local flat = small_fields(legacy)
+  for i = 2, #flat, 2 do flat[i] = coded_write(flat[i]) end
   for i = 1, #own, 2 do
     if is_write_field(own[i]) then
       flat[#flat + 1] = own[i]
@@ -121,6 +135,13 @@ local function pending_writes(own, legacy)
     end
   end
   return flat
+end
+
+-- Whether the checkpoint whose hash is `key` exists: its hash may hold pending writes only (they
+-- came before its document, or after it expired or was deleted). Documents have 'd' ('c' before
+-- deduplication).
+local function document_exists(key)
+  return redis.call('HEXISTS', key, 'd') == 1 or redis.call('HEXISTS', key, 'c') == 1
 end
 
 -- The pending writes of the checkpoint whose hash is `key` (see pending_writes).

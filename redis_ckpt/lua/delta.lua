@@ -20,7 +20,7 @@ if target == '' then
     local ids = index.rev(upper, 16)
     if #ids == 0 then return {'', {}, {}, {}} end
     for _, cid in ipairs(ids) do
-      if redis.call('EXISTS', doc_prefix .. cid) == 1 then target = cid break end
+      if document_exists(doc_prefix .. cid) then target = cid break end
     end
     upper = '(' .. ids[#ids]
   end

@@ -281,7 +281,7 @@ class SaverCore(BaseCheckpointSaver[str]):
     ) -> list[Any]:
         """Put the chunks a `load` left out (a page needing more than chunks.INLINE_CHUNKS) into
         `found`: from this saver's cache, else in one more round trip that reads them outside Lua
-        together with `EXISTS` on the entries' documents. An entry whose document was deleted
+        together with whether the entries' documents still exist. An entry whose document was deleted
         between the two round trips is dropped, as if the first had come after the deletion (a
         live checkpoint's chunks are never collected). Chunks compressed with a namespace
         dictionary this process has not seen take one round trip more, once: the dictionary."""
@@ -289,7 +289,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         missing = [d for d in deferred if d not in found]
         if not missing:
             return entries
-        documents = [("EXISTS", self.layout.checkpoint(thread_id, ns, text(e[0]))) for e in entries]
+        documents = spill.document_exists(self.layout, thread_id, ns, [text(e[0]) for e in entries])
         read = ("HMGET", self.layout.chunks(thread_id, ns), *missing)
         replies = self._io(wire.transaction, self._client, [*documents, read])
         stored = {d: v for d, v in zip(missing, replies[-1]) if v}
@@ -297,11 +297,20 @@ class SaverCore(BaseCheckpointSaver[str]):
             v[1 : 1 + DICTIONARY_DIGEST] for v in stored.values() if v[:1] == WITH_DICTIONARY
         } - dictionaries.keys()
         if lacking:
-            fields = [DICTIONARY_FIELD + d for d in sorted(lacking)]
-            values = self._io(wire.transaction, self._client, [("HMGET", self.layout.chunks(thread_id, ns), *fields)])
-            dictionaries.update(self._learn_dictionaries(thread_id, ns, [x for p in zip(fields, values[0]) for x in p]))
+            fetched = self._read_dictionaries(thread_id, ns, sorted(lacking))
+            if fetched is None:  # deleted since: a dictionary goes only with its namespace's last checkpoint
+                return []
+            dictionaries.update(fetched)
         found.update(self._expanded.expand(stored, dictionaries))
-        return [e for e, alive in zip(entries, replies[:-1]) if alive]
+        return [e for e, alive in zip(entries, spill.documents_alive(replies[:-1])) if alive]
+
+    def _read_dictionaries(self, thread_id: str, ns: str, digests: list[bytes]) -> dict[bytes, bytes] | None:
+        """The namespace dictionaries of these digests, learnt; None if one is gone."""
+        fields = [DICTIONARY_FIELD + d for d in digests]
+        values = self._io(wire.transaction, self._client, [("HMGET", self.layout.chunks(thread_id, ns), *fields)])[0]
+        if not all(values):
+            return None
+        return self._learn_dictionaries(thread_id, ns, [x for pair in zip(fields, values) for x in pair])
 
     def _read_keys(self, thread_id: str, ns: str) -> list[str]:
         """KEYS of the read scripts `load` and `delta`."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from redis_ckpt import scripts, search
 from redis_ckpt.chunks import is_record, own_digests
+from redis_ckpt.compression import DICTIONARY_DIGEST, WITH_DICTIONARY, dictionary_field, is_dictionary_field
 from redis_ckpt.encoding import digest, is_write_field, text, unpack_list
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.ownership import Ownership
@@ -216,12 +217,15 @@ class Maintenance(Owning):
             holding = self._gc_begin(step)
             if not holding:
                 logger.warning("redis-ckpt: a garbage collection of %r stayed busy; copying anyway", target)
+            copied: set[bytes] = set()  # namespace dictionaries the pages copied
             try:
                 self._copy_values(source, target, ns)
                 for start in range(0, len(checkpoint_ids), COPY_PAGE):
-                    self._copy_page(source, target, ns, checkpoint_ids[start : start + COPY_PAGE], with_docs=True)
+                    page = checkpoint_ids[start : start + COPY_PAGE]
+                    self._copy_page(source, target, ns, page, with_docs=True, copied=copied)
                 for start in range(0, len(writes_ids), COPY_PAGE):
-                    self._copy_page(source, target, ns, writes_ids[start : start + COPY_PAGE], with_docs=False)
+                    page = writes_ids[start : start + COPY_PAGE]
+                    self._copy_page(source, target, ns, page, with_docs=False, copied=copied)
             finally:
                 if holding:  # if this fails too, the marks go stale and the next collection takes them over
                     with contextlib.suppress(Exception):
@@ -229,19 +233,42 @@ class Maintenance(Owning):
 
     def _copy_values(self, source: str, target: str, ns: str) -> None:
         # Chunks first, then the values (records) that name them.
-        self._copy_hash(self.layout.chunks(source, ns), self.layout.chunks(target, ns), target, ns)
+        self._copy_hash(self.layout.chunks(source, ns), self.layout.chunks(target, ns), target, ns, set())
         self._copy_hash(self.layout.blobs(source, ns), self.layout.blobs(target, ns), target, ns)
 
-    def _copy_hash(self, src: str, dst: str, target: str, ns: str) -> None:
+    def _copy_hash(self, src: str, dst: str, target: str, ns: str, dictionaries: set[bytes] | None = None) -> None:
+        """Copy a hash page by page; for a chunk hash (`dictionaries`: those copied so far), with
+        the namespace dictionaries its chunks need (one made meanwhile may be past the scan)."""
         cursor = 0
         while True:
-            cursor, fields = self._io(self._client.hscan, src, cursor, count=200)  # type: ignore[misc]
+            cursor, page = self._io(self._client.hscan, src, cursor, count=200)  # type: ignore[misc]
+            fields: dict[bytes, bytes] = dict(page)  # type: ignore[arg-type]
+            if fields and dictionaries is not None:
+                fields.update(self._missing_dictionaries(src, fields, dictionaries))
             if fields:
                 self._io(self._write_with_ttl, target, ns, [_hset(dst, fields)], [dst])
             if cursor == 0:
                 return
 
-    def _copy_page(self, source: str, target: str, ns: str, ids: list[str], *, with_docs: bool) -> None:
+    def _missing_dictionaries(
+        self, chunk_hash: str, chunks: dict[bytes, bytes], copied: set[bytes]
+    ) -> dict[bytes, bytes]:
+        """The fields of the namespace dictionaries `chunks` (of `chunk_hash`) are compressed with
+        that are not in `copied` nor among them, read from `chunk_hash`; `copied` learns them all.
+        A dictionary made while copy_thread runs may have been passed by its scan, while chunks
+        it copies later were stored with it meanwhile (put's commit re-stores chunks with it)."""
+        copied.update(f[len(dictionary_field(b"")) :] for f in chunks if is_dictionary_field(f))
+        wanted = {v[1 : 1 + DICTIONARY_DIGEST] for f, v in chunks.items() if v[:1] == WITH_DICTIONARY} - copied
+        if not wanted:
+            return {}
+        fields = [dictionary_field(d) for d in sorted(wanted)]
+        values: list[bytes | None] = self._io(self._client.hmget, chunk_hash, fields)  # type: ignore[arg-type]
+        copied.update(wanted)
+        return {f: v for f, v in zip(fields, values) if v is not None}
+
+    def _copy_page(
+        self, source: str, target: str, ns: str, ids: list[str], *, with_docs: bool, copied: set[bytes]
+    ) -> None:
         """Copy one page of checkpoints (or of writes-only ids): one read, one MULTI/EXEC write."""
 
         def read() -> list[tuple[dict[bytes, bytes], dict[bytes, bytes]]]:
@@ -257,7 +284,8 @@ class Maintenance(Owning):
         # those along with the page (content-addressed, so copying one twice is harmless).
         digests = sorted({d for doc, writes in rows for d in (*_write_digests(doc), *_write_digests(writes))})
         found = self._io(self._client.hmget, self.layout.chunks(source, ns), digests) if digests else []
-        chunks = {d: v for d, v in zip(digests, found) if v is not None}  # type: ignore[arg-type]
+        chunks: dict[bytes, bytes] = {d: v for d, v in zip(digests, found) if v is not None}  # type: ignore[misc]
+        chunks.update(self._missing_dictionaries(self.layout.chunks(source, ns), chunks, copied))
         touched: list[str] = []
         commands: list[Any] = [_hset(self.layout.chunks(target, ns), chunks)] if chunks else []
         indexed: list[str] = []
