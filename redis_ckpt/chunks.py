@@ -53,7 +53,8 @@ GROUP_TARGET = 256  # a chunk closes once it holds this many bytes: one chat mes
 MIN_VALUE = 256  # smaller values are stored inline: a record and a chunk would cost more
 MAX_RUN = 31  # deltas in a row on the previous version, after the anchor they start from
 MAX_ANCHOR_DEPTH = 31  # anchors in a row, each a delta on the previous one, after a keyframe
-# A chain is at most MAX_ANCHOR_DEPTH + MAX_RUN links long (under the read scripts' limit of 64).
+# A chain is at most MAX_ANCHOR_DEPTH + MAX_RUN links long, as far as its writer knows (the read
+# scripts follow up to 256: writers storing the same version replace each other's records).
 
 
 def digest(chunk: bytes) -> bytes:
@@ -309,7 +310,14 @@ class KnownChunks:
         known = self.get(thread_id, ns)
         with self._lock:
             if read:
-                bases = {c: b for c, b in bases.items() if (k := known.bases.get(c)) is None or k.field != b.field}
+                # ... unless the read found it deeper than this process counted: another writer
+                # stored the same version since (its record replaced this one's), and only the
+                # read's count is right.
+                bases = {
+                    c: b
+                    for c, b in bases.items()
+                    if (k := known.bases.get(c)) is None or k.field != b.field or b.depth > k.depth
+                }
             if len(known.digests) + len(digests) > MAX_DIGESTS:
                 known.digests = set()
             if len(known.fields) + len(fields) > MAX_DIGESTS:

@@ -14,7 +14,14 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks.chat_agent import build_graph, prose, run_turns
 from redis_ckpt import RedisSaver, chunks
-from redis_ckpt.compression import COMPRESSED, WITH_DICTIONARY, is_chunk_dictionary, is_dictionary_field, unpack_chunk
+from redis_ckpt.compression import (
+    COMPRESSED,
+    WITH_DICTIONARY,
+    is_chunk_dictionary,
+    is_dictionary_field,
+    pack_chunk,
+    unpack_chunk,
+)
 from redis_ckpt.encoding import blob_field, pack_list, pack_typed, unpack_list
 from tests.conftest import fresh_saver, keys_under, purge_prefix, saver_kwargs
 from tests.helpers import checkpoint, config, stored_digests
@@ -671,3 +678,30 @@ def test_a_long_thread_read_outside_lua_gets_the_chunk_dictionary_too(
         with counting() as again:
             assert latest_messages(fresh, "t") == messages(n)
         assert (first.count, again.count) == (3, 1)
+
+
+def test_a_chain_longer_than_writers_count_reads_back_and_teaches_its_real_depth(
+    saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    """Writers keep chains to 62 links as far as they know, but two writers storing the same
+    (channel, version) replace each other's records and can make a chain longer than either
+    counted (measured: 63 links, where the read scripts used to stop at 64). Here a chain of 100
+    deltas, each claiming depth 1, reads back whole, and a reader learns its real depth."""
+    n = 100
+    blobs = saver.layout.blobs("t", "")
+    for version in range(1, n + 1):
+        parts = chunks.split(pack_typed(saver.serde.dumps_typed(messages(version))))
+        assert parts is not None
+        raw.hset(saver.layout.chunks("t", ""), parts.digests[-1], pack_chunk(parts.chunks[-1], True))
+        field = blob_field("messages", version)
+        if version == 1:
+            stored = chunks.record(parts)
+        else:  # a delta on the version before, claiming depth 1 (as if its base had been replaced)
+            stored = chunks.record(parts, blob_field("messages", version - 1), version - 1, 1, parts.digests[-1:])
+        raw.hset(blobs, field, stored)
+    cp = checkpoint({"messages": messages(n)}, {"messages": n})
+    saver.put(config("t"), cp, {}, {})  # references version n without writing it
+    with RedisSaver(redis_url, **saver_kwargs(prefix)) as reader:
+        found = reader.get_tuple(config("t"))
+        assert found is not None and found.checkpoint["channel_values"]["messages"] == messages(n)
+        assert reader._known.get("t", "").bases["messages"].depth == n - 1  # the chain's real depth

@@ -244,7 +244,10 @@ end
 -- Deduplicated values (redis_ckpt/chunks.py). A stored value starting with '\3' is a keyframe
 -- record {array header, digests}, with '\2' a delta {array header, digests, depth, base field,
 -- keep}: the first `keep` chunks of the value in `base field`, then `digests` (16 bytes each).
-local DELTA, KEYFRAME, DIGEST, MAX_RECORD_DEPTH = 2, 3, 16, 64
+-- Writers keep chains to at most 62 links (redis_ckpt/chunks.py), as far as they know; two writers
+-- storing the same (channel, version) replace each other's records, which can make a chain longer
+-- than either believed (measured: 63 links), so readers follow up to 256.
+local DELTA, KEYFRAME, DIGEST, MAX_RECORD_DEPTH = 2, 3, 16, 256
 
 local function pack_list(items)
   local out = {}
@@ -300,7 +303,8 @@ local function resolve(blobs, value)
   local ordered = {}
   for i = #chain, 1, -1 do ordered[#ordered + 1] = pieces[i] end
   local digests = table.concat(ordered)
-  local depth = chain[1][3] or '0'
+  -- the chain's real depth (a writer's own count can fall short, see MAX_RECORD_DEPTH)
+  local depth = tostring(#chain - 1 + (tonumber(chain[#chain][3]) or 0))
   return string.char(KEYFRAME) .. pack_list({chain[1][1], digests, depth}), digests
 end
 
