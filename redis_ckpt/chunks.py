@@ -437,9 +437,8 @@ def encode_chunked(
         else:
             chunks[d] = pack_chunk(parts.chunks[i], compress)
     remembered = Base(field_name, version, digests, depth, run, anchor) if channel is not None else None
-    samples = [parts.chunks[i] for i in tail]
-    needed = sorted(set(needed) - set(chunks) - set(with_dictionary))
-    return Encoded(stored, chunks, needed_fields, needed, remembered, with_dictionary, samples)
+    samples = [] if dictionary is not None else [parts.chunks[i] for i in tail]  # to make one of
+    return Encoded(stored, chunks, needed_fields, sorted(set(needed)), remembered, with_dictionary, samples)
 
 
 def _choose_base(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -47,7 +47,7 @@ DICTIONARY_AFTER = 16
 # compress ~25% smaller with it than with the fixed dictionary alone.
 CHUNK_DICTIONARY_BYTES = 8192
 CHUNK_DICTIONARY_MARK = b"chunks\0"
-DICTIONARY_DIGEST = _DIGEST = 8  # a namespace dictionary's digest: a namespace holds one or a few
+_DIGEST = 8  # a namespace dictionary's digest: a namespace holds one or a few
 _PER_THREAD_DICTIONARIES = 32  # (de)compressors kept per thread, least recently used dropped
 LEVEL = 3  # level 3 compresses a 1 KB message in ~10 µs; higher levels gain 1-3% here for 3-10x the time
 MIN_SIZE = 64  # below this, a frame's own header eats the gain
@@ -134,6 +134,16 @@ def dictionary_field(digest: bytes) -> bytes:
 
 def is_dictionary_field(field: bytes) -> bool:
     return len(field) == len(DICTIONARY_FIELD) + _DIGEST and field.startswith(DICTIONARY_FIELD)
+
+
+def dictionaries_needed(stored_chunks: Iterable[bytes]) -> set[bytes]:
+    """The digests of the namespace dictionaries these stored chunks (or bodies) need."""
+    return {s[1 : 1 + _DIGEST] for s in stored_chunks if s[:1] == WITH_DICTIONARY}
+
+
+def dictionary_digest(field: bytes) -> bytes:
+    """Inverse of `dictionary_field`."""
+    return field[len(DICTIONARY_FIELD) :]
 
 
 def make_dictionary(samples: Sequence[bytes]) -> tuple[bytes, bytes]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis_ckpt.encoding import is_reference, pack_list, unpack_list
+from redis_ckpt.encoding import is_reference, pack_list, parse_write_field, unpack_list
 from redis_ckpt.keys import KeyLayout
 from redis_ckpt.wire import Command
 
@@ -112,7 +112,7 @@ def _stored_value(reference: bytes, own: bytes | None, legacy: bytes | None) -> 
     overwriting) the later."""
     if own is None or legacy is None:
         return own if own is not None else legacy
-    return own if reference[1:2] == b"-" else legacy
+    return own if parse_write_field(reference[1:])[0] < 0 else legacy
 
 
 def fill_values(channels: Sequence[bytes], values: Sequence[bytes], found: Found) -> tuple[list[bytes], list[bytes]]:

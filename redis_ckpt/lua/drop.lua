@@ -43,10 +43,12 @@ local function reference(field)
   if not referenced[field] then referenced[field] = true; queue[#queue + 1] = field end
 end
 local remaining = index.fwd('-', size)
+local hashes = {} -- each remaining checkpoint's hash as read_doc read it, for its pending writes
 for _, cid in ipairs(remaining) do
   local doc = read_doc(doc_prefix .. cid)
   local pairs_ = doc and doc[4] or {}
   for i = 2, #pairs_, 2 do reference(pairs_[i]) end
+  if doc then hashes[cid] = doc[6] end
 end
 local head = 1
 while head <= #queue do
@@ -60,7 +62,8 @@ while head <= #queue do
 end
 local function mark_pending(ids)
   for _, cid in ipairs(ids) do
-    local flat = writes_of(doc_prefix .. cid, writes_prefix .. cid)
+    local own = hashes[cid]
+    local flat = own and pending_writes(own, writes_prefix .. cid) or writes_of(doc_prefix .. cid, writes_prefix .. cid)
     for i = 2, #flat, 2 do
       local value = split_list(flat[i])[3]
       if is_record(value) then

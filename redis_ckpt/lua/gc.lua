@@ -55,12 +55,13 @@ local done, next_cursor, deleted = 0, '', 0
 if phase == 'docs' or phase == 'writes' then
   local ids = page_of(phase)
   for _, cid in ipairs(ids) do
-    if phase == 'docs' then
-      local doc = read_doc(doc_prefix .. cid)
-      local pairs_ = doc and doc[4] or {}
-      for i = 2, #pairs_, 2 do mark_field(blobs, mf, mc, pairs_[i], false) end
+    local doc = phase == 'docs' and read_doc(doc_prefix .. cid)
+    if doc then
+      for i = 2, #doc[4], 2 do mark_field(blobs, mf, mc, doc[4][i], false) end
+      mark_writes(pending_writes(doc[6], writes_prefix .. cid), mc) -- the hash read once
+    else
+      mark_writes(writes_of(doc_prefix .. cid, writes_prefix .. cid), mc)
     end
-    mark_writes(writes_of(doc_prefix .. cid, writes_prefix .. cid), mc)
   end
   if #ids < count then done = 1 else next_cursor = ids[#ids] end
 else

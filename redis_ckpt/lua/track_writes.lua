@@ -1,7 +1,8 @@
 -- Ends put_writes' MULTI/EXEC: list the checkpoint in the writes index only when its document
 -- does not exist (writes arrived first, or without it): the writes are fields of its hash, so the
--- document exists when its `d` field does (`c` for documents stored before they were compact). Writes of an existing checkpoint are found
--- through the checkpoint index, so the writes index stays small (a zset costs ~110 bytes per id).
+-- document exists when its `d` field does (`c` for documents stored before they were compact; as
+-- document_exists in common.lua, which this script, sent as source, does not include). Writes of
+-- an existing checkpoint are found through the checkpoint index, so the writes index stays small (a zset costs ~110 bytes per id).
 -- While an incremental garbage collection of the namespace runs (its chunk marks exist), the
 -- chunks these writes name are marked, so that no sweep step deletes them.
 -- KEYS: doc, widx, marked chunks

@@ -28,7 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from typing_extensions import Self
 
 from redis_ckpt import chunks, scripts, search, spill, topology, tracing, wire
-from redis_ckpt.compression import DICTIONARY_DIGEST, DICTIONARY_FIELD, WITH_DICTIONARY, unpack_chunk
+from redis_ckpt.compression import dictionaries_needed, dictionary_digest, dictionary_field, unpack_chunk
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import (
     Client,
@@ -265,7 +265,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         for field, stored in zip(flat[::2], flat[1::2]):
             if not stored:
                 raise ReadConflictError("a namespace dictionary was deleted while read; retry")
-            found[field[len(DICTIONARY_FIELD) :]] = unpack_chunk(stored)
+            found[dictionary_digest(field)] = unpack_chunk(stored)
         if found:
             self._known.learn(thread_id, ns, [], dictionaries=found)
         return found
@@ -293,9 +293,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         read = ("HMGET", self.layout.chunks(thread_id, ns), *missing)
         replies = self._io(wire.transaction, self._client, [*documents, read])
         stored = {d: v for d, v in zip(missing, replies[-1]) if v}
-        lacking = {
-            v[1 : 1 + DICTIONARY_DIGEST] for v in stored.values() if v[:1] == WITH_DICTIONARY
-        } - dictionaries.keys()
+        lacking = dictionaries_needed(stored.values()) - dictionaries.keys()
         if lacking:
             fetched = self._read_dictionaries(thread_id, ns, sorted(lacking))
             if fetched is None:  # deleted since: a dictionary goes only with its namespace's last checkpoint
@@ -306,7 +304,7 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     def _read_dictionaries(self, thread_id: str, ns: str, digests: list[bytes]) -> dict[bytes, bytes] | None:
         """The namespace dictionaries of these digests, learnt; None if one is gone."""
-        fields = [DICTIONARY_FIELD + d for d in digests]
+        fields = [dictionary_field(d) for d in digests]
         values = self._io(wire.transaction, self._client, [("HMGET", self.layout.chunks(thread_id, ns), *fields)])[0]
         if not all(values):
             return None

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis_ckpt import scripts, search
 from redis_ckpt.chunks import is_record, own_digests
-from redis_ckpt.compression import DICTIONARY_DIGEST, WITH_DICTIONARY, dictionary_field, is_dictionary_field
+from redis_ckpt.compression import dictionaries_needed, dictionary_digest, dictionary_field, is_dictionary_field
 from redis_ckpt.encoding import digest, is_write_field, text, unpack_list
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.ownership import Ownership
@@ -257,8 +257,8 @@ class Maintenance(Owning):
         that are not in `copied` nor among them, read from `chunk_hash`; `copied` learns them all.
         A dictionary made while copy_thread runs may have been passed by its scan, while chunks
         it copies later were stored with it meanwhile (put's commit re-stores chunks with it)."""
-        copied.update(f[len(dictionary_field(b"")) :] for f in chunks if is_dictionary_field(f))
-        wanted = {v[1 : 1 + DICTIONARY_DIGEST] for f, v in chunks.items() if v[:1] == WITH_DICTIONARY} - copied
+        copied.update(dictionary_digest(f) for f in chunks if is_dictionary_field(f))
+        wanted = dictionaries_needed(chunks.values()) - copied
         if not wanted:
             return {}
         fields = [dictionary_field(d) for d in sorted(wanted)]
