@@ -79,7 +79,7 @@ def _sentinel_client(url: str, args: dict[str, Any]) -> redis.Redis:
     if not path:
         raise ConfigurationError(f"sentinel URL {redact_url(url)!r} names no service: use /service[/db]")
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
-    auth = {}
+    auth: dict[str, Any] = {}
     if parts.username:
         auth["username"] = unquote(parts.username)
     if parts.password:
