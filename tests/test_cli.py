@@ -374,3 +374,53 @@ def test_delete_asks_on_a_terminal(saver: RedisSaver, redis_url: str) -> None:
         assert "Delete 1 thread(s): asked (" in done.stdout, done
         assert done.returncode == (1 if kept else 0), done
         assert (saver.get_tuple(config("asked")) is not None) == kept
+
+
+def _a_then_b(saver: RedisSaver, **interrupts: Any) -> Any:
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict):
+        x: int
+
+    builder = StateGraph(State)
+    builder.add_node("a", lambda s: {"x": s["x"] + 1})
+    builder.add_node("b", lambda s: {"x": s["x"] * 10})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", END)
+    return builder.compile(checkpointer=saver, **interrupts)
+
+
+def _assert_next_matches(graph: Any, run: Cli, thread_id: str) -> None:
+    states = list(graph.get_state_history(config(thread_id)))
+    history = run.json("history", thread_id)["checkpoints"]
+    assert [h["checkpoint_id"] for h in history] == [s.config["configurable"]["checkpoint_id"] for s in states]
+    assert [h["next"] for h in history] == [sorted(s.next) for s in states]
+    assert run.json("show", thread_id)["next"] == sorted(graph.get_state(config(thread_id)).next)
+
+
+def test_next_matches_langgraph_after_update_state(saver: RedisSaver, run: Cli) -> None:
+    # update_state writes checkpoints whose trigger channels were consumed (their versions moved
+    # on, their values are gone): `next` must not count such a channel.
+    graph = _a_then_b(saver, interrupt_before=["b"])
+    graph.invoke({"x": 1}, config("upd"))
+    graph.update_state(config("upd"), {"x": 5})
+    assert graph.get_state(config("upd")).next == ("b",)
+    _assert_next_matches(graph, run, "upd")
+    graph.invoke(None, config("upd"))
+    _assert_next_matches(graph, run, "upd")
+    graph.update_state(config("upd"), {"x": 7}, as_node="a")
+    _assert_next_matches(graph, run, "upd")
+
+
+def test_next_matches_langgraph_with_interrupt_after_and_sends(saver: RedisSaver, run: Cli) -> None:
+    graph = _a_then_b(saver, interrupt_after=["a"])
+    graph.invoke({"x": 1}, config("after"))
+    graph.update_state(config("after"), {"x": 2})
+    _assert_next_matches(graph, run, "after")
+    fan = fan_out_graph(saver)
+    fan.invoke({"items": ["p", "q"], "results": []}, config("sends"))
+    fan.update_state(config("sends"), {"results": ["r"]})
+    _assert_next_matches(fan, run, "sends")

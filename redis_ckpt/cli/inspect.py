@@ -37,22 +37,30 @@ def _target(channel: str) -> str | None:
 def next_nodes(checkpoint: Mapping[str, Any]) -> list[str]:
     """The nodes LangGraph (1.x) runs next, read from the checkpoint alone (no graph needed): the
     targets of the trigger channels the last step updated (`updated_channels`; for checkpoints
-    without it, the `branch:to:` channels newer than their node has seen), plus pending Sends."""
+    without it, the `branch:to:` channels newer than their node has seen) that still hold a
+    value, plus pending Sends."""
+    # As LangGraph's own trigger test: a trigger channel counts only while it holds a value. A
+    # node that ran consumed its trigger (the channel's version moved on, its value is gone), and
+    # update_state writes checkpoints whose `updated_channels` name such consumed channels.
+    values = checkpoint.get("channel_values") or {}
     found = set()
     updated = checkpoint.get("updated_channels")
     if updated is not None:
-        found = {node for channel in updated if (node := _target(channel))}
+        found = {node for channel in updated if channel in values and (node := _target(channel))}
     else:
         seen = checkpoint.get("versions_seen") or {}
         for channel, version in (checkpoint.get("channel_versions") or {}).items():
             node = _target(channel)
-            if node and node != "__start__" and _newer(version, (seen.get(node) or {}).get(channel)):
+            if (
+                node
+                and node != "__start__"
+                and channel in values
+                and _newer(version, (seen.get(node) or {}).get(channel))
+            ):
                 found.add(node)
-    for send in (checkpoint.get("channel_values") or {}).get(TASKS) or []:
-        node = getattr(send, "node", None)
-        if isinstance(node, str):
-            found.add(node)
-    return sorted(found)
+    # One task per Send, as in get_state().next: a node sent to twice is listed twice.
+    sends = [node for send in values.get(TASKS) or [] if isinstance(node := getattr(send, "node", None), str)]
+    return sorted([*found, *sends])
 
 
 def describe(found: CheckpointTuple) -> dict[str, Any]:
