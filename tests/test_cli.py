@@ -182,8 +182,39 @@ def test_delete_needs_confirmation(saver: RedisSaver, run: Cli) -> None:
     assert saver.get_tuple(config("gone")) is not None
     assert run.json("delete", "gone", "--yes")["deleted"][0]["thread_id"] == "gone"
     assert saver.get_tuple(config("gone")) is None
-    missing = run.run("delete", "gone", "--yes", ok=False)
-    assert missing.exit_code == 1 and "no such thread" in missing.output
+    # Deleting again is not an error (delete_thread is idempotent): reported, exit 0, and a
+    # missing thread needs no confirmation.
+    missing = run.run("delete", "gone")
+    assert missing.exit_code == 0 and "no such thread" in missing.output
+    assert run.json("delete", "gone") == {"deleted": [], "missing": ["gone"]}
+
+
+HOSTILE_IDS = ["\x1b[31mred", "line1\nline2", "", "nul\x00byte", "[bold]markup[/bold]", "rtl\u202eevil"]
+
+
+def test_human_output_escapes_ids(saver: RedisSaver, run: Cli) -> None:
+    # Thread ids come from end users: human output never lets one colour the terminal, span two
+    # lines, vanish (empty) or be read as rich markup; --json keeps them exact.
+    for thread_id in HOSTILE_IDS:
+        counter_graph(saver, nodes=1).invoke({"count": 0, "log": [thread_id]}, config(thread_id))
+    listed = run.run("threads").stdout.splitlines()
+    assert len(listed) == len(HOSTILE_IDS)
+    assert set(listed) == {
+        "\\x1b[31mred",
+        "line1\\nline2",
+        '""',
+        "nul\\x00byte",
+        "[bold]markup[/bold]",
+        "rtl\\u202eevil",
+    }
+    assert sorted(r["thread_id"] for r in run.json("threads")["threads"]) == sorted(HOSTILE_IDS)
+    sized = run.run("threads", "--sizes").stdout
+    shown = run.run("show", "\x1b[31mred").stdout + run.run("history", "line1\nline2").stdout + sized
+    deleted = run.run("delete", "nul\x00byte", "--yes").stdout
+    for text in (shown, deleted):
+        assert not any(ch in text for ch in "\x1b\x00\u202e"), text
+    assert "\\x1b[31mred" in shown and "[bold]markup[/bold]" in sized and "nul\\x00byte" in deleted
+    assert len(deleted.splitlines()) == 1
 
 
 def test_copy_keeps_ids(saver: RedisSaver, run: Cli) -> None:

@@ -169,9 +169,10 @@ def show(ctx: click.Context, thread_id: str, checkpoint_id: str | None, ns: str)
     data = describe(load(e.saver(), thread_id, ns, checkpoint_id))
 
     def human(out: Console) -> None:
-        out.print(f"checkpoint {data['checkpoint_id']}  ({render.when(data['ts'])} UTC)", markup=False)
-        out.print(f"parent     {data['parent_id'] or '-'}", markup=False)
-        out.print(f"next       {', '.join(data['next']) or '-'}", markup=False)
+        out.print(f"thread     {render.ident(data['thread_id'])}", markup=False)
+        out.print(f"checkpoint {render.ident(data['checkpoint_id'])}  ({render.when(data['ts'])} UTC)", markup=False)
+        out.print(f"parent     {render.ident(data['parent_id']) if data['parent_id'] else '-'}", markup=False)
+        out.print(f"next       {', '.join(map(render.visible, data['next'])) or '-'}", markup=False)
         out.print(f"metadata   {render.short(data['metadata'], 68)}", markup=False)
         values = [(ch, render.short(v)) for ch, v in sorted(data["values"].items())]
         out.print(render.table("values", ["channel", "value"], values))

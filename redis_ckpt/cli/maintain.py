@@ -94,7 +94,10 @@ def prune(
             return
         last_column = "would remove (at most)" if dry_run else "after"
         key = "checkpoints_to_remove_at_most" if dry_run else "checkpoints_after"
-        cells = [(r["thread_id"], r["action"], r.get("checkpoints_before", "-"), r.get(key, "-")) for r in report]
+        cells = [
+            (render.ident(r["thread_id"]), r["action"], r.get("checkpoints_before", "-"), r.get(key, "-"))
+            for r in report
+        ]
         out.print(render.table("dry run" if dry_run else None, ["thread", "action", "before", last_column], cells))
 
     e.emit(data, human)
@@ -103,7 +106,9 @@ def prune(
 def _confirm(threads: list[str], counts: dict[str, int]) -> None:
     if not sys.stdin.isatty():
         raise click.ClickException("refusing to delete without confirmation: pass --yes (stdin is not a terminal)")
-    listing = ", ".join(f"{t} ({counts[t]} checkpoints)" for t in threads[:5]) + (" ..." if len(threads) > 5 else "")
+    listing = ", ".join(f"{render.ident(t)} ({counts[t]} checkpoints)" for t in threads[:5]) + (
+        " ..." if len(threads) > 5 else ""
+    )
     click.confirm(f"Delete {len(threads)} thread(s): {listing}?", abort=True)
 
 
@@ -117,20 +122,21 @@ def delete(ctx: click.Context, thread_ids: tuple[str, ...], yes: bool) -> None:
     e = env(ctx)
     saver = e.saver()
     counts = {t: sum(per_namespace_counts(saver, t).values()) for t in thread_ids}
-    missing = [t for t, n in counts.items() if n == 0]
-    if missing:
-        raise click.ClickException(
-            f"no such thread under prefix {saver.layout.prefix!r}: {', '.join(map(repr, missing))}; nothing deleted"
-        )
-    if not yes:
-        _confirm(list(thread_ids), counts)
-    for thread_id in thread_ids:
+    # Deleting is idempotent (as delete_thread is): a thread that is not there is reported, and
+    # the command still succeeds, so that a retried script or a double click is not an error.
+    present = [t for t in dict.fromkeys(thread_ids) if counts[t]]
+    missing = [t for t in dict.fromkeys(thread_ids) if not counts[t]]
+    if present and not yes:
+        _confirm(present, counts)
+    for thread_id in present:
         saver.delete_thread(thread_id)
-    data = {"deleted": [{"thread_id": t, "checkpoints": counts[t]} for t in thread_ids]}
+    data = {"deleted": [{"thread_id": t, "checkpoints": counts[t]} for t in present], "missing": missing}
 
     def human(out: Console) -> None:
-        for t in thread_ids:
-            out.print(f"deleted {t} ({counts[t]} checkpoints)", markup=False)
+        for t in present:
+            out.print(f"deleted {render.ident(t)} ({counts[t]} checkpoints)", markup=False)
+        for t in missing:
+            out.print(f"no such thread under prefix {saver.layout.prefix!r}: {render.ident(t)}", markup=False)
 
     e.emit(data, human)
 
@@ -153,7 +159,12 @@ def copy(ctx: click.Context, source: str, target: str) -> None:
     saver.copy_thread(source, target)
     copied = sum(per_namespace_counts(saver, target).values())
     data = {"source": source, "target": target, "checkpoints": copied}
-    e.emit(data, lambda out: out.print(f"copied {source} -> {target} ({copied} checkpoints)", markup=False))
+    e.emit(
+        data,
+        lambda out: out.print(
+            f"copied {render.ident(source)} -> {render.ident(target)} ({copied} checkpoints)", markup=False
+        ),
+    )
 
 
 def register(group: click.Group) -> None:

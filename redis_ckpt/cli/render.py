@@ -10,8 +10,37 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 SHORT = 60  # characters of a value shown in a table cell
+
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def visible(text: str) -> str:
+    """`text` with every non-printable character (controls such as ESC or NUL, line and paragraph
+    separators, bidi and other format characters) written as an escape (`\\n`, `\\x1b`, `\\u202e`).
+    Thread ids and values often come from end users: printed raw, they could colour or rewrite the
+    operator's terminal, or make one id read as two lines. JSON output stays exact."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ch in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[ch])
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def ident(text: str) -> str:
+    """An id (thread, namespace, key) for human output: escaped as `visible`, and `""` when empty
+    so that an empty id is not a blank line."""
+    return visible(text) if text else '""'
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
@@ -51,7 +80,7 @@ def short(value: Any, width: int = SHORT) -> str:
         text = json.dumps(jsonable(value), ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         text = repr(value)
-    text = " ".join(text.split())
+    text = visible(" ".join(text.split()))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -102,7 +131,8 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
         out.add_column(name, overflow="ellipsis", no_wrap=True, min_width=len(name), max_width=None if i < keep else 60)
     rows = list(rows)
     for i in range(keep):
-        out.columns[i].min_width = max([len(str(r[i])) for r in rows] + [len(columns[i])])
+        out.columns[i].min_width = max([len(visible(str(r[i]))) for r in rows] + [len(columns[i])])
     for row in rows:
-        out.add_row(*(str(c) for c in row))
+        # Text, not str: rich would read `[...]` in an id or value as markup.
+        out.add_row(*(Text(visible(str(c))) for c in row))
     return out

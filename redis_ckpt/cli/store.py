@@ -10,6 +10,7 @@ from typing import IO
 import click
 from rich.console import Console
 
+from redis_ckpt.cli import render
 from redis_ckpt.cli.app import CLI_RETRY, env, json_option
 from redis_ckpt.store import RedisStore
 from redis_ckpt.store.export_format import StoreExportError
@@ -70,7 +71,7 @@ def namespaces(ctx: click.Context, namespace_prefix: tuple[str, ...]) -> None:
 
     def human(out: Console) -> None:
         for ns in found:
-            out.print(",".join(ns), markup=False)
+            out.print(",".join(render.ident(label) for label in ns), markup=False)
 
     env(ctx).emit([list(ns) for ns in found], human)
 
@@ -87,7 +88,7 @@ def keys(ctx: click.Context, namespace: tuple[str, ...]) -> None:
 
     def human(out: Console) -> None:
         for key in found:
-            out.print(key, markup=False)
+            out.print(render.ident(key), markup=False)
 
     env(ctx).emit(found, human)
 

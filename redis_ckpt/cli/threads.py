@@ -37,11 +37,13 @@ def threads(ctx: click.Context, cursor: str, limit: int, sizes: bool) -> None:
 
     def human(out: Console) -> None:
         if sizes:
-            cells = [(r["thread_id"], r["namespaces"], r["checkpoints"], render.size(r["bytes"])) for r in rows]
+            cells = [
+                (render.ident(r["thread_id"]), r["namespaces"], r["checkpoints"], render.size(r["bytes"])) for r in rows
+            ]
             out.print(render.table(None, ["thread", "ns", "checkpoints", "memory"], cells))
         else:
             for row in rows:
-                out.print(row["thread_id"], markup=False)
+                out.print(render.ident(row["thread_id"]), markup=False)
         if not rows and cursor in ("0", ""):
             out.print(f"no threads under prefix {saver.layout.prefix!r} (wrong --prefix?)", markup=False)
         if page.cursor:
@@ -84,7 +86,10 @@ def stats(ctx: click.Context, top: int) -> None:
             markup=False,
         )
         if ranked:
-            cells = [(r["thread_id"], r["namespaces"], r["checkpoints"], render.size(r["bytes"])) for r in ranked]
+            cells = [
+                (render.ident(r["thread_id"]), r["namespaces"], r["checkpoints"], render.size(r["bytes"]))
+                for r in ranked
+            ]
             out.print(render.table(f"top {len(ranked)} by memory", ["thread", "ns", "checkpoints", "memory"], cells))
 
     e.emit(data, human)
