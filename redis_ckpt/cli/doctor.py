@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 import redis
+from redis.cluster import RedisCluster
 from rich.console import Console
 
 from redis_ckpt import acl, search
@@ -25,26 +26,44 @@ def _check(name: str, status: str, detail: str) -> Check:
     return {"check": name, "status": status, "detail": detail}
 
 
+def server_identity(info: dict[str, Any]) -> tuple[str, str]:
+    """("Redis" or "Valkey", its version). Valkey reports a fixed `redis_version` (7.2.4) for
+    client compatibility; its own version is `valkey_version`, and `server_name` says valkey."""
+    if str(info.get("server_name", "")).lower() == "valkey" or "valkey_version" in info:
+        return "Valkey", str(info.get("valkey_version") or info.get("redis_version", "?"))
+    return "Redis", str(info.get("redis_version", "?"))
+
+
 def version_check(info: dict[str, Any]) -> Check:
     if not info:
         return _check("server", WARN, "INFO refused: version, topology and persistence unknown")
-    version = str(info.get("redis_version", "?"))
+    name, version = server_identity(info)
     try:
         major = int(version.split(".")[0])
     except ValueError:
         major = 0
-    status = OK if major >= 7 else FAIL
-    return _check("server", status, f"Redis {version}" + ("" if status == OK else " (redis-ckpt needs Redis 7+)"))
+    # Every Valkey release (7.2 on) has what the saver needs; Redis needs 7+.
+    status = OK if name == "Valkey" or major >= 7 else FAIL
+    return _check("server", status, f"{name} {version}" + ("" if status == OK else " (redis-ckpt needs Redis 7+)"))
 
 
-def topology_check(info: dict[str, Any], sentinel: bool = False) -> Check:
-    mode = str(info.get("redis_mode", "standalone")) + (" (primary found through Sentinel)" if sentinel else "")
+def topology_check(info: dict[str, Any], sentinel: bool = False, primaries: int | None = None) -> Check:
+    """`primaries`: the cluster client's primary count, when the saver talks to a cluster."""
+    # Redis says `redis_mode`, Valkey `server_mode`.
+    mode = str(info.get("redis_mode") or info.get("server_mode") or "standalone")
     role = str(info.get("role", "?"))
-    if mode == "cluster":
-        return _check("topology", FAIL, "Redis Cluster: cluster clients are not supported yet")
+    if mode == "cluster" or primaries is not None:
+        if primaries is None:
+            return _check("topology", WARN, "cluster node reached through a standalone client: pass the cluster's URL")
+        return _check(
+            "topology",
+            OK,
+            f"cluster, {primaries} primaries: a thread's keys share one slot; cross-thread queries ask every primary",
+        )
     if role == "slave":
         return _check("topology", WARN, f"{mode}, connected to a replica: writes will fail (use the primary)")
-    return _check("topology", OK, f"{mode}, role {role}")
+    detail = f"{mode}, role {role}" + (" (primary found through Sentinel)" if sentinel else "")
+    return _check("topology", OK, detail)
 
 
 def persistence_check(info: dict[str, Any], save: str | None) -> Check:
@@ -120,6 +139,11 @@ def _db(client: Any) -> int:
     return int((pool.connection_kwargs if pool is not None else {}).get("db") or 0)
 
 
+def _primaries(client: Any) -> int | None:
+    """How many primaries a cluster client knows; None for a standalone client."""
+    return len(client.get_primaries()) if isinstance(client, RedisCluster) else None
+
+
 def _safe(fn: Callable[[], Any], default: Any) -> Any:
     try:
         return fn()
@@ -140,7 +164,7 @@ def doctor(ctx: click.Context) -> None:
     state = _safe(lambda: search.index_state(client, saver.layout), search.NO_MODULE)
     checks = [
         version_check(info),
-        topology_check(info, e.url.startswith("redis+sentinel://")),
+        topology_check(info, e.url.startswith("redis+sentinel://"), _primaries(client)),
         persistence_check(info, save),
         eviction_check(str(info.get("maxmemory_policy", ""))),
         modules_check(state, _db(client)),
