@@ -141,7 +141,7 @@ def _db(client: Any) -> int:
 
 def _primaries(client: Any) -> int | None:
     """How many primaries a cluster client knows; None for a standalone client."""
-    return len(client.get_primaries()) if isinstance(client, RedisCluster) else None
+    return len(client.get_primaries()) if isinstance(client, RedisCluster) else None  # type: ignore[no-untyped-call]
 
 
 def _safe(fn: Callable[[], Any], default: Any) -> Any:
