@@ -488,3 +488,48 @@ def test_doctor_on_clusters_and_valkey(kind: str, servers: Any) -> None:
         assert checks["server"]["detail"] == f"Redis {version['redis_version']}"
     # Without persistence these embedded servers warn, and nothing fails.
     assert result.exit_code == 0, result.output
+
+
+def _chat_thread(saver: RedisSaver, thread_id: str) -> Any:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+    from langgraph.graph import START, MessagesState, StateGraph
+
+    long_question = "what is the weather in Paris today, and should I take an umbrella to the long walk by the river?"
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        call = {"name": "get_weather", "args": {"city": "Paris"}, "id": "call-1", "type": "tool_call"}
+        return {"messages": [AIMessage(content="", tool_calls=[call])]}
+
+    def tool(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [ToolMessage(content="18C, light rain", name="get_weather", tool_call_id="call-1")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tool", tool)
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "tool")
+    graph = builder.compile(checkpointer=saver)
+    graph.invoke({"messages": [HumanMessage(content=long_question)]}, config(thread_id))
+    return long_question
+
+
+def test_show_and_diff_render_messages_and_follow_the_width(saver: RedisSaver, run: Cli) -> None:
+    question = _chat_thread(saver, "chat")
+    wide = run.run("--width", "200", "show", "chat").stdout
+    assert f"  human: {question}" in wide
+    assert '  ai: -> get_weather({"city": "Paris"})' in wide
+    assert "  tool get_weather: 18C, light rain" in wide
+    assert "additional_kwargs" not in wide
+    piped = run.run("show", "chat").stdout  # not a terminal, no COLUMNS: 80 columns
+    assert max(map(len, piped.splitlines())) <= 80 and "  human: what is the weather" in piped
+    columns = CliRunner(env={"COLUMNS": "150"}).invoke(cli, [*run.base, "show", "chat"]).stdout
+    assert max(map(len, columns.splitlines())) > 80 and f"  human: {question}" in columns
+    ids = [h["checkpoint_id"] for h in run.json("history", "chat")["checkpoints"]]
+    added = run.run("--width", "200", "diff", "chat", ids[-1], ids[0]).stdout
+    assert [line.split()[:2] for line in added.splitlines() if "+ human:" in line] == [["messages", "added"]]
+    assert f"+ human: {question}" in added
+    assert "+ ai: -> get_weather" in added and "+ tool get_weather: 18C, light rain" in added
+    appended = run.run("diff", "chat", ids[1], ids[0]).stdout  # 80 columns: values cut, names whole
+    rows = [[cell.strip() for cell in line.split(None, 2)] for line in appended.splitlines()[1:]]
+    assert ["messages", "appended", "+ tool get_weather: 18C, light rain"] in rows
+    assert ["branch:to:tool", "removed", "null"] in rows

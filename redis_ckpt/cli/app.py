@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Env:
     write_prefix: str
     json: bool = False
     ttl_minutes: float | None = None
+    width: int | None = None
     savers: list[RedisSaver] = field(default_factory=list)
 
     def saver(self, url: str | None = None, prefix: str | None = None, write_prefix: str | None = None) -> RedisSaver:
@@ -66,11 +68,12 @@ class Env:
             saver.close()
 
     def emit(self, data: Any, human: Callable[[Console], None]) -> None:
-        """Print `data` as JSON with --json, else call `human` with an 80-column console."""
+        """Print `data` as JSON with --json, else call `human` with a console as wide as --width,
+        else the terminal (or COLUMNS), else 80 columns."""
         if self.json:
             click.echo(json.dumps(render.jsonable(data), ensure_ascii=False))
         else:
-            human(console())
+            human(console(width=self.width))
 
     def emit_line(self, data: Any) -> None:
         """One JSON line (for streamed --json output)."""
@@ -87,8 +90,12 @@ def prepare(saver: RedisSaver) -> None:
             raise
 
 
-def console(stderr: bool = False) -> Console:
-    return Console(width=80 if not sys.stdout.isatty() else None, stderr=stderr, highlight=False, soft_wrap=False)
+def console(stderr: bool = False, width: int | None = None) -> Console:
+    """Rich measures a terminal itself and honours COLUMNS; output to a pipe or file, with neither
+    --width nor COLUMNS, gets 80 columns."""
+    if width is None and not sys.stdout.isatty() and not os.environ.get("COLUMNS", "").isdigit():
+        width = 80
+    return Console(width=width, stderr=stderr, highlight=False, soft_wrap=False)
 
 
 def one_line(exc: BaseException) -> str:
@@ -144,11 +151,18 @@ def json_option(fn: F) -> F:
     type=click.FloatRange(min=0, min_open=True),
     help="Expire what import, migrate and copy write after this many minutes (the saver's ttl default_ttl).",
 )
+@click.option(
+    "--width",
+    type=click.IntRange(min=40),
+    help="Columns of human output (default: the terminal's, or COLUMNS; 80 when piped).",
+)
 @click.version_option(package_name="redis-ckpt")
 @click.pass_context
-def cli(ctx: click.Context, url: str, prefix: str, write_prefix: str, as_json: bool, ttl: float | None) -> None:
+def cli(
+    ctx: click.Context, url: str, prefix: str, write_prefix: str, as_json: bool, ttl: float | None, width: int | None
+) -> None:
     """Inspect, prune, back up and migrate LangGraph checkpoints stored by redis-ckpt."""
-    ctx.obj = Env(url=url, prefix=prefix, write_prefix=write_prefix, json=as_json, ttl_minutes=ttl)
+    ctx.obj = Env(url=url, prefix=prefix, write_prefix=write_prefix, json=as_json, ttl_minutes=ttl, width=width)
 
 
 def env(ctx: click.Context) -> Env:

@@ -105,6 +105,16 @@ def diff_values(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dic
     return changes
 
 
+def _value_line(value: Any, width: int) -> str:
+    """A value on one line: a chat message (or list of them) by role and content, the rest as JSON.
+    The table cuts it to what the console leaves."""
+    if render.is_message(value):
+        return render.message_line(value)
+    if render.is_messages(value):
+        return " | ".join(render.message_line(m) for m in value)
+    return render.short(value, width)
+
+
 def load(saver: RedisSaver, thread_id: str, ns: str, checkpoint_id: str | None) -> CheckpointTuple:
     configurable = {"thread_id": thread_id, "checkpoint_ns": ns}
     if checkpoint_id:
@@ -169,19 +179,26 @@ def show(ctx: click.Context, thread_id: str, checkpoint_id: str | None, ns: str)
     data = describe(load(e.saver(), thread_id, ns, checkpoint_id))
 
     def human(out: Console) -> None:
+        width = out.width
         out.print(f"thread     {render.ident(data['thread_id'])}", markup=False)
         out.print(f"checkpoint {render.ident(data['checkpoint_id'])}  ({render.when(data['ts'])} UTC)", markup=False)
         out.print(f"parent     {render.ident(data['parent_id']) if data['parent_id'] else '-'}", markup=False)
         out.print(f"next       {', '.join(map(render.visible, data['next'])) or '-'}", markup=False)
-        out.print(f"metadata   {render.short(data['metadata'], 68)}", markup=False)
-        values = [(ch, render.short(v)) for ch, v in sorted(data["values"].items())]
-        out.print(render.table("values", ["channel", "value"], values))
+        out.print(f"metadata   {render.short(data['metadata'], width - 11)}", markup=False)
+        chats = {ch: v for ch, v in data["values"].items() if render.is_messages(v)}
+        values = [(ch, render.short(v, width)) for ch, v in sorted(data["values"].items()) if ch not in chats]
+        if values:
+            out.print(render.table("values", ["channel", "value"], values, keep=1))
+        for channel, messages in sorted(chats.items()):
+            out.print(f"{render.visible(channel)} ({len(messages)} messages)", markup=False)
+            for message in messages:
+                out.print(render.cut("  " + render.message_line(message), width), markup=False)
         if data["pending_writes"]:
-            writes = [(w["task_id"][:12], w["channel"], render.short(w["value"], 44)) for w in data["pending_writes"]]
-            out.print(render.table("pending writes", ["task", "channel", "value"], writes))
+            writes = [(w["task_id"][:12], w["channel"], _value_line(w["value"], width)) for w in data["pending_writes"]]
+            out.print(render.table("pending writes", ["task", "channel", "value"], writes, keep=2))
         for item in data["interrupts"]:
             value = item.get("value", item) if isinstance(item, dict) else item
-            out.print(f"interrupt  {render.short(value, 68)}", markup=False)
+            out.print(f"interrupt  {render.short(value, width - 11)}", markup=False)
 
     e.emit(data, human)
 
@@ -203,17 +220,22 @@ def diff(ctx: click.Context, thread_id: str, before_id: str, after_id: str, ns: 
     def human(out: Console) -> None:
         if not changes:
             out.print("no channel changed", markup=False)
+        width = out.width
         cells = []
         for c in changes:
+            new_messages = c.get("items") if c["change"] == "appended" else c.get("after")
+            if c["change"] in ("appended", "added") and render.is_messages(new_messages):
+                cells += [(c["channel"], c["change"], "+ " + render.message_line(m)) for m in new_messages or []]
+                continue
             detail = {
-                "added": lambda c: render.short(c["after"], 56),
-                "removed": lambda c: render.short(c["before"], 56),
-                "appended": lambda c: "+ " + render.short(c["items"], 54),
-                "changed": lambda c: render.short(c["before"], 26) + " -> " + render.short(c["after"], 26),
+                "added": lambda c: _value_line(c["after"], width),
+                "removed": lambda c: _value_line(c["before"], width),
+                "appended": lambda c: "+ " + render.short(c["items"], width),
+                "changed": lambda c: render.short(c["before"], width // 3) + " -> " + render.short(c["after"], width),
             }[c["change"]](c)
             cells.append((c["channel"], c["change"], detail))
         if cells:
-            out.print(render.table(None, ["channel", "change", "detail"], cells))
+            out.print(render.table(None, ["channel", "change", "detail"], cells, keep=2))
 
     e.emit({"thread_id": thread_id, "before": before_id, "after": after_id, "changes": changes}, human)
 

@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-SHORT = 60  # characters of a value shown in a table cell
+SHORT = 60  # characters of a value, where no console width says otherwise
 
 
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -80,7 +80,59 @@ def short(value: Any, width: int = SHORT) -> str:
         text = json.dumps(jsonable(value), ensure_ascii=False, default=str)
     except (TypeError, ValueError):
         text = repr(value)
-    text = visible(" ".join(text.split()))
+    return cut(visible(" ".join(text.split())), width)
+
+
+# What `type` a LangChain message has once dumped (model_dump), and how `show` names its role.
+_ROLES = {"human": "human", "ai": "ai", "system": "system", "tool": "tool", "function": "function", "chat": "chat"}
+
+
+def is_message(value: Any) -> bool:
+    """Whether a JSON-safe value is a dumped chat message (LangChain's BaseMessage.model_dump())."""
+    return (
+        isinstance(value, Mapping)
+        and "content" in value
+        and str(value.get("type", "")).removesuffix("Chunk").lower().removesuffix("message") in _ROLES
+    )
+
+
+def is_messages(value: Any) -> bool:
+    """A non-empty list of dumped chat messages (a `messages` channel, or what a step appended)."""
+    return isinstance(value, list) and bool(value) and all(is_message(v) for v in value)
+
+
+def _content_text(content: Any) -> str:
+    """A message's content as text: a string as is, content blocks by their text (others by type)."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content if isinstance(content, list) else [content]:
+        if isinstance(block, Mapping):
+            parts.append(str(block.get("text") or f"[{block.get('type', 'block')}]"))
+        else:
+            parts.append(str(block))
+    return " ".join(parts)
+
+
+def message_line(message: Mapping[str, Any]) -> str:
+    """One chat message as `role: content`, its tool calls as `-> name(args)`, a tool result as
+    `tool name: content`: what a person reads first, instead of a dict starting with
+    `additional_kwargs`. `--json` keeps the whole message."""
+    import json
+
+    role = _ROLES[str(message.get("type", "")).removesuffix("Chunk").lower().removesuffix("message")]
+    if role == "tool":
+        role = f"tool {message.get('name') or message.get('tool_call_id') or ''}".rstrip()
+    line = f"{role}: {_content_text(message.get('content'))}".rstrip()
+    for call in message.get("tool_calls") or []:
+        args = json.dumps(call.get("args", {}), ensure_ascii=False, default=str)
+        line += f" -> {call.get('name', '?')}({args})"
+    return visible(" ".join(line.split()))
+
+
+def cut(text: str, width: int) -> str:
+    """`text` in at most `width` characters (an ellipsis marks a cut)."""
+    width = max(width, 8)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -124,11 +176,11 @@ def when(ts: str | None) -> str:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], keep: int = 0) -> Table:
-    """A compact table for an 80-column terminal: cells are cut, never wrapped, except the first
-    `keep` columns (ids), which are shown whole."""
+    """A compact table as wide as the console: cells are cut, never wrapped, except the first
+    `keep` columns (ids, channel names), which are shown whole."""
     out = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
-    for i, name in enumerate(columns):
-        out.add_column(name, overflow="ellipsis", no_wrap=True, min_width=len(name), max_width=None if i < keep else 60)
+    for name in columns:
+        out.add_column(name, overflow="ellipsis", no_wrap=True, min_width=len(name))
     rows = list(rows)
     for i in range(keep):
         out.columns[i].min_width = max([len(visible(str(r[i]))) for r in rows] + [len(columns[i])])
