@@ -4,6 +4,7 @@ venv and runs the demo.)"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,9 @@ def test_wheel_carries_lua_scripts_py_typed_and_the_plugin_entry_point(tmp_path:
         capture_output=True,
         text=True,
         timeout=300,
+        # Built with the venv's own (pinned) setuptools: pip refuses build constraints (CI sets
+        # PIP_BUILD_CONSTRAINT for its isolated builds) together with --no-build-isolation.
+        env={k: v for k, v in os.environ.items() if k != "PIP_BUILD_CONSTRAINT"},
     )
     if not had_build_dir:  # setuptools builds in the source tree; leave it as we found it
         shutil.rmtree(ROOT / "build", ignore_errors=True)
