@@ -61,6 +61,25 @@ def start(url: str, thread_id: str) -> None:
         print(f"[process {os.getpid()}] interrupted: {result['__interrupt__'][0].value['question']}")
 
 
+def clean_up(url: str, thread_id: str) -> None:
+    """Leave the user's server as it was: the demo's thread goes, and the demo's search index once
+    no demo thread is left (another run may still be using it)."""
+    import contextlib
+
+    import redis
+
+    from redis_ckpt import RedisSaver
+    from redis_ckpt.keys import glob_escape
+
+    with RedisSaver.from_conn_string(url, checkpoint_prefix=PREFIX) as saver:
+        saver.delete_thread(thread_id)
+        client = saver.client
+        if next(iter(client.scan_iter(match=glob_escape(PREFIX + ":") + "*", count=1000)), None) is None:
+            with contextlib.suppress(redis.RedisError):  # no Search module, or no index
+                client.execute_command("FT.DROPINDEX", saver.layout.search_index)  # type: ignore[no-untyped-call]
+    print(f"deleted the demo's thread {thread_id} (pass --keep to leave it, e.g. for `redis-ckpt show`)")
+
+
 def resume(url: str, thread_id: str, answer: str) -> None:
     from langgraph.types import Command
 
@@ -86,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=os.environ.get("REDIS_URL"), help="Redis URL (default: embedded server)")
     parser.add_argument("--resume", metavar="THREAD_ID", help=argparse.SUPPRESS)
     parser.add_argument("--answer", default="yes")
+    parser.add_argument("--keep", action="store_true", help="leave the demo's thread in a server given by --url")
     args = parser.parse_args(argv)
     if args.resume:
         resume(args.url, args.resume, args.answer)
@@ -112,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             "--answer",
             args.answer,
         ]
-        return subprocess.run(cmd, check=False).returncode
+        code = subprocess.run(cmd, check=False).returncode
+        if server is None and not args.keep:
+            clean_up(args.url, thread_id)
+        elif server is None:
+            print(f"kept thread {thread_id} under prefix {PREFIX!r}: redis-ckpt --prefix {PREFIX} show {thread_id}")
+        return code
     finally:
         if server is not None:
             server.stop()
