@@ -289,6 +289,16 @@ def test_export_import_round_trip_is_byte_exact(
         again_cli.run("import", str(dump))
         assert keys_under(raw, again.layout.prefix) == keys
         assert raw_entries(again) == raw_entries(saver)
+    # Resumed tasks store their regular writes from index 1 (after `__resume__`): kept as stored.
+    approval_graph(saver).invoke(Command(resume="yes"), config("large"))
+    fan = fan_out_graph(saver)
+    fan.invoke(Command(resume={i.id: "ok" for i in fan.get_state(config("fan")).interrupts}), config("fan"))
+    resumed = tmp_path / "resumed.jsonl"
+    run.run("export", "large", "fan", "-o", str(resumed))
+    assert any(w["idx"] == 1 for line in resumed.read_text().splitlines()[1:-1] for w in json.loads(line)["writes"])
+    with fresh_saver(RedisSaver, redis_url, other_prefix.layout.prefix + "r") as restored:
+        assert Cli(redis_url, restored.layout.prefix).json("import", str(resumed))["tasks_renumbered"] == 0
+        assert raw_entries(restored) == {k: v for k, v in raw_entries(saver).items() if k[0] in ("large", "fan")}
 
 
 def test_export_of_named_threads_and_cut_short_import(

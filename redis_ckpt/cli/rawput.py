@@ -87,18 +87,34 @@ def put_raw(
 
 
 def put_raw_writes(saver: RedisSaver, thread_id: str, ns: str, checkpoint_id: str, writes: Sequence[RawWrite]) -> int:
-    """`put_writes` stored writes, one call per task, so each keeps its index. Returns how many
-    tasks had gaps in their indexes (then positions are renumbered, order kept)."""
+    """`put_writes` stored writes, one call per task, each at its stored index. Returns how many
+    tasks could not keep their indexes (then positions are renumbered, order kept)."""
     by_task: dict[tuple[str, str], list[RawWrite]] = {}
     for write in writes:
         by_task.setdefault((write.task_id, write.task_path), []).append(write)
-    gaps = 0
+    renumbered = 0
     config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
     for (task_id, task_path), group in by_task.items():
-        regular = sorted((w for w in group if w.idx >= 0), key=lambda w: w.idx)
-        special = [w for w in group if w.idx < 0 and WRITES_IDX_MAP.get(w.channel) == w.idx]
-        if [w.idx for w in regular] != list(range(len(regular))) or len(special) + len(regular) != len(group):
-            gaps += 1
-        ordered = regular + special  # regular writes first: their position is their index
+        ordered, exact = _in_index_order(group)
+        renumbered += not exact
         saver.put_writes(config, [(w.channel, Raw(*w.value)) for w in ordered], task_id, task_path)  # type: ignore[arg-type]
-    return gaps
+    return renumbered
+
+
+def _in_index_order(group: Sequence[RawWrite]) -> tuple[list[RawWrite], bool]:
+    """One task's writes in the order that makes `put_writes` give each its stored index, and
+    whether it can. put_writes numbers a regular write by its position in the list and a special
+    one (`__interrupt__`, `__resume__`, ...) by its channel. LangGraph leaves gaps in the regular
+    positions (a resumed task's writes start at 1, after its `__resume__`): a gap is filled with
+    one of the task's special writes, which lands at its own index, where storing it again
+    changes nothing. A task with a gap and no special write is renumbered (order kept)."""
+    regular = {w.idx: w for w in group if w.idx >= 0}
+    special = [w for w in group if w.idx < 0 and WRITES_IDX_MAP.get(w.channel) == w.idx]
+    if len(regular) + len(special) != len(group):  # a repeated index, or a special write off its channel's
+        return sorted(regular.values(), key=lambda w: w.idx) + special, False
+    positions = range(max(regular) + 1 if regular else 0)
+    if len(regular) == len(positions):
+        return [regular[i] for i in positions] + special, True
+    if not special:
+        return [regular[i] for i in sorted(regular)], False
+    return [regular.get(i, special[0]) for i in positions] + special, True
