@@ -16,8 +16,9 @@ import re
 import sys
 from pathlib import Path
 
-import redis_ckpt
 from langgraph.store.base import BaseStore
+
+import redis_ckpt
 
 
 def public_members(cls: type) -> set[str]:
