@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
 from redis_ckpt import topology, wire
@@ -93,6 +93,51 @@ def _sentinel_client(url: str, args: dict[str, Any]) -> redis.Redis:
     return client
 
 
+# Connection settings that mean the same on redis-py's asyncio and sync clients. Anything else
+# an asyncio pool holds (its connection class, parsers, event hooks) belongs to asyncio.
+_PORTABLE_SETTINGS = (
+    "host", "port", "db", "username", "password", "credential_provider", "client_name", "path",
+    "socket_timeout", "socket_connect_timeout", "socket_keepalive", "retry_on_timeout",
+    "health_check_interval", "protocol", "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs",
+    "ssl_ca_data", "ssl_check_hostname", "ssl_min_version", "ssl_ciphers",
+)  # fmt: skip
+
+
+def sync_twin(client: Any) -> Client | None:
+    """A sync client on its own pool with the settings of a `redis.asyncio` client (the official
+    async saver takes one; AsyncRedisSaver runs the sync saver in threads, which cannot share an
+    asyncio pool), or None when `client` is not an asyncio client."""
+    import redis.asyncio as aredis
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+    if isinstance(client, AsyncRedisCluster):
+        settings = {k: v for k, v in client.connection_kwargs.items() if k in _PORTABLE_SETTINGS}
+        if client.connection_kwargs.get("connection_class") is aredis.SSLConnection:
+            settings["ssl"] = True
+        nodes = [ClusterNode(node.host, node.port) for node in client.startup_nodes]  # type: ignore[no-untyped-call]
+        args = {"connection_pool_class": redis.BlockingConnectionPool, **_pool_args(settings)}
+        return RedisCluster(startup_nodes=nodes, **args)
+    if not isinstance(client, aredis.Redis):
+        return None
+    pool = client.connection_pool
+    settings = {k: v for k, v in pool.connection_kwargs.items() if k in _PORTABLE_SETTINGS}
+    kind = {
+        aredis.SSLConnection: redis.SSLConnection,
+        aredis.UnixDomainSocketConnection: redis.UnixDomainSocketConnection,
+    }
+    connection_class = kind.get(pool.connection_class, redis.Connection)
+    args = _pool_args(settings)
+    pool_ = redis.BlockingConnectionPool(connection_class=connection_class, **args)  # type: ignore[no-untyped-call]
+    return redis.Redis(connection_pool=pool_)
+
+
+def close_client(client: Client) -> None:
+    """Close a client this package created, with its pool(s)."""
+    client.close()
+    if isinstance(client, redis.Redis):
+        client.connection_pool.disconnect()
+
+
 def check_client(client: Any) -> None:
     """Reject clients the saver cannot use: not a sync, pooled `redis.Redis` or `RedisCluster`, or
     decoding values."""
@@ -104,6 +149,12 @@ def check_client(client: Any) -> None:
             )
         return
     if not isinstance(client, redis.Redis):
+        if type(client).__module__.startswith("redis.asyncio"):
+            raise IncompatibleClientError(
+                f"redis_client is an asyncio client ({type(client).__module__}.{type(client).__qualname__}): "
+                "RedisSaver needs a sync redis.Redis or redis.cluster.RedisCluster; AsyncRedisSaver takes "
+                "either kind"
+            )
         raise IncompatibleClientError(
             f"redis_client must be a redis.Redis (standalone or from a Sentinel) or a redis.cluster.RedisCluster, "
             f"not {type(client).__qualname__}: the saver sends its commands on the client's connection pools "

@@ -29,7 +29,7 @@ from langgraph.checkpoint.base import (
 from typing_extensions import Self
 
 from redis_ckpt import ownership
-from redis_ckpt.connection import DEFAULT_MAX_CONNECTIONS
+from redis_ckpt.connection import DEFAULT_MAX_CONNECTIONS, close_client, sync_twin
 from redis_ckpt.ownership import Ownership
 from redis_ckpt.sync.saver import RedisSaver
 
@@ -61,6 +61,12 @@ class AsyncRedisSaver(RedisSaver):
     """RedisSaver with native async methods for async graphs (`ainvoke`, `astream`)."""
 
     def __init__(self, *args: Any, max_workers: int = DEFAULT_MAX_CONNECTIONS, **kwargs: Any) -> None:
+        # A `redis.asyncio` client (what the official async saver takes) is replaced by a sync client
+        # with its settings, on a pool of the saver's own, closed with the saver: the worker threads
+        # cannot use an asyncio pool. The caller's asyncio client is left alone.
+        self._twin = sync_twin(kwargs.get("redis_client"))
+        if self._twin is not None:
+            kwargs["redis_client"] = self._twin
         super().__init__(*args, **kwargs)
         # As many workers as pooled connections: a worker never waits for a connection, and the
         # pool, not the executor, bounds the load on Redis.
@@ -73,8 +79,12 @@ class AsyncRedisSaver(RedisSaver):
 
     @classmethod
     @asynccontextmanager
-    async def from_conn_string(cls, redis_url: str, **kwargs: Any) -> AsyncIterator[Self]:  # type: ignore[override]
-        """A saver on its own connection pool and threads, closed when the block exits."""
+    async def from_conn_string(  # type: ignore[override]
+        cls, redis_url: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[Self]:
+        """A saver on its own threads, closed when the block exits, with its own connection pool for
+        `redis_url`, or on `redis_client=` (a sync client, or a `redis.asyncio` one whose settings
+        it copies: see the constructor); a client passed in is not closed."""
         saver = cls(redis_url, **kwargs)
         try:
             yield saver
@@ -84,6 +94,8 @@ class AsyncRedisSaver(RedisSaver):
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         super().close()
+        if self._twin is not None:
+            close_client(self._twin)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

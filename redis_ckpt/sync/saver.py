@@ -50,8 +50,9 @@ class RedisSaver(Maintenance):
 
     @classmethod
     @contextmanager
-    def from_conn_string(cls, redis_url: str, **kwargs: Any) -> Iterator[Self]:
-        """A saver on its own connection pool, closed when the block exits."""
+    def from_conn_string(cls, redis_url: str | None = None, **kwargs: Any) -> Iterator[Self]:
+        """A saver closed when the block exits: on its own connection pool for `redis_url`, or on
+        `redis_client=` (as the official saver's), which is left open."""
         saver = cls(redis_url, **kwargs)
         try:
             yield saver
