@@ -3,12 +3,14 @@
 from redis_ckpt.aio import AsyncRedisSaver
 from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import (
+    AsyncOnSyncSaverError,
     ConfigurationError,
     IncompatibleClientError,
     NotReplicatedError,
     OwnershipLostError,
     ReadConflictError,
     RedisCheckpointError,
+    SaverClosedError,
     SerializationError,
     StoreUnavailableError,
     ThreadBusyError,
@@ -20,6 +22,7 @@ from redis_ckpt.sync import RedisSaver
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncOnSyncSaverError",
     "AsyncRedisSaver",
     "AsyncRedisStore",
     "ConfigurationError",
@@ -32,6 +35,7 @@ __all__ = [
     "RedisSaver",
     "RedisStore",
     "RetryConfig",
+    "SaverClosedError",
     "SerializationError",
     "StoreUnavailableError",
     "ThreadBusyError",

@@ -43,3 +43,19 @@ class OwnershipLostError(RedisCheckpointError):
 class ThreadBusyError(RedisCheckpointError):
     """Write ownership of a thread could not be taken within the wait: another worker holds its
     lease. Retry later, or give up on the request."""
+
+
+class AsyncOnSyncSaverError(RedisCheckpointError, NotImplementedError):
+    """An async method (`ainvoke` calls them) was called on the sync RedisSaver. Use
+    AsyncRedisSaver in async code: same options, same data, both faces can share a server."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(
+            f"RedisSaver.{method} is not available: RedisSaver is the sync saver. For ainvoke/astream and "
+            "other async code use redis_ckpt.AsyncRedisSaver (same options, same data)"
+        )
+
+
+class SaverClosedError(RedisCheckpointError, RuntimeError):
+    """A call on an AsyncRedisSaver after it was closed (its `async with` block ended, or aclose()
+    was called). Nothing was sent. Open a new saver."""

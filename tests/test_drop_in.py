@@ -72,3 +72,36 @@ def test_async_saver_takes_an_asyncio_client(servers: _Servers, kind: str, prefi
         asyncio.run(run())
     finally:
         purge_prefix(url, prefix)
+
+
+def test_a_sync_saver_under_ainvoke_says_to_use_the_async_saver(redis_url: str, prefix: str) -> None:
+    from redis_ckpt import AsyncOnSyncSaverError
+
+    with RedisSaver.from_conn_string(redis_url, **saver_kwargs(prefix)) as saver:
+        graph = counter_graph(saver)
+        with pytest.raises(AsyncOnSyncSaverError, match=r"use redis_ckpt\.AsyncRedisSaver"):
+            asyncio.run(graph.ainvoke({"count": 0, "log": []}, config("t")))
+        with pytest.raises(NotImplementedError):  # still what LangGraph's base class raises
+            asyncio.run(saver.aget_tuple(config("t")))
+
+        async def listing() -> None:
+            async for _ in saver.alist(config("t")):
+                pass
+
+        with pytest.raises(AsyncOnSyncSaverError, match=r"RedisSaver\.alist"):
+            asyncio.run(listing())
+        assert saver.get_tuple(config("t")) is None  # nothing was written
+
+
+def test_an_async_saver_used_after_close_raises_a_typed_error(redis_url: str, prefix: str) -> None:
+    from redis_ckpt import SaverClosedError
+
+    async def run() -> None:
+        async with AsyncRedisSaver.from_conn_string(redis_url, **saver_kwargs(prefix)) as saver:
+            await saver.aget_tuple(config("t"))
+        with pytest.raises(SaverClosedError, match="closed"):
+            await saver.aget_tuple(config("t"))
+        with pytest.raises(SaverClosedError):
+            await counter_graph(saver).ainvoke({"count": 0, "log": []}, config("t"))
+
+    asyncio.run(run())

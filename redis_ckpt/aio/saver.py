@@ -30,6 +30,7 @@ from typing_extensions import Self
 
 from redis_ckpt import ownership
 from redis_ckpt.connection import DEFAULT_MAX_CONNECTIONS, close_client, sync_twin
+from redis_ckpt.errors import SaverClosedError
 from redis_ckpt.ownership import Ownership
 from redis_ckpt.sync.saver import RedisSaver
 
@@ -98,6 +99,11 @@ class AsyncRedisSaver(RedisSaver):
             close_client(self._twin)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._executor._shutdown:  # else: "RuntimeError: cannot schedule new futures after shutdown"
+            raise SaverClosedError(
+                "this AsyncRedisSaver is closed (its `async with` block ended, or aclose() was called): "
+                "open a new one for further calls"
+            )
         loop = asyncio.get_running_loop()
         # In the caller's context (contextvars): its current tracing span, and the ownership an
         # `aown` block holds, so writes inside it are fenced.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,7 +33,7 @@ from redis_ckpt.encoding import (
     requirements_argument,
     text,
 )
-from redis_ckpt.errors import ConfigurationError
+from redis_ckpt.errors import AsyncOnSyncSaverError, ConfigurationError
 from redis_ckpt.records import decode_entry, decode_writes, encode_checkpoint, encode_writes, loads, make_config
 from redis_ckpt.sync.core import Group, logger, thread_and_ns
 from redis_ckpt.sync.maintenance import Maintenance
@@ -334,6 +334,64 @@ class RedisSaver(Maintenance):
     def get_next_version(self, current: str | None, channel: None) -> str:
         """`versions.next_version`: a fixed-width counter plus a random suffix, 12 characters."""
         return versions.next_version(current)
+
+    # -- async calls on the sync saver ------------------------------------------------------------
+    # LangGraph's base class answers them with a bare NotImplementedError, which does not tell a user
+    # who compiled a graph with RedisSaver and called `ainvoke` what to do. (AsyncRedisSaver
+    # overrides every one of them.)
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Not on the sync saver: raises AsyncOnSyncSaverError (use AsyncRedisSaver)."""
+        raise AsyncOnSyncSaverError("aget_tuple")
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Not on the sync saver: raises AsyncOnSyncSaverError (use AsyncRedisSaver)."""
+        raise AsyncOnSyncSaverError("alist")
+        yield  # an async generator, as LangGraph iterates it with `async for`
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Not on the sync saver: raises AsyncOnSyncSaverError (use AsyncRedisSaver)."""
+        raise AsyncOnSyncSaverError("aput")
+
+    async def aput_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+    ) -> None:
+        """Not on the sync saver: raises AsyncOnSyncSaverError (use AsyncRedisSaver)."""
+        raise AsyncOnSyncSaverError("aput_writes")
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Not on the sync saver: raises AsyncOnSyncSaverError (use AsyncRedisSaver)."""
+        raise AsyncOnSyncSaverError("adelete_thread")
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Not on the sync saver: raises AsyncOnSyncSaverError (use AsyncRedisSaver)."""
+        raise AsyncOnSyncSaverError("adelete_for_runs")
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Not on the sync saver: raises AsyncOnSyncSaverError (use AsyncRedisSaver)."""
+        raise AsyncOnSyncSaverError("acopy_thread")
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep_last: int = 1) -> None:
+        """Not on the sync saver: raises AsyncOnSyncSaverError (use AsyncRedisSaver)."""
+        raise AsyncOnSyncSaverError("aprune")
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Not on the sync saver: raises AsyncOnSyncSaverError (use AsyncRedisSaver)."""
+        raise AsyncOnSyncSaverError("aget_delta_channel_history")
 
 
 def _unchanged_values_gone(
