@@ -38,7 +38,9 @@ class Ownership:
     """Write ownership of one thread: the fencing token this worker holds and its lease.
 
     Pass `config` (or merge `CONFIG_KEY` into your own config) to graph.invoke so that the
-    graph's writes are fenced; maintenance calls made inside `saver.own(...)` are fenced too."""
+    graph's writes are fenced; maintenance calls made inside `saver.own(...)` are fenced too.
+    Both only for savers of the store it was taken on (`store`); a saver of another store
+    refuses the config (ConfigurationError) and is not fenced by the block."""
 
     thread_id: str
     token: str  # '<counter>:<random nonce>', see lua/acquire.lua
@@ -47,7 +49,8 @@ class Ownership:
 
     @property
     def number(self) -> int:
-        """The token's counter: each new owner of the thread gets a higher one."""
+        """The token's counter: each new owner of the thread gets a higher one, until the thread
+        is deleted or expires (then it starts over; the token's nonce never repeats)."""
         return int(self.token.split(":", 1)[0])
 
     @property

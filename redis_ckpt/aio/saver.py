@@ -98,7 +98,8 @@ class AsyncRedisSaver(RedisSaver):
 
     @asynccontextmanager
     async def aown(self, thread_id: str, *, lease: float = 30.0, wait: float = 0.0) -> AsyncIterator[Ownership]:
-        """`RedisSaver.own` for async code: the ownership holds for the block's task."""
+        """`RedisSaver.own` for async code: the ownership holds for the block's task. Cancelled
+        while waiting for the lease, it leaves none behind (see `_acquire_cancellably`)."""
         held = await self._acquire_cancellably(thread_id, lease, wait)
         try:
             with ownership.holding(held):
