@@ -502,3 +502,58 @@ def test_a_stale_owner_cannot_write_after_a_delete_and_a_new_owner(saver: RedisS
         put_one(saver, stale.config, 1, parent)
     put_one(saver, successor.config, 0)
     assert len(list(saver.list(config("t")))) == 1
+
+
+def test_an_ownership_held_by_one_thread_or_task_fences_no_other(async_saver: AsyncRedisSaver) -> None:
+    """One saver shared by Python threads and asyncio tasks: an ownership held in one context
+    (here a superseded one, which refuses every write it fences) leaves the others' writes alone."""
+    import threading
+
+    stale, _ = superseded(async_saver, "t")
+    inside, done = threading.Event(), threading.Event()
+
+    def owner() -> None:
+        with _holding(stale):
+            inside.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=owner)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        put_one(async_saver, config("t"), 0)  # this thread holds nothing: unfenced
+
+        async def scenario() -> None:
+            async def fenced() -> None:
+                with _holding(stale):
+                    await asyncio.sleep(0.05)
+                    with pytest.raises(OwnershipLostError):
+                        await async_saver.aput(config("t"), checkpoint({"x": 1}), {"step": 1}, {"x": 1})
+
+            async def plain() -> None:
+                await async_saver.aput(config("t"), checkpoint({"x": 2}), {"step": 2}, {"x": 1})
+
+            await asyncio.gather(fenced(), plain())
+
+        asyncio.run(scenario())
+    finally:
+        done.set()
+        holder.join()
+    assert sorted(c.metadata["step"] for c in async_saver.list(config("t"))) == [0, 2]
+
+
+def test_the_store_of_a_saver_names_its_server_database_and_prefix() -> None:
+    from redis.sentinel import Sentinel, SentinelConnectionPool
+
+    from redis_ckpt.keys import KeyLayout
+    from redis_ckpt.ownership import store_of
+
+    layout, other_layout = KeyLayout("p"), KeyLayout("q")
+    tcp = redis.Redis.from_url("redis://h:1/2")
+    assert store_of(tcp, layout) == "h:1/2 p" == store_of(redis.Redis(host="h", port=1, db=2), layout)
+    assert store_of(tcp, other_layout) == "h:1/2 q"
+    assert store_of(redis.Redis.from_url("redis://h:1/3"), layout) == "h:1/3 p"
+    assert store_of(redis.Redis(unix_socket_path="/tmp/r.sock"), layout) == "unix:/tmp/r.sock/0 p"
+    sentinel = Sentinel([("s2", 26379), ("s1", 26379)])
+    pool = SentinelConnectionPool("main", sentinel, db=1)
+    assert store_of(redis.Redis(connection_pool=pool), layout) == "sentinel:main@s1:26379,s2:26379/1 p"
