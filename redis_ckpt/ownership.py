@@ -140,9 +140,11 @@ def acquire(layout: KeyLayout, thread_id: str, lease: int, ttl_ms: int) -> Comma
 
 def fence_ttl_ms(lease_ms: int, ttl_ms: int) -> int:
     """The fence key's expiry, set by every acquire and fenced write when the saver has a TTL
-    (else 0: it keeps none): the thread's TTL, and never less than the lease it guards (a live
-    lease whose fence expired would refuse its holder's writes). See docs/design.md."""
-    return max(ttl_ms, lease_ms) if ttl_ms else 0
+    (else 0: it keeps none): the thread's TTL plus one lease. So it outlives the data those
+    writes refresh, and every lease renewed within the TTL of the last one it set: also a lease
+    that fence.lua renewed for a write whose EXEC never ran (its connection was cut), which sets
+    no expiry. A live lease whose fence expired would refuse its holder. See docs/design.md."""
+    return ttl_ms + lease_ms if ttl_ms else 0
 
 
 def release(layout: KeyLayout, ownership: Ownership) -> Command:

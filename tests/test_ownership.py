@@ -438,17 +438,17 @@ def test_the_fence_key_expires_with_the_thread(redis_url: str, prefix: str, raw:
 
     with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 1 / 60}) as saver:
         fence = saver.layout.fence("t")
-        with saver.own("t", lease=0.5) as owned:
-            assert 0 < raw.pttl(fence) <= 1000  # acquire: the thread's TTL (1 s), at least the lease
+        with saver.own("t", lease=0.3) as owned:
+            assert 0 < raw.pttl(fence) <= 1300  # acquire: the thread's TTL (1 s) plus the lease
             parent = put_one(saver, owned.config, 0)
             saver.put_writes(owned.bind(config("t", "", parent)), [("x", 1)], "task")
             saver.renew(owned)
-            assert 900 < raw.pttl(fence) <= 1000  # renewed by every fenced write
+            assert 1200 < raw.pttl(fence) <= 1300  # renewed by every fenced write
         with saver.own("t", lease=5) as long:  # a lease longer than the TTL: the fence outlives it
-            assert 4000 < raw.pttl(fence) <= 5000
+            assert 5900 < raw.pttl(fence) <= 6000
             saver.renew(long)
-            assert 4000 < raw.pttl(fence) <= 5000
-        raw.pexpire(fence, 1000)  # as if that owner had held a 1 s lease
+            assert 5900 < raw.pttl(fence) <= 6000
+        raw.pexpire(fence, 1300)  # as if that owner had held a 0.3 s lease
         deadline = time.monotonic() + 10
         while keys_under(raw, prefix) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -465,7 +465,7 @@ def test_a_refused_write_keeps_the_fence_keys_expiry(redis_url: str, prefix: str
         stale, _ = superseded(saver, "t")
         with pytest.raises(OwnershipLostError):
             put_one(saver, stale.config, 0)
-        assert 50_000 < raw.pttl(saver.layout.fence("t")) <= 60_000
+        assert 50_000 < raw.pttl(saver.layout.fence("t")) <= 90_000  # the TTL (60 s) + the lease (30 s)
 
 
 def test_delete_thread_deletes_the_fence_key_unless_a_lease_is_held(
