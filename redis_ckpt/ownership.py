@@ -39,13 +39,13 @@ class Ownership:
 
     Pass `config` (or merge `CONFIG_KEY` into your own config) to graph.invoke so that the
     graph's writes are fenced; maintenance calls made inside `saver.own(...)` are fenced too.
-    Both only for savers of the store it was taken on (`store`); a saver of another store
+    Both only for savers of the store it was taken on (`store_id`); a saver of another store
     refuses the config (ConfigurationError) and is not fenced by the block."""
 
     thread_id: str
     token: str  # '<counter>:<random nonce>', see lua/acquire.lua
     lease_ms: int
-    store: str  # where it was taken (`store_of`): it fences writes to that store only
+    store_id: str  # where it was taken (`store_of`): it fences writes to that store only
 
     @property
     def number(self) -> int:
@@ -99,15 +99,16 @@ _HELD: ContextVar[Mapping[tuple[str, str], Ownership] | None] = ContextVar("redi
 
 @contextmanager
 def holding(ownership: Ownership) -> Iterator[None]:
-    reset = _HELD.set({**(_HELD.get() or {}), (ownership.store, ownership.thread_id): ownership})
+    reset = _HELD.set({**(_HELD.get() or {}), (ownership.store_id, ownership.thread_id): ownership})
     try:
         yield
     finally:
         _HELD.reset(reset)
 
 
-def of(store: str, thread_id: str, config: Mapping[str, Any] | None = None) -> Ownership | None:
-    """The ownership a write to `thread_id` on `store` runs under: the config's, else the context's.
+def of(store_id: str, thread_id: str, config: Mapping[str, Any] | None = None) -> Ownership | None:
+    """The ownership a write to `thread_id` on store `store_id` runs under: the config's, else the
+    context's.
 
     An ownership passed in the config for another store is refused (ConfigurationError): fencing
     this store's write with a token issued elsewhere would refuse it for nothing, and leaving it
@@ -117,13 +118,13 @@ def of(store: str, thread_id: str, config: Mapping[str, Any] | None = None) -> O
         if found is not None:
             if not isinstance(found, Ownership) or found.thread_id != thread_id:
                 raise ConfigurationError(f"configurable[{CONFIG_KEY!r}] does not own thread {thread_id!r}")
-            if found.store != store:
+            if found.store_id != store_id:
                 raise ConfigurationError(
-                    f"configurable[{CONFIG_KEY!r}] owns thread {thread_id!r} on {found.store!r}, but this "
-                    f"saver writes to {store!r}: take the ownership with the saver that writes the thread"
+                    f"configurable[{CONFIG_KEY!r}] owns thread {thread_id!r} on {found.store_id!r}, but this "
+                    f"saver writes to {store_id!r}: take the ownership with the saver that writes the thread"
                 )
             return found
-    return (_HELD.get() or {}).get((store, thread_id))
+    return (_HELD.get() or {}).get((store_id, thread_id))
 
 
 def lease_ms(lease: float) -> int:

@@ -321,7 +321,7 @@ def test_an_ownership_fences_no_other_store(redis_url: str, saver: RedisSaver, r
                 redis_client=other_db, checkpoint_prefix=prefix, checkpoint_write_prefix=prefix + "_write"
             ) as other_database,
         ):
-            assert len({saver.store, other_prefix.store, other_database.store}) == 3
+            assert len({saver.store_id, other_prefix.store_id, other_database.store_id}) == 3
             with saver.own("t") as owned:
                 for other in (other_prefix, other_database):
                     _every_write(other, config("t"), "t")
@@ -352,7 +352,7 @@ def test_savers_of_one_store_share_its_ownerships(saver: RedisSaver, prefix: str
     """Another saver object on the same server, database and prefix is the same store: the
     ownership fences its writes too, from the config and from the block."""
     with RedisSaver(saver._url or "", checkpoint_prefix=prefix, checkpoint_write_prefix=prefix + "_write") as twin:
-        assert twin.store == saver.store
+        assert twin.store_id == saver.store_id
         ids = put_chain(saver, "t", 2)
         stale, _ = superseded(saver, "t")
         with pytest.raises(OwnershipLostError):

@@ -52,7 +52,7 @@ class Owning(SaverCore):
                 raise ThreadBusyError(f"taking thread {thread_id!r} was cancelled")
             token, left_ms = self._io(wire.execute, self._client, [take])[0]
             if token:
-                return Ownership(thread_id, token.decode(), ms, self.store)
+                return Ownership(thread_id, token.decode(), ms, self.store_id)
             now = time.monotonic()
             if now >= deadline:
                 raise ThreadBusyError(
@@ -66,7 +66,7 @@ class Owning(SaverCore):
                 cancelled.wait(pause)  # wakes up as soon as it is cancelled
 
     @functools.cached_property
-    def store(self) -> str:
+    def store_id(self) -> str:
         """The store this saver's ownerships belong to (server, database, key prefix): an
         ownership fences the writes of savers on its store only. Fixed at first use."""
         return ownership.store_of(self._client, self.layout)
@@ -87,7 +87,7 @@ class Owning(SaverCore):
     # -- the write path -------------------------------------------------------------------------
     def _write(self, thread_id: str, commands: list[Any], config: Mapping[str, Any] | None = None) -> list[Any]:
         """A write's commands in one MULTI/EXEC: fenced when the thread is owned here."""
-        held = ownership.of(self.store, thread_id, config)
+        held = ownership.of(self.store_id, thread_id, config)
         if held is None:
             return self._transaction(commands)
         return self._fenced(held, commands)
@@ -106,7 +106,7 @@ class Owning(SaverCore):
             return _exec_results(ownership.results(held, wire.execute(self._client, round_trip), wait, ttl_ms))
 
     def _owner_of(self, thread_id: str) -> Ownership | None:
-        return ownership.of(self.store, thread_id)
+        return ownership.of(self.store_id, thread_id)
 
 
 def _exec_results(results: list[Any]) -> list[Any]:
