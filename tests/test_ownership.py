@@ -295,7 +295,9 @@ def test_subgraphs_and_interrupts_write_under_the_ownership_of_the_run(redis_url
 
 # -- an ownership belongs to its store -------------------------------------------------------------
 def _every_write(saver: RedisSaver, cfg: dict[str, Any], thread_id: str) -> None:
-    """put, put_writes, prune, copy_thread into it, delete_thread of `thread_id` through `saver`."""
+    """A graph run, put, put_writes, prune, copy_thread into it, delete_thread of `thread_id`
+    through `saver`."""
+    assert counter_graph(saver, nodes=2).invoke({"count": 0, "log": []}, cfg)["count"] == 2
     parent = put_one(saver, cfg, 0)
     put_one(saver, cfg, 1, parent)
     saver.put_writes(
