@@ -446,17 +446,17 @@ def test_the_fence_key_expires_with_the_thread(redis_url: str, prefix: str, raw:
             saver.put_writes(owned.bind(config("t", "", parent)), [("x", 1)], "task")
             saver.renew(owned)
             assert 1200 < raw.pttl(fence) <= 1300  # renewed by every fenced write
-        with saver.own("t", lease=5) as long:  # a lease longer than the TTL: the fence outlives it
-            assert 5900 < raw.pttl(fence) <= 6000
+        with saver.own("u", lease=5) as long:  # a lease longer than the TTL: the fence outlives it
+            assert 5900 < raw.pttl(saver.layout.fence("u")) <= 6000
             saver.renew(long)
-            assert 5900 < raw.pttl(fence) <= 6000
-        raw.pexpire(fence, 1300)  # as if that owner had held a 0.3 s lease
+            assert 5900 < raw.pttl(saver.layout.fence("u")) <= 6000
+        saver.delete_thread("u")  # no data, no lease: its fence goes
         deadline = time.monotonic() + 10
         while keys_under(raw, prefix) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert keys_under(raw, prefix) == []
         with pytest.raises(OwnershipLostError):  # its token died with the thread
-            put_one(saver, long.config, 1)
+            put_one(saver, owned.config, 1, parent)
         assert keys_under(raw, prefix) == []  # and the refusal left no key
 
 
