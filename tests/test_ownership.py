@@ -559,3 +559,17 @@ def test_the_store_of_a_saver_names_its_server_database_and_prefix() -> None:
     sentinel = Sentinel([("s2", 26379), ("s1", 26379)])
     pool = SentinelConnectionPool("main", sentinel, db=1)
     assert store_of(redis.Redis(connection_pool=pool), layout) == "sentinel:main@s1:26379,s2:26379/1 p"
+
+
+def test_with_a_ttl_owned_writes_keep_their_one_round_trip(redis_url: str, prefix: str) -> None:
+    from tests.conftest import fresh_saver
+
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 10}) as saver, saver.own("t") as owned:
+        with counting() as put_trips:
+            parent = put_one(saver, owned.config, 0)
+        with counting() as writes_trips:
+            saver.put_writes(owned.bind(config("t", "", parent)), [("x", 1)], "task")
+        with counting() as renew_trips:
+            saver.renew(owned)
+        assert (put_trips.count, writes_trips.count, renew_trips.count) == (1, 1, 1)
+        assert saver.get_tuple(config("t", "", parent)).pending_writes == [("task", "x", 1)]  # type: ignore[union-attr]
