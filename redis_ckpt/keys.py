@@ -122,7 +122,8 @@ class KeyLayout:
 
     def fence(self, thread_id: str) -> str:
         """The thread's current fencing token (write ownership), '<counter>:<nonce>': replaced by
-        each new owner with a higher counter, never deleted by the saver."""
+        each new owner with a higher counter; expires with the thread's TTL and goes with
+        delete_thread when no lease is held (docs/design.md, "Write ownership")."""
         return f"{self.prefix}:fence:{_thread_tag(thread_id)}"
 
     def lease(self, thread_id: str) -> str:

@@ -120,3 +120,26 @@ def fight(
         for w in workers:
             w.join()
         conn.send((saver.acked, outcomes, errors))
+
+
+def cancelled_request(url: str, prefix: str, thread_id: str, conn: Connection) -> None:
+    """An async request that waits for a busy thread and is timed out (asyncio.wait_for); then
+    the process lives on, its saver's worker threads with it, until told to stop."""
+    import asyncio
+
+    from redis_ckpt import AsyncRedisSaver
+
+    async def request(saver: AsyncRedisSaver) -> None:
+        async with saver.aown(thread_id, lease=30, wait=10):
+            pass
+
+    async def timed_out(saver: AsyncRedisSaver) -> str:
+        try:
+            await asyncio.wait_for(request(saver), 0.3)
+        except asyncio.TimeoutError:
+            return "timed out"
+        return "acquired"
+
+    with AsyncRedisSaver(url, **saver_kwargs(prefix)) as saver:
+        conn.send(asyncio.run(timed_out(saver)))
+        conn.recv()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from redis_ckpt import AsyncRedisSaver, Ownership, OwnershipLostError, RedisSaver, ThreadBusyError
+from redis_ckpt import AsyncRedisSaver, ConfigurationError, Ownership, OwnershipLostError, RedisSaver, ThreadBusyError
 from redis_ckpt.ownership import CONFIG_KEY
 from redis_ckpt.ownership import holding as _holding
 from tests.conftest import keys_under
@@ -291,3 +291,285 @@ def test_subgraphs_and_interrupts_write_under_the_ownership_of_the_run(redis_url
             assert approval.invoke(Command(resume="yes"), owned.config)["answer"] == "YES"
         with pytest.raises(AssertionError, match="unfenced"):
             approval.invoke({"request": "x", "answer": ""}, config("unowned"))
+
+
+# -- an ownership belongs to its store -------------------------------------------------------------
+def _every_write(saver: RedisSaver, cfg: dict[str, Any], thread_id: str) -> None:
+    """A graph run, put, put_writes, prune, copy_thread into it, delete_thread of `thread_id`
+    through `saver`."""
+    assert counter_graph(saver, nodes=2).invoke({"count": 0, "log": []}, cfg)["count"] == 2
+    parent = put_one(saver, cfg, 0)
+    put_one(saver, cfg, 1, parent)
+    saver.put_writes(
+        {"configurable": {**cfg["configurable"], "checkpoint_ns": "", "checkpoint_id": parent}}, [("x", 1)], "task"
+    )
+    saver.prune([thread_id], keep_last=1)
+    put_chain(saver, "src", 1)
+    saver.copy_thread("src", thread_id)
+    saver.delete_thread(thread_id)
+    saver.delete_thread("src")
+
+
+def test_an_ownership_fences_no_other_store(redis_url: str, saver: RedisSaver, raw: redis.Redis, prefix: str) -> None:
+    """Inside `own(t)` a saver on another prefix, or on another database, writes its own thread
+    `t` unfenced: no OwnershipLostError, and no fence key left in its store."""
+    from tests.conftest import fresh_saver
+
+    other_db = redis.Redis.from_url(redis_url, db=3)
+    try:
+        with (
+            fresh_saver(RedisSaver, redis_url, prefix + "b") as other_prefix,
+            RedisSaver(
+                redis_client=other_db, checkpoint_prefix=prefix, checkpoint_write_prefix=prefix + "_write"
+            ) as other_database,
+        ):
+            assert len({saver.store_id, other_prefix.store_id, other_database.store_id}) == 3
+            with saver.own("t") as owned:
+                for other in (other_prefix, other_database):
+                    _every_write(other, config("t"), "t")
+                put_one(saver, owned.config, 0)  # the owner's own writes are still fenced
+                assert raw.get(saver.layout.lease("t")) == owned.token.encode()
+            assert keys_under(raw, prefix + "b") == []
+            assert keys_under(other_db, prefix) == []
+    finally:
+        for key in keys_under(other_db, prefix):
+            other_db.delete(key)
+        other_db.close()
+
+
+def test_an_ownership_in_the_config_of_another_store_is_refused(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
+    from tests.conftest import fresh_saver
+
+    with fresh_saver(RedisSaver, saver._url or "", prefix + "b") as other, saver.own("t") as owned:
+        with pytest.raises(ConfigurationError, match="take the ownership with the saver that writes"):
+            put_one(other, owned.config, 0)
+        with pytest.raises(ConfigurationError):
+            other.put_writes(owned.bind(config("t", "", "1")), [("x", 1)], "task")
+        assert keys_under(raw, prefix + "b") == []
+
+
+def test_savers_of_one_store_share_its_ownerships(saver: RedisSaver, prefix: str) -> None:
+    """Another saver object on the same server, database and prefix is the same store: the
+    ownership fences its writes too, from the config and from the block."""
+    with RedisSaver(saver._url or "", checkpoint_prefix=prefix, checkpoint_write_prefix=prefix + "_write") as twin:
+        assert twin.store_id == saver.store_id
+        ids = put_chain(saver, "t", 2)
+        stale, _ = superseded(saver, "t")
+        with pytest.raises(OwnershipLostError):
+            put_one(twin, stale.config, 5, ids[-1])
+        with _holding(stale), pytest.raises(OwnershipLostError):
+            twin.delete_thread("t")
+        assert len(list(saver.list(config("t")))) == 2
+
+
+def test_async_ownership_fences_no_other_store(async_saver: AsyncRedisSaver, raw: redis.Redis, prefix: str) -> None:
+    from tests.conftest import fresh_saver
+
+    async def scenario(other: AsyncRedisSaver) -> None:
+        async with async_saver.aown("t") as owned:
+            await other.aput(config("t"), checkpoint({"x": 1}), {"step": 0}, {"x": 1})
+            await other.aprune(["t"], keep_last=1)
+            await other.adelete_thread("t")
+            await async_saver.aput(owned.config, checkpoint({"x": 1}), {"step": 0}, {"x": 1})
+
+    with fresh_saver(AsyncRedisSaver, async_saver._url or "", prefix + "b") as other:
+        asyncio.run(scenario(other))
+    assert keys_under(raw, prefix + "b") == []
+    assert len(list(async_saver.list(config("t")))) == 1
+
+
+# -- a cancelled aown leaves no lease ----------------------------------------------------------------
+def test_a_cancelled_aown_stops_waiting_and_takes_no_lease(async_saver: AsyncRedisSaver, raw: redis.Redis) -> None:
+    holder = async_saver.acquire("t", lease=30)
+
+    async def request() -> None:
+        async with async_saver.aown("t", wait=10):
+            pass
+
+    async def scenario() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(request(), 0.3)
+        assert async_saver.release(holder)
+        await asyncio.sleep(0.6)  # a worker still polling would have taken the lease by now
+
+    asyncio.run(scenario())
+    assert raw.exists(async_saver.layout.lease("t")) == 0
+    async_saver.release(async_saver.acquire("t", lease=30))  # free at once: no ThreadBusyError
+
+
+class SlowReplies(AsyncRedisSaver):
+    """Its acquisitions take their lease, then stall before answering (a slow network)."""
+
+    def _acquire(self, thread_id: str, lease: float, wait: float, cancelled: Any) -> Ownership:
+        taken = super()._acquire(thread_id, lease, wait, cancelled)
+        time.sleep(0.5)
+        return taken
+
+
+@pytest.mark.parametrize("call", ["aown", "aacquire"])
+def test_a_lease_taken_for_a_cancelled_caller_is_given_back(
+    redis_url: str, prefix: str, raw: redis.Redis, call: str
+) -> None:
+    from tests.conftest import fresh_saver
+
+    with fresh_saver(SlowReplies, redis_url, prefix) as saver:
+
+        async def request() -> None:
+            if call == "aacquire":
+                await saver.aacquire("t", lease=30)
+                return
+            async with saver.aown("t", lease=30):
+                pass
+
+        async def scenario() -> None:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(request(), 0.2)
+            assert raw.exists(saver.layout.lease("t")) == 1  # taken, its caller gone
+            await asyncio.sleep(0.6)
+
+        asyncio.run(scenario())
+        assert raw.exists(saver.layout.lease("t")) == 0
+        saver.release(saver.acquire("t", lease=30))
+
+
+# -- the fence key's lifetime ------------------------------------------------------------------------
+def test_the_fence_key_expires_with_the_thread(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    from tests.conftest import fresh_saver
+
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 1 / 60}) as saver:
+        fence = saver.layout.fence("t")
+        with saver.own("t", lease=0.3) as owned:
+            assert 0 < raw.pttl(fence) <= 1300  # acquire: the thread's TTL (1 s) plus the lease
+            parent = put_one(saver, owned.config, 0)
+            saver.put_writes(owned.bind(config("t", "", parent)), [("x", 1)], "task")
+            saver.renew(owned)
+            assert 1200 < raw.pttl(fence) <= 1300  # renewed by every fenced write
+        with saver.own("u", lease=5) as long:  # a lease longer than the TTL: the fence outlives it
+            assert 5900 < raw.pttl(saver.layout.fence("u")) <= 6000
+            saver.renew(long)
+            assert 5900 < raw.pttl(saver.layout.fence("u")) <= 6000
+        saver.delete_thread("u")  # no data, no lease: its fence goes
+        deadline = time.monotonic() + 10
+        while keys_under(raw, prefix) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert keys_under(raw, prefix) == []
+        with pytest.raises(OwnershipLostError):  # its token died with the thread
+            put_one(saver, owned.config, 1, parent)
+        assert keys_under(raw, prefix) == []  # and the refusal left no key
+
+
+def test_a_refused_write_keeps_the_fence_keys_expiry(redis_url: str, prefix: str, raw: redis.Redis) -> None:
+    from tests.conftest import fresh_saver
+
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 1}) as saver:
+        stale, _ = superseded(saver, "t")
+        with pytest.raises(OwnershipLostError):
+            put_one(saver, stale.config, 0)
+        assert 50_000 < raw.pttl(saver.layout.fence("t")) <= 90_000  # the TTL (60 s) + the lease (30 s)
+
+
+def test_delete_thread_deletes_the_fence_key_unless_a_lease_is_held(
+    saver: RedisSaver, raw: redis.Redis, prefix: str
+) -> None:
+    with saver.own("t") as owned:
+        put_one(saver, owned.config, 0)
+    saver.delete_thread("t")
+    assert keys_under(raw, prefix) == []
+    saver.release(saver.acquire("empty"))  # a thread owned once, never written
+    saver.prune(["empty"], strategy="delete")
+    assert keys_under(raw, prefix) == []
+    # Deleted while someone else holds the lease: the fence stays, its holder goes on writing.
+    with saver.own("held") as owned:
+        put_one(saver, owned.config, 0)
+        saver.delete_thread("held")
+        assert raw.exists(saver.layout.fence("held"))
+        put_one(saver, owned.config, 1)
+    assert len(list(saver.list(config("held")))) == 1
+
+
+def test_a_stale_owner_cannot_write_after_a_delete_and_a_new_owner(saver: RedisSaver, raw: redis.Redis) -> None:
+    stale = saver.acquire("t", lease=0.05)
+    parent = put_one(saver, stale.config, 0)
+    time.sleep(0.08)  # its lease lapsed; nobody took over
+    saver.delete_thread("t")
+    assert raw.exists(saver.layout.fence("t")) == 0
+    with pytest.raises(OwnershipLostError):  # no current token: refused, and no key recreated
+        put_one(saver, stale.config, 1, parent)
+    assert raw.exists(saver.layout.fence("t")) == 0
+    successor = saver.acquire("t", lease=30)
+    assert successor.token != stale.token  # the counter started over, the nonce did not repeat
+    with pytest.raises(OwnershipLostError):
+        put_one(saver, stale.config, 1, parent)
+    put_one(saver, successor.config, 0)
+    assert len(list(saver.list(config("t")))) == 1
+
+
+def test_an_ownership_held_by_one_thread_or_task_fences_no_other(async_saver: AsyncRedisSaver) -> None:
+    """One saver shared by Python threads and asyncio tasks: an ownership held in one context
+    (here a superseded one, which refuses every write it fences) leaves the others' writes alone."""
+    import threading
+
+    stale, _ = superseded(async_saver, "t")
+    inside, done = threading.Event(), threading.Event()
+
+    def owner() -> None:
+        with _holding(stale):
+            inside.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=owner)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        put_one(async_saver, config("t"), 0)  # this thread holds nothing: unfenced
+
+        async def scenario() -> None:
+            async def fenced() -> None:
+                with _holding(stale):
+                    await asyncio.sleep(0.05)
+                    with pytest.raises(OwnershipLostError):
+                        await async_saver.aput(config("t"), checkpoint({"x": 1}), {"step": 1}, {"x": 1})
+
+            async def plain() -> None:
+                await async_saver.aput(config("t"), checkpoint({"x": 2}), {"step": 2}, {"x": 1})
+
+            await asyncio.gather(fenced(), plain())
+
+        asyncio.run(scenario())
+    finally:
+        done.set()
+        holder.join()
+    assert sorted(c.metadata["step"] for c in async_saver.list(config("t"))) == [0, 2]
+
+
+def test_the_store_of_a_saver_names_its_server_database_and_prefix() -> None:
+    from redis.sentinel import Sentinel, SentinelConnectionPool
+
+    from redis_ckpt.keys import KeyLayout
+    from redis_ckpt.ownership import store_of
+
+    layout, other_layout = KeyLayout("p"), KeyLayout("q")
+    tcp = redis.Redis.from_url("redis://h:1/2")
+    assert store_of(tcp, layout) == "h:1/2 p" == store_of(redis.Redis(host="h", port=1, db=2), layout)
+    assert store_of(tcp, other_layout) == "h:1/2 q"
+    assert store_of(redis.Redis.from_url("redis://h:1/3"), layout) == "h:1/3 p"
+    assert store_of(redis.Redis(unix_socket_path="/tmp/r.sock"), layout) == "unix:/tmp/r.sock/0 p"
+    sentinel = Sentinel([("s2", 26379), ("s1", 26379)])
+    pool = SentinelConnectionPool("main", sentinel, db=1)
+    assert store_of(redis.Redis(connection_pool=pool), layout) == "sentinel:main@s1:26379,s2:26379/1 p"
+
+
+def test_with_a_ttl_owned_writes_keep_their_one_round_trip(redis_url: str, prefix: str) -> None:
+    from tests.conftest import fresh_saver
+
+    with fresh_saver(RedisSaver, redis_url, prefix, ttl={"default_ttl": 10}) as saver, saver.own("t") as owned:
+        with counting() as put_trips:
+            parent = put_one(saver, owned.config, 0)
+        with counting() as writes_trips:
+            saver.put_writes(owned.bind(config("t", "", parent)), [("x", 1)], "task")
+        with counting() as renew_trips:
+            saver.renew(owned)
+        assert (put_trips.count, writes_trips.count, renew_trips.count) == (1, 1, 1)
+        assert saver.get_tuple(config("t", "", parent)).pending_writes == [("task", "x", 1)]  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ import pytest
 from redis_ckpt import RedisSaver
 from tests.conftest import fresh_saver
 from tests.helpers import config
-from tests.ownership_workers import NODES, fight, serve
+from tests.ownership_workers import NODES, cancelled_request, fight, serve
 
 SPAWN = multiprocessing.get_context("spawn")
 LEASE = 0.15  # seconds: short, so a stalled worker loses the thread quickly
@@ -175,3 +175,24 @@ def test_without_ownership_the_same_fight_forks_histories(redis_url: str, prefix
         threads = {thread_id for thread_id, _ in acked}
         forked = [t for t in threads if not is_one_chain(saver, t)]
         assert forked, "no fork without ownership: the test would prove nothing"
+
+
+def test_a_request_timed_out_while_waiting_leaves_the_thread_free(redis_url: str, prefix: str) -> None:
+    """A process whose `aown(wait=10)` was cancelled by a timeout while another held the lease
+    never takes the lease afterwards: once the holder lets go, any worker takes it at once."""
+    with fresh_saver(RedisSaver, redis_url, prefix) as saver:
+        holder = saver.acquire("t", lease=30)
+        parent, child = SPAWN.Pipe()
+        process = SPAWN.Process(target=cancelled_request, args=(redis_url, prefix, "t", child), daemon=True)
+        process.start()
+        try:
+            assert parent.poll(60) and parent.recv() == "timed out"
+            assert saver.release(holder)
+            time.sleep(1.0)  # a worker thread still polling (every 0.2 s at most) would have taken it
+            assert saver.client.exists(saver.layout.lease("t")) == 0
+            saver.release(saver.acquire("t", lease=30))  # no ThreadBusyError
+        finally:
+            parent.send(None)
+            process.join(10)
+            if process.is_alive():
+                process.kill()

@@ -12,9 +12,10 @@ import contextvars
 import functools
 import itertools
 import os
+import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -115,8 +116,9 @@ class AsyncRedisSaver(RedisSaver):
 
     @asynccontextmanager
     async def aown(self, thread_id: str, *, lease: float = 30.0, wait: float = 0.0) -> AsyncIterator[Ownership]:
-        """`RedisSaver.own` for async code: the ownership holds for the block's task."""
-        held = await self._run(self.acquire, thread_id, lease=lease, wait=wait)
+        """`RedisSaver.own` for async code: the ownership holds for the block's task. Cancelled
+        while waiting for the lease, it leaves none behind (see `_acquire_cancellably`)."""
+        held = await self._acquire_cancellably(thread_id, lease, wait)
         try:
             with ownership.holding(held):
                 yield held
@@ -124,7 +126,31 @@ class AsyncRedisSaver(RedisSaver):
             await self._run(self.release, held)
 
     async def aacquire(self, thread_id: str, *, lease: float = 30.0, wait: float = 0.0) -> Ownership:
-        return await self._run(self.acquire, thread_id, lease=lease, wait=wait)
+        return await self._acquire_cancellably(thread_id, lease, wait)
+
+    async def _acquire_cancellably(self, thread_id: str, lease: float, wait: float) -> Ownership:
+        """`acquire` on a worker thread, which a cancelled caller (asyncio.wait_for timing a request
+        out) stops: the worker gives up at its next attempt, and a lease it took meanwhile, which
+        nobody would hold, is given back at once instead of blocking the thread for its length."""
+        cancelled = threading.Event()
+        call = functools.partial(contextvars.copy_context().run, self._acquire, thread_id, lease, wait, cancelled)
+        taking = self._executor.submit(call)
+        try:
+            return await asyncio.wrap_future(taking)
+        except asyncio.CancelledError:
+            cancelled.set()
+            taking.add_done_callback(self._release_abandoned)
+            raise
+
+    def _release_abandoned(self, taking: Future[Ownership]) -> None:
+        """Give back the lease of an acquisition whose caller was cancelled (on the worker thread
+        that finished it, or on another worker if it had finished already)."""
+        if taking.cancelled() or taking.exception() is not None:
+            return
+        try:
+            self._executor.submit(self.release, taking.result())
+        except RuntimeError:  # the executor is shut down: release here
+            self.release(taking.result())
 
     async def arelease(self, held: Ownership) -> bool:
         return await self._run(self.release, held)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from redis_ckpt import scripts, search
+from redis_ckpt import ownership, scripts, search, wire
 from redis_ckpt.chunks import is_record, own_digests
 from redis_ckpt.compression import dictionaries_needed, dictionary_digest, dictionary_field, is_dictionary_field
 from redis_ckpt.encoding import digest, is_write_field, text, unpack_list
@@ -56,14 +56,17 @@ def _write_digests(writes: dict[bytes, bytes]) -> list[bytes]:
 class Maintenance(Owning):
     # -- delete_thread --------------------------------------------------------------------------
     def delete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint, write and value of the thread, in every namespace."""
+        """Delete every checkpoint, write and value of the thread, in every namespace, and its
+        fencing token unless someone holds its lease (see docs/design.md, "Write ownership")."""
         thread_id = key_text("thread_id", thread_id)
         # `purge` forgets each namespace once it is empty (Redis drops the set with its last
         # member). A namespace registered by a concurrent put meanwhile is picked up by the next
         # round; the thread's namespace set is never deleted while it lists live data.
-        for _ in range(3):
+        for attempt in range(3):
             pending = self._namespaces(thread_id)
             if not pending:
+                if attempt == 0:  # no data: the token alone may be left (the purge batches drop it)
+                    self._io(wire.execute, self._client, [ownership.forget(self.layout, thread_id)])
                 return
             while pending:
                 results = self._io(self._purge_batch, thread_id, pending)
@@ -82,9 +85,11 @@ class Maintenance(Owning):
             keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *marks]
             prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.legacy_writes_prefix(thread_id, ns)]
             calls.append(("purge", keys, [*prefixes, max(1, batch), ns]))
-        if held is not None:  # fenced: a superseded owner deletes nothing
+        if held is not None:  # fenced: a superseded owner deletes nothing (and the owner keeps its token)
             return self._send_fenced(held, [scripts.call(*c) for c in calls])
-        return scripts.run(self._client, calls)
+        # The fencing token goes with the thread's last data, in the same round trip.
+        forget = ownership.forget(self.layout, thread_id)
+        return scripts.execute(self._client, [*(scripts.call(*c) for c in calls), forget])[:-1]
 
     def _drop(self, thread_id: str, ns: str, ids: Sequence[str]) -> None:
         """Delete the given checkpoints of (thread, ns) and their writes, then collect garbage:

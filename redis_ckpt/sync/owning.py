@@ -4,6 +4,8 @@ before: the same commands, the same round trips."""
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,20 +38,42 @@ class Owning(SaverCore):
 
     def acquire(self, thread_id: str, *, lease: float = 30.0, wait: float = 0.0) -> Ownership:
         """Take the thread's lease (one round trip per attempt); see `own`."""
+        return self._acquire(thread_id, lease, wait, None)
+
+    def _acquire(self, thread_id: str, lease: float, wait: float, cancelled: threading.Event | None) -> Ownership:
+        """`acquire`, giving up (ThreadBusyError) between attempts once `cancelled` is set: the
+        async face sets it when the awaiting task is cancelled (see AsyncRedisSaver._acquire)."""
         thread_id = key_text("thread_id", thread_id)
         ms = ownership.lease_ms(lease)
+        take = ownership.acquire(self.layout, thread_id, ms, self._ttl_ms)
         deadline = time.monotonic() + max(0.0, wait)
         while True:
-            token, left_ms = self._io(wire.execute, self._client, [ownership.acquire(self.layout, thread_id, ms)])[0]
+            if cancelled is not None and cancelled.is_set():
+                raise ThreadBusyError(f"taking thread {thread_id!r} was cancelled")
+            token, left_ms = self._io(wire.execute, self._client, [take])[0]
             if token:
-                return Ownership(thread_id, token.decode(), ms)
+                return Ownership(thread_id, token.decode(), ms, self.store_id)
             now = time.monotonic()
             if now >= deadline:
                 raise ThreadBusyError(
                     f"thread {thread_id!r} is owned by another worker (lease ends in {int(left_ms)} ms); "
                     "retry later or pass a longer wait"
                 )
-            time.sleep(min(POLL_MAX, max(0.001, int(left_ms) / 1000), deadline - now))
+            pause = min(POLL_MAX, max(0.001, int(left_ms) / 1000), deadline - now)
+            if cancelled is None:
+                time.sleep(pause)
+            else:
+                cancelled.wait(pause)  # wakes up as soon as it is cancelled
+
+    @functools.cached_property
+    def store_id(self) -> str:
+        """The store this saver's ownerships belong to (server, database, key prefix): an
+        ownership fences the writes of savers on its store only. Fixed at first use."""
+        return ownership.store_of(self._client, self.layout)
+
+    @property
+    def _ttl_ms(self) -> int:
+        return (self.ttl.seconds or 0) * 1000
 
     def release(self, held: Ownership) -> bool:
         """Give the lease back, if still held (True then). Never ends a successor's lease."""
@@ -63,7 +87,7 @@ class Owning(SaverCore):
     # -- the write path -------------------------------------------------------------------------
     def _write(self, thread_id: str, commands: list[Any], config: Mapping[str, Any] | None = None) -> list[Any]:
         """A write's commands in one MULTI/EXEC: fenced when the thread is owned here."""
-        held = ownership.of(thread_id, config)
+        held = ownership.of(self.store_id, thread_id, config)
         if held is None:
             return self._transaction(commands)
         return self._fenced(held, commands)
@@ -73,15 +97,16 @@ class Owning(SaverCore):
 
     def _send_fenced(self, held: Ownership, commands: list[Any]) -> list[Any]:
         wait = self._wait if commands else None  # a bare renewal writes nothing to replicate
-        round_trip = ownership.fenced(self.layout, held, commands, wait)
+        ttl_ms = self._ttl_ms
+        round_trip = ownership.fenced(self.layout, held, commands, wait, ttl_ms)
         try:
-            return _exec_results(ownership.results(held, wire.execute(self._client, round_trip), wait))
+            return _exec_results(ownership.results(held, wire.execute(self._client, round_trip), wait, ttl_ms))
         except NoScriptError:  # a script call inside the write: load them, send it again
             scripts.load_all(self._client)
-            return _exec_results(ownership.results(held, wire.execute(self._client, round_trip), wait))
+            return _exec_results(ownership.results(held, wire.execute(self._client, round_trip), wait, ttl_ms))
 
     def _owner_of(self, thread_id: str) -> Ownership | None:
-        return ownership.of(thread_id)
+        return ownership.of(self.store_id, thread_id)
 
 
 def _exec_results(results: list[Any]) -> list[Any]:
