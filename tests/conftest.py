@@ -35,6 +35,7 @@ CLUSTER_KINDS = ["cluster", "cluster-search"]
 # The test files that also run on a cluster: the contract and its round trips, not the whole suite twice.
 CLUSTER_TEST_FILES = {
     "test_conformance.py",
+    "test_delete_threads.py",
     "test_contract.py",
     "test_round_trips.py",
     "test_differential.py",

@@ -543,3 +543,30 @@ def test_show_and_diff_render_messages_and_follow_the_width(saver: RedisSaver, r
     rows = [[cell.strip() for cell in line.split(None, 2)] for line in appended.splitlines()[1:]]
     assert ["messages", "appended", "+ tool get_weather: 18C, light rain"] in rows
     assert ["branch:to:tool", "removed", "null"] in rows
+
+
+def test_delete_where_picks_threads_by_metadata(saver: RedisSaver, run: Cli) -> None:
+    from tests.helpers import put_chain
+
+    saver.setup()
+    for thread_id, user in (("u1-a", "ada"), ("u1-b", "ada"), ("u2", "bob")):
+        put_chain(saver, thread_id, 2, metadata=lambda step, u=user: {"source": "loop", "step": step, "user_id": u})
+    dry = run.json("delete", "--where", "user_id=ada", "--dry-run")
+    assert sorted(r["thread_id"] for r in dry["would_delete"]) == ["u1-a", "u1-b"]
+    assert dry["where"] == {"user_id": "ada"} and all(r["checkpoints"] == 2 for r in dry["would_delete"])
+    assert saver.get_tuple(config("u1-a")) is not None  # a dry run deletes nothing
+    refused = run.run("delete", "--where", "user_id=ada", ok=False)  # no terminal, no --yes
+    assert refused.exit_code == 1 and saver.get_tuple(config("u1-a")) is not None
+    done = run.run("delete", "--where", "user_id=ada", "--yes").stdout
+    assert "2 thread(s) deleted" in done
+    assert saver.get_tuple(config("u1-a")) is None and saver.get_tuple(config("u1-b")) is None
+    assert saver.get_tuple(config("u2")) is not None
+    assert "no thread has a checkpoint matching" in run.run("delete", "--where", "user_id=ada", "--yes").stdout
+    assert (
+        run.json("delete", "--where", "step=1", "--where", "user_id=bob", "--dry-run")["would_delete"][0]["thread_id"]
+        == "u2"
+    )
+    both = run.run("delete", "u2", "--where", "user_id=bob", ok=False)
+    assert both.exit_code == 2 and "not both" in both.output
+    bad = run.run("delete", "--where", "user_id", ok=False)
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output

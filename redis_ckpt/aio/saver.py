@@ -201,6 +201,9 @@ class AsyncRedisSaver(RedisSaver):
     async def adelete_thread(self, thread_id: str) -> None:
         return await self._run(self.delete_thread, thread_id)
 
+    async def adelete_threads(self, filter: Mapping[str, Any], *, dry_run: bool = False) -> list[str]:
+        return await self._run(self.delete_threads, filter, dry_run=dry_run)
+
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         return await self._run(self.delete_for_runs, run_ids)
 

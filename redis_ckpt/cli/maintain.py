@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -112,31 +113,69 @@ def _confirm(threads: list[str], counts: dict[str, int]) -> None:
     click.confirm(f"Delete {len(threads)} thread(s): {listing}?", abort=True)
 
 
+def parse_where(items: tuple[str, ...]) -> dict[str, Any]:
+    """`--where key=value` items as a metadata filter: a value that parses as JSON is taken as
+    such (`step=3`, `ok=true`, `org={"id":7}`), anything else as text (`user_id=ada`)."""
+    found: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: use KEY=VALUE", param_hint="--where")
+        try:
+            found[key] = json.loads(raw)
+        except ValueError:
+            found[key] = raw
+    return found
+
+
 @click.command()
-@click.argument("thread_ids", nargs=-1, required=True)
+@click.argument("thread_ids", nargs=-1)
+@click.option(
+    "--where",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Delete every thread that has a checkpoint whose metadata has KEY = VALUE (JSON if it parses, "
+    "else text); repeat to require several. Instead of THREAD ids.",
+)
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @click.pass_context
-def delete(ctx: click.Context, thread_ids: tuple[str, ...], yes: bool) -> None:
-    """Delete threads: every checkpoint, write and value, in every namespace."""
+def delete(ctx: click.Context, thread_ids: tuple[str, ...], where: tuple[str, ...], dry_run: bool, yes: bool) -> None:
+    """Delete threads: every checkpoint, write and value, in every namespace. Name them, or pick
+    them by checkpoint metadata with --where (e.g. every thread of one user)."""
+    if bool(thread_ids) == bool(where):
+        raise click.UsageError("name threads, or pick them with --where KEY=VALUE (not both)")
     e = env(ctx)
     saver = e.saver()
+    filter_ = parse_where(where)
+    if where:
+        thread_ids = tuple(saver.delete_threads(filter_, dry_run=True))
     counts = {t: sum(per_namespace_counts(saver, t).values()) for t in thread_ids}
     # Deleting is idempotent (as delete_thread is): a thread that is not there is reported, and
     # the command still succeeds, so that a retried script or a double click is not an error.
     present = [t for t in dict.fromkeys(thread_ids) if counts[t]]
     missing = [t for t in dict.fromkeys(thread_ids) if not counts[t]]
-    if present and not yes:
+    if present and not yes and not dry_run:
         _confirm(present, counts)
-    for thread_id in present:
-        saver.delete_thread(thread_id)
-    data = {"deleted": [{"thread_id": t, "checkpoints": counts[t]} for t in present], "missing": missing}
+    if not dry_run:
+        for thread_id in present:  # exactly the threads listed (and confirmed), one at a time
+            saver.delete_thread(thread_id)
+    rows = [{"thread_id": t, "checkpoints": counts[t]} for t in present]
+    data: dict[str, Any] = {"would_delete" if dry_run else "deleted": rows, "missing": missing}
+    if where:
+        data["where"] = filter_
 
     def human(out: Console) -> None:
+        verb = "would delete" if dry_run else "deleted"
         for t in present:
-            out.print(f"deleted {render.ident(t)} ({counts[t]} checkpoints)", markup=False)
+            out.print(f"{verb} {render.ident(t)} ({counts[t]} checkpoints)", markup=False)
         for t in missing:
             out.print(f"no such thread under prefix {saver.layout.prefix!r}: {render.ident(t)}", markup=False)
+        if where and not present:
+            out.print(f"no thread has a checkpoint matching {json.dumps(filter_)}", markup=False)
+        elif where:
+            out.print(f"{len(present)} thread(s) {verb}", markup=False)
 
     e.emit(data, human)
 

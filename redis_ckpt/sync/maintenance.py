@@ -10,13 +10,21 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from redis_ckpt import ownership, scripts, search, wire
 from redis_ckpt.chunks import is_record, own_digests
 from redis_ckpt.compression import dictionaries_needed, dictionary_digest, dictionary_field, is_dictionary_field
-from redis_ckpt.encoding import digest, is_write_field, text, unpack_list
+from redis_ckpt.encoding import (
+    digest,
+    filter_requirements,
+    is_write_field,
+    matches_filter,
+    requirements_argument,
+    text,
+    unpack_list,
+)
 from redis_ckpt.errors import ConfigurationError
 from redis_ckpt.ownership import Ownership
 from redis_ckpt.records import loads
@@ -71,6 +79,39 @@ class Maintenance(Owning):
             while pending:
                 results = self._io(self._purge_batch, thread_id, pending)
                 pending = [ns for ns, more in zip(pending, results) if more]
+
+    def delete_threads(self, filter: Mapping[str, Any], *, dry_run: bool = False) -> list[str]:
+        """Delete every thread that has a checkpoint, in any namespace, whose metadata matches
+        `filter` (equality of each key, as `list(None, filter=...)`): e.g. every thread of one
+        user or tenant, for an erasure request. Returns the ids of the threads deleted, or with
+        `dry_run=True` of those that would be. Candidates come from the search index where there is
+        one (every primary's, on a cluster), else from a scan of every thread; each match is
+        checked against its stored metadata, then deleted by `delete_thread` (in bounded steps)."""
+        if not filter:
+            raise ConfigurationError("delete_threads needs a non-empty filter (delete_thread deletes one thread)")
+        requirements = filter_requirements(filter, short=True)
+        query = search.query(meta_requirements=requirements) if requirements else None
+        matched: list[str] = []
+        for thread_id, ns, candidate_ids in self._candidate_groups(query):
+            if matched and matched[-1] == thread_id:  # groups come thread by thread
+                continue
+            if self._has_matching_checkpoint(thread_id, ns, candidate_ids, filter):
+                matched.append(thread_id)
+                if not dry_run:
+                    self.delete_thread(thread_id)
+        return matched
+
+    def _has_matching_checkpoint(
+        self, thread_id: str, ns: str, candidate_ids: list[str] | None, filter: Mapping[str, Any]
+    ) -> bool:
+        """Whether a checkpoint of (thread, ns), among the candidates if given, has matching metadata:
+        the tags of the index or the scripts narrow, the decoded metadata decides."""
+        if candidate_ids is not None:
+            metadata: Iterable[dict[str, Any]] = (m for _, m in self._metadata(thread_id, ns, candidate_ids))
+        else:  # no index: the load script's tag check skips what cannot match, server-side
+            tags = requirements_argument(filter_requirements(filter, short=True))
+            metadata = (loads(self.serde, e[1]) for e in self._scan(thread_id, ns, "meta", BATCH, "+", tags))
+        return any(matches_filter(m, filter) for m in metadata)
 
     def _purge_batch(self, thread_id: str, namespaces: list[str]) -> list[Any]:
         """One round trip: one `purge` script call per namespace, pipelined."""
