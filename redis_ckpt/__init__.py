@@ -3,15 +3,21 @@
 from redis_ckpt.aio import AsyncRedisSaver
 from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import (
+    AuthenticationFailedError,
+    BadDatabaseError,
     ConfigurationError,
     IncompatibleClientError,
     NotReplicatedError,
     OwnershipLostError,
+    PermissionDeniedError,
     ReadConflictError,
     RedisCheckpointError,
     SerializationError,
+    ServerOutOfMemoryError,
     StoreUnavailableError,
     ThreadBusyError,
+    TLSError,
+    TLSMismatchError,
 )
 from redis_ckpt.ownership import Ownership
 from redis_ckpt.store import AsyncRedisStore, RedisStore
@@ -22,17 +28,23 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncRedisSaver",
     "AsyncRedisStore",
+    "AuthenticationFailedError",
+    "BadDatabaseError",
     "ConfigurationError",
     "IncompatibleClientError",
     "NotReplicatedError",
     "Ownership",
     "OwnershipLostError",
+    "PermissionDeniedError",
     "ReadConflictError",
     "RedisCheckpointError",
     "RedisSaver",
     "RedisStore",
     "RetryConfig",
     "SerializationError",
+    "ServerOutOfMemoryError",
     "StoreUnavailableError",
+    "TLSError",
+    "TLSMismatchError",
     "ThreadBusyError",
 ]
