@@ -19,8 +19,6 @@ from tests.graphs import counter_graph
 from tests.helpers import checkpoint, config
 from tests.proxy import FaultProxy
 
-PATIENT = RetryConfig(attempts=40, initial_wait=0.02, max_wait=0.25)
-
 
 class Writer(threading.Thread):
     """Puts checkpoints with writes in a loop and records those acknowledged."""
@@ -63,7 +61,7 @@ def aof_server() -> Iterator[EmbeddedRedis]:
 
 @pytest.mark.slow
 def test_sigkill_and_restart_with_aof_loses_no_acknowledged_checkpoint(aof_server: EmbeddedRedis) -> None:
-    saver = RedisSaver(aof_server.url, retry=PATIENT)
+    saver = RedisSaver(aof_server.url)
     graph = counter_graph(saver)
     writer = Writer(saver, "loop", seconds=3.0)
     writer.start()
@@ -109,7 +107,7 @@ def proxy(redis_url: str) -> Iterator[FaultProxy]:
 
 
 def test_a_stall_shorter_than_the_retry_budget_is_ridden_out(proxy: FaultProxy, redis_url: str, prefix: str) -> None:
-    saver = RedisSaver(proxy.url, connection_args={"socket_timeout": 0.2}, retry=PATIENT, **saver_kwargs(prefix))
+    saver = RedisSaver(proxy.url, connection_args={"socket_timeout": 0.2}, **saver_kwargs(prefix))
     try:
         saver.put(config("t"), checkpoint({"x": 1}), {}, {"x": 1})
         proxy.stall(0.6)
@@ -140,7 +138,7 @@ def test_an_outage_longer_than_the_retry_budget_raises_a_typed_error_naming_the_
 def test_a_put_writes_retried_after_a_lost_reply_neither_duplicates_nor_replaces(
     proxy: FaultProxy, redis_url: str, prefix: str
 ) -> None:
-    saver = RedisSaver(proxy.url, retry=PATIENT, **saver_kwargs(prefix))
+    saver = RedisSaver(proxy.url, **saver_kwargs(prefix))
     try:
         cp = checkpoint({"x": 1})
         saver.put(config("t"), cp, {}, {"x": 1})
