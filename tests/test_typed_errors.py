@@ -115,9 +115,8 @@ def test_a_full_server_refuses_the_write_with_a_typed_error_naming_maxmemory(
     server: EmbeddedRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The saver's writes are refused whole (MULTI/EXEC queues them with the OOM check). The
-    store's write script is not refused at all: Redis checks a script without flags only at its
-    first deny-oom command, and the script deletes before it writes (a known gap, see
-    docs/reliability.md); the store shares the saver's classification (failures.py)."""
+    store's write script (declared without flags) was not refused by Redis 8.2 at all: a known
+    gap (docs/reliability.md); the store shares the saver's classification (failures.py)."""
     call = saver_put
     raw = redis.Redis(port=server.port)
     raw.config_set("maxmemory", 1)
