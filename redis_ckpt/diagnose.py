@@ -2,7 +2,7 @@
 
 Runs on the failure path only (never after a success), and each lookup is bounded: one INFO
 for a full server, one CONFIG GET on db 0 for a missing db, one TLS handshake probe when a
-plain connection was reset at the start of an outage.
+plain connection was reset before any call succeeded.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from redis_ckpt.failures import ServerFacts
 PROBE_TIMEOUT = 1.0  # seconds for each lookup: an explanation must not become a second outage
 
 
-def explain(client: Any, where: str, error: BaseException, outage_starting: bool) -> Exception | None:
-    """The typed error to raise instead of `error`, or None (retry it if transient)."""
+def explain(client: Any, where: str, error: BaseException, never_reached: bool) -> Exception | None:
+    """The typed error to raise instead of `error`, or None (retry it if transient).
+    `never_reached`: no call has succeeded yet (only then may a reset connection be a TLS port)."""
     cause = failures.kind(error)
     if cause is None:
-        if outage_starting and failures.may_be_plain_client_at_tls_port(error) and _speaks_tls(client):
+        if never_reached and failures.may_be_plain_client_at_tls_port(error) and _speaks_tls(client):
             return failures.typed_error(failures.PLAIN_AT_TLS, error, where)
         return None
     facts = None

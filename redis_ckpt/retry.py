@@ -26,7 +26,8 @@ from redis_ckpt.errors import StoreUnavailableError
 from redis_ckpt.failures import CAUGHT, TRANSIENT_ERRORS
 
 T = TypeVar("T")
-# explain(error, outage_starting) -> the typed error to raise instead, or None (retry if transient).
+# explain(error, never_reached) -> the typed error to raise instead, or None (retry if transient).
+# `never_reached`: no call has succeeded yet, so the settings themselves may be wrong.
 Explain = Callable[[BaseException, bool], "Exception | None"]
 
 
@@ -54,14 +55,18 @@ class RetryPolicy:
         self.logger = logger
         self.explain = explain
         self.on_retry = on_retry  # e.g. tracing.record_retry: counts retries on the current span
-        self.down = False  # an outage is under way (some call failed, none has succeeded since)
+        # Read on the hot path after each success: True until the first success, and during an
+        # outage (some call failed, none has succeeded since).
+        self.down = True
+        self._outage = False
+        self._reached = False  # some call has succeeded
         self._since = 0.0
         self._lock = threading.Lock()
 
     def recover(self, error: BaseException, operation: Callable[..., T], args: Any, kwargs: Any) -> T:
         """After the first attempt of `operation` failed with `error`: raise the typed error, or
         retry until success or the deadline. Called inside the caller's `except` block."""
-        typed = self.explain(error, not self.down)
+        typed = self.explain(error, not self._reached)
         if typed is not None:
             raise typed from error
         if not isinstance(error, TRANSIENT_ERRORS):
@@ -95,9 +100,10 @@ class RetryPolicy:
 
     def _outage_started(self, error: BaseException) -> None:
         with self._lock:
-            if self.down:
+            if self._outage:
                 return
-            self.down, self._since = True, time.monotonic()
+            self.down = self._outage = True
+            self._since = time.monotonic()
         deadline = self.config.deadline if self.config is not None else 0
         self.logger.warning(
             "redis-ckpt: Redis at %s is unavailable (%s: %s); retrying each call for up to %g s",
@@ -110,10 +116,10 @@ class RetryPolicy:
     def recovered(self) -> None:
         """A call succeeded: if an outage was under way, it is over (one INFO)."""
         with self._lock:
-            if not self.down:
-                return
-            self.down = False
+            outage, self._outage, self.down, self._reached = self._outage, False, False, True
             lasted = time.monotonic() - self._since
+        if not outage:
+            return
         self.logger.info("redis-ckpt: Redis at %s is reachable again after %.1f s", self.where, lasted)
 
     def unavailable(self, error: BaseException, attempts: int, elapsed: float) -> StoreUnavailableError:

@@ -187,12 +187,12 @@ class StoreCore(BaseStore):
             result = operation(*args)
         except CAUGHT as exc:
             return self._retrying.recover(exc, operation, args, {})
-        if self._retrying.down:  # the first success after an outage ends it (one INFO)
+        if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
             self._retrying.recovered()
         return result
 
-    def _explain(self, error: BaseException, outage_starting: bool) -> Exception | None:
-        return diagnose.explain(self._client, self._where, error, outage_starting)
+    def _explain(self, error: BaseException, never_reached: bool) -> Exception | None:
+        return diagnose.explain(self._client, self._where, error, never_reached)
 
 
 def index_algorithms() -> tuple[str, ...]:
