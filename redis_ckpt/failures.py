@@ -177,7 +177,7 @@ def typed_error(cause: str, exc: BaseException, where: str, facts: ServerFacts |
     if cause == PERMISSION:
         return PermissionDeniedError(
             f"the Redis ACL user at {where} may not run {_denied(exc)} (Redis said: {exc}). "
-            "Run `redis-ckpt doctor --url ...` to list what the user lacks; docs/security.md has the ACL "
+            "Run `redis-ckpt --url <the same URL> doctor` to list what the user lacks; docs/security.md has the ACL "
             "rules the saver and the store need. Not retried."
         )
     if cause == OOM:
