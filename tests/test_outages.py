@@ -225,3 +225,43 @@ def test_retry_none_fails_at_the_first_error() -> None:
     with pytest.raises(StoreUnavailableError, match=r"1 attempt.*retry=None"):
         saver.get_tuple(config("t"))
     assert time.monotonic() - start < 1
+
+
+@pytest.mark.slow
+def test_the_store_rides_out_a_restart_with_the_default_policy(
+    aof_server: EmbeddedRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisStore(aof_server.url)
+    acked: list[int] = []
+    errors: list[BaseException] = []
+
+    def put_loop() -> None:
+        deadline = time.monotonic() + 3.0
+        n = 0
+        while time.monotonic() < deadline:
+            try:
+                store.put(("docs",), f"k{n}", {"n": n})
+            except BaseException as exc:
+                errors.append(exc)
+                return
+            acked.append(n)
+            n += 1
+
+    writer = threading.Thread(target=put_loop, daemon=True)
+    with caplog.at_level(logging.INFO, logger="redis_ckpt"):
+        writer.start()
+        time.sleep(0.4)
+        terminate(aof_server)
+        time.sleep(1.3)
+        aof_server.start()
+        writer.join(60)
+    try:
+        assert errors == []
+        assert len(acked) > 10
+        for n in acked:
+            item = store.get(("docs",), f"k{n}")
+            assert item is not None and item.value == {"n": n}, n
+        warnings, back = outage_lines(caplog)
+        assert len(warnings) == 1 and len(back) == 1, (warnings, back)
+    finally:
+        store.close()
