@@ -28,6 +28,8 @@ def explain(client: Any, where: str, error: BaseException, never_reached: bool) 
         if never_reached and failures.may_be_plain_client_at_tls_port(error) and _speaks_tls(client):
             return failures.typed_error(failures.PLAIN_AT_TLS, error, where)
         return None
+    if cause == failures.TLS_AT_PLAIN and not never_reached and failures.is_handshake_timeout(error):
+        return None  # this server answered TLS before: a stall, retried like any timeout
     facts = None
     if cause == failures.OOM:
         facts = _memory_facts(client)

@@ -114,11 +114,16 @@ def _tls_kind(exc: BaseException) -> str | None:
                 return TLS_AT_PLAIN
             if "ALERT" in reason:  # the server refused our side of the handshake (client certificate)
                 return TLS
-        # A plain server never answers a ClientHello (it waits for the end of an inline command):
-        # the handshake times out, while the TCP connection itself was accepted.
-        if isinstance(link, TimeoutError) and "handshake" in str(link).lower():
+        if is_handshake_timeout(link):
             return TLS_AT_PLAIN
     return None
+
+
+def is_handshake_timeout(exc: BaseException) -> bool:
+    """A TLS handshake that timed out although the TCP connection was accepted: what a plain
+    server does (it waits for the end of an inline command that never comes). A stalled TLS
+    server does it too, so diagnose.py trusts it only before any call has succeeded."""
+    return any(isinstance(link, TimeoutError) and "handshake" in str(link).lower() for link in _chain(exc))
 
 
 def may_be_plain_client_at_tls_port(exc: BaseException) -> bool:
