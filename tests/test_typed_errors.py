@@ -6,6 +6,7 @@ store alike. (TLS mismatches: tests/test_tls.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import pytest
 import redis
 
 from redis_ckpt import (
+    AsyncRedisSaver,
     AuthenticationFailedError,
     BadDatabaseError,
     PermissionDeniedError,
@@ -60,7 +62,15 @@ def store_get(url: str) -> None:
         store.close()
 
 
-CALLS = [saver_put, saver_get, store_put, store_get]
+def async_saver_get(url: str) -> None:
+    async def get() -> None:
+        async with AsyncRedisSaver.from_conn_string(url) as saver:
+            await saver.aget_tuple(config("t"))
+
+    asyncio.run(get())
+
+
+CALLS = [saver_put, saver_get, store_put, store_get, async_saver_get]
 WRITES = [saver_put, store_put]
 
 
@@ -98,7 +108,7 @@ def test_a_missing_acl_command_is_a_permission_error_naming_it(
     raw.acl_setuser("dave", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-hset", "-evalsha"])
     url = f"redis://dave:pw@127.0.0.1:{server.port}"
     error = raises_at_once(caplog, PermissionDeniedError, r"may not run the (HSET|EVALSHA) command", lambda: call(url))
-    assert "redis-ckpt doctor" in str(error) and "docs/security.md" in str(error)
+    assert "`redis-ckpt --url <the same URL> doctor`" in str(error) and "docs/security.md" in str(error)
 
 
 @pytest.mark.parametrize("call", CALLS, ids=lambda c: c.__name__)
