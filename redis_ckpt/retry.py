@@ -88,7 +88,7 @@ class RetryPolicy:
             try:
                 result = operation(*args, **kwargs)
             except CAUGHT as exc:
-                typed = self.explain(exc, False)
+                typed = self.explain(exc, not self._reached)
                 if typed is not None:
                     raise typed from exc
                 if not isinstance(exc, TRANSIENT_ERRORS):
