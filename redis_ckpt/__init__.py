@@ -4,16 +4,22 @@ from redis_ckpt.aio import AsyncRedisSaver
 from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import (
     AsyncOnSyncSaverError,
+    AuthenticationFailedError,
+    BadDatabaseError,
     ConfigurationError,
     IncompatibleClientError,
     NotReplicatedError,
     OwnershipLostError,
+    PermissionDeniedError,
     ReadConflictError,
     RedisCheckpointError,
     SaverClosedError,
     SerializationError,
+    ServerOutOfMemoryError,
     StoreUnavailableError,
     ThreadBusyError,
+    TLSError,
+    TLSMismatchError,
 )
 from redis_ckpt.ownership import Ownership
 from redis_ckpt.store import AsyncRedisStore, RedisStore
@@ -25,11 +31,14 @@ __all__ = [
     "AsyncOnSyncSaverError",
     "AsyncRedisSaver",
     "AsyncRedisStore",
+    "AuthenticationFailedError",
+    "BadDatabaseError",
     "ConfigurationError",
     "IncompatibleClientError",
     "NotReplicatedError",
     "Ownership",
     "OwnershipLostError",
+    "PermissionDeniedError",
     "ReadConflictError",
     "RedisCheckpointError",
     "RedisSaver",
@@ -37,6 +46,9 @@ __all__ = [
     "RetryConfig",
     "SaverClosedError",
     "SerializationError",
+    "ServerOutOfMemoryError",
     "StoreUnavailableError",
+    "TLSError",
+    "TLSMismatchError",
     "ThreadBusyError",
 ]

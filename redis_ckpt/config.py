@@ -39,18 +39,29 @@ class TTLConfig:
 
 @dataclass(frozen=True)
 class RetryConfig:
-    """Retries of connection and timeout errors (every operation of the saver is idempotent).
+    """Retries of transient errors (lost or refused connections, timeouts, a restarting or
+    failing-over server): every operation of the saver and the store is idempotent.
 
-    Waits grow exponentially from `initial_wait` to `max_wait` seconds, with jitter, for at most
-    `attempts` tries in all. Pass `retry=None` to the saver to turn retries off.
+    An operation is retried until it succeeds or `deadline` seconds have passed since its first
+    failure (30 s rides out a restart or a failover), waiting between attempts `initial_wait`
+    seconds at first, doubling up to `max_wait`, with jitter. `attempts`, if given, caps the tries
+    in all as well (None: as many as fit in the deadline). Errors no retry can fix (credentials,
+    ACL, out of memory, a missing db, TLS mismatch) are never retried. Pass `retry=None` to the
+    saver or the store to turn retries off.
     """
 
-    attempts: int = 5
+    attempts: int | None = None
     initial_wait: float = 0.05
-    max_wait: float = 2.0
+    max_wait: float = 1.0
+    deadline: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.initial_wait < 0 or self.max_wait < self.initial_wait:
+        if (
+            (self.attempts is not None and self.attempts < 1)
+            or self.initial_wait < 0
+            or self.max_wait < self.initial_wait
+            or self.deadline < 0
+        ):
             raise ConfigurationError(f"invalid retry policy {self!r}")
 
 

@@ -13,11 +13,15 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
-from redis_ckpt import topology, wire
+from redis_ckpt import failures, topology, wire
 from redis_ckpt.errors import ConfigurationError, IncompatibleClientError
 
 DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_POOL_TIMEOUT = 20.0
+# Connecting includes the TLS handshake, which a plain server never answers (redis-py's default is
+# 5 s, and the URL check at construction connects once more): a bad rediss:// URL fails in 3 s.
+# Reached Redis servers accept in milliseconds; a connect that times out is retried anyway.
+DEFAULT_CONNECT_TIMEOUT = 3.0
 _SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 
 
@@ -42,6 +46,8 @@ def cluster_client_from_url(url: str, connection_args: dict[str, Any] | None = N
 def _pool_args(connection_args: dict[str, Any] | None) -> dict[str, Any]:
     args: dict[str, Any] = {"max_connections": DEFAULT_MAX_CONNECTIONS, "timeout": DEFAULT_POOL_TIMEOUT}
     args.update(connection_args or {})
+    if "socket_connect_timeout" not in args and "socket_timeout" not in args:  # else redis-py's choice
+        args["socket_connect_timeout"] = DEFAULT_CONNECT_TIMEOUT
     if args.get("decode_responses"):
         raise IncompatibleClientError("decode_responses=True is not supported: checkpoints are binary")
     return args
@@ -60,7 +66,7 @@ def client_from_url(url: str, connection_args: dict[str, Any] | None = None) -> 
     if cluster:
         return topology.cluster_from_url(url, args)
     client = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(url, **args))
-    if server_is_cluster(client):  # one INFO, here only: the hot path never asks
+    if server_is_cluster(client, where=redact_url(url)):  # one INFO, here only: the hot path never asks
         client.close()
         client.connection_pool.disconnect()
         return topology.cluster_from_url(url, args)
@@ -172,11 +178,17 @@ def check_client(client: Any) -> None:
         )
 
 
-def server_is_cluster(client: redis.Redis) -> bool | None:
+def server_is_cluster(client: redis.Redis, where: str | None = None) -> bool | None:
     """Whether the server behind a standalone client is a cluster node (one `INFO cluster`, one
-    attempt), or None when it cannot say (unreachable, or INFO refused by an ACL)."""
+    attempt), or None when it cannot say (unreachable, or INFO refused by an ACL). Given `where`
+    (the redacted URL), a TLS failure is raised as its typed error: a TLS setting that cannot work
+    fails at construction, not 30 s of retries later."""
     try:
         reply = wire.execute_on_pool(client.connection_pool, [("INFO", "cluster")])[0]
-    except redis.RedisError:
+    except redis.RedisError as exc:
+        cause = failures.kind(exc)
+        if where is not None and cause in (failures.TLS, failures.TLS_AT_PLAIN):
+            client.connection_pool.disconnect()
+            raise failures.typed_error(str(cause), exc, where) from exc
         return None
     return topology.cluster_enabled(reply)

@@ -16,7 +16,8 @@ class SerializationError(RedisCheckpointError, TypeError):
 
 
 class StoreUnavailableError(RedisCheckpointError, ConnectionError):
-    """Redis could not be reached within the retry budget. The cause is chained."""
+    """Redis could not be reached within the retry policy's deadline (an outage, not a wrong
+    setting: those raise the typed errors below at once). The last cause is chained."""
 
 
 class IncompatibleClientError(ConfigurationError):
@@ -59,3 +60,33 @@ class AsyncOnSyncSaverError(RedisCheckpointError, NotImplementedError):
 class SaverClosedError(RedisCheckpointError, RuntimeError):
     """A call on an AsyncRedisSaver after it was closed (its `async with` block ended, or aclose()
     was called). Nothing was sent. Open a new saver."""
+
+
+class AuthenticationFailedError(RedisCheckpointError, PermissionError):
+    """Redis refused the credentials (wrong password or user, a disabled user, or none given to a
+    server that needs them). Never retried: check the URL's user and password, or connection_args."""
+
+
+class PermissionDeniedError(RedisCheckpointError, PermissionError):
+    """The Redis ACL user may not run a command, or touch a key, the saver needs. Never retried:
+    `redis-ckpt doctor` lists what is missing; docs/security.md has the ACL rules to grant."""
+
+
+class ServerOutOfMemoryError(RedisCheckpointError):
+    """Redis refused a write: it reached `maxmemory` with `maxmemory-policy noeviction`. Nothing of
+    the refused write was applied (each write is one MULTI/EXEC or script). Free memory, raise
+    maxmemory, or prune old checkpoints, then retry the call."""
+
+
+class BadDatabaseError(ConfigurationError):
+    """The URL names a database number the server does not have (`databases` in redis.conf)."""
+
+
+class TLSError(RedisCheckpointError, ConnectionError):
+    """TLS with the server failed for a reason retrying cannot fix (the server's certificate is
+    not trusted, or the server refused the client's): the cause is chained."""
+
+
+class TLSMismatchError(TLSError):
+    """One side speaks TLS and the other does not: a `rediss://` URL at a plain port, or a
+    `redis://` URL at a TLS port."""

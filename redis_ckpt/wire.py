@@ -18,7 +18,7 @@ from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from redis_ckpt import topology
+from redis_ckpt import failures, topology
 from redis_ckpt.errors import NotReplicatedError
 
 _hiredis_pack: Callable[[tuple[Any, ...]], Any] | None
@@ -60,11 +60,14 @@ def execute_on_pool(pool: Any, commands: Sequence[Command]) -> list[Any]:
         error: ResponseError | None = None
         try:
             connection.send_packed_command([b"".join(pack(connection, c) for c in commands)])
-            for _ in commands:
+            for command in commands:
                 try:
                     replies.append(connection.read_response())
                 except ResponseError as exc:  # the parser has consumed it: later replies stay readable
-                    error = error or topology.transient_form(exc)
+                    if error is None:
+                        # What an ACL refused is named by this command (Redis' message may not say).
+                        exc.redis_ckpt_command = failures.command_summary(command)  # type: ignore[attr-defined]
+                        error = topology.transient_form(exc)
                     replies.append(exc)
         except BaseException:
             connection.disconnect()

@@ -98,3 +98,14 @@ def delta_graph(checkpointer: Any, *, rare_snapshots: bool = False) -> Any:
     builder.add_edge("first", "second")
     builder.add_edge("second", END)
     return builder.compile(checkpointer=checkpointer)
+
+
+def loop_graph(checkpointer: Any, steps: int) -> Any:
+    """One node run `steps` times in a loop (a checkpoint per step), adding 1 to `count` and
+    `s<count>` to `log`: a duplicated or lost step shows in `log`. Invoke with
+    {"recursion_limit": steps + 10} in the config."""
+    builder = StateGraph(CounterState)
+    builder.add_node("step", lambda s: {"count": s["count"] + 1, "log": [f"s{s['count']}"]})
+    builder.add_edge(START, "step")
+    builder.add_conditional_edges("step", lambda s: "step" if s["count"] < steps else END)
+    return builder.compile(checkpointer=checkpointer)

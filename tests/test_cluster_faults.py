@@ -18,7 +18,7 @@ from redis_ckpt.embedded import EmbeddedCluster
 from redis_ckpt.keys import KeyLayout
 from tests.graphs import counter_graph
 from tests.helpers import checkpoint, config, put_chain
-from tests.test_faults import PATIENT, Writer
+from tests.test_faults import Writer
 
 pytestmark = pytest.mark.slow
 THREAD = "faulty-thread"
@@ -68,7 +68,7 @@ def run_writer_during(saver: RedisSaver, fault: Any, seconds: float = 4.0) -> Wr
 
 
 def test_a_planned_failover_loses_nothing_and_the_run_continues(cluster: EmbeddedCluster) -> None:
-    saver = RedisSaver(cluster.url, retry=PATIENT)
+    saver = RedisSaver(cluster.url)
     saver.setup()
     primary = owner_port(cluster, saver.layout.namespaces(THREAD))
     replica = replica_of(cluster, primary)
@@ -90,7 +90,7 @@ def test_a_primary_killed_mid_run_is_replaced_and_retries_carry_the_run_on(clust
     """Without WAIT, replication is asynchronous: a put acknowledged in the instant before the kill
     may be missing on the promoted replica (docs/deploy-cluster.md). What must hold: the run goes on
     (retries, or a typed error) and what the new primary has is whole."""
-    saver = RedisSaver(cluster.url, retry=PATIENT)
+    saver = RedisSaver(cluster.url)
     saver.setup()
     primary = owner_port(cluster, saver.layout.namespaces(THREAD))
     replica = replica_of(cluster, primary)
@@ -117,7 +117,7 @@ def test_with_wait_replicas_a_killed_primary_loses_no_acknowledged_checkpoint(cl
     """wait_replicas=1: put and put_writes return once the replica has them (WAIT in the same round
     trip), so the promoted replica has every acknowledged checkpoint. Until the killed node is back
     as the new primary's replica, writes wait (NotReplicatedError, retried), then go on."""
-    saver = RedisSaver(cluster.url, retry=PATIENT, wait_replicas=1, wait_timeout_ms=500)
+    saver = RedisSaver(cluster.url, wait_replicas=1, wait_timeout_ms=500)
     saver.setup()
     primary = owner_port(cluster, saver.layout.namespaces(THREAD))
     replica = replica_of(cluster, primary)
@@ -155,7 +155,7 @@ def migrate_slot(cluster: EmbeddedCluster, slot: int, source: int, target: int) 
 
 
 def test_migrating_the_threads_slot_while_it_is_written_loses_nothing(cluster: EmbeddedCluster) -> None:
-    saver = RedisSaver(cluster.url, retry=PATIENT)
+    saver = RedisSaver(cluster.url)
     saver.setup()
     layout = KeyLayout()
     with RedisCluster(host="127.0.0.1", port=cluster.ports[0]) as client:
@@ -173,7 +173,7 @@ def test_migrating_the_threads_slot_while_it_is_written_loses_nothing(cluster: E
 
 def test_reads_follow_an_ask_redirect_while_the_slot_is_half_moved(cluster: EmbeddedCluster) -> None:
     """A read of a thread whose keys have all moved, before the slot's owner changes: ASK."""
-    saver = RedisSaver(cluster.url, retry=PATIENT)
+    saver = RedisSaver(cluster.url)
     saver.setup()
     graph = counter_graph(saver)
     cfg = {"configurable": {"thread_id": THREAD}}
@@ -225,7 +225,7 @@ def test_a_read_between_two_migrate_batches_waits_for_the_migration_instead_of_l
     """The newest document moved, its index not yet: Redis refuses the read script's access to the
     moved key, the saver retries, and once the slot has moved it reads the newest checkpoint. (Had
     the script seen the document as missing, it would have dropped it from the index as expired.)"""
-    saver = RedisSaver(cluster.url, retry=PATIENT)
+    saver = RedisSaver(cluster.url)
     saver.setup()
     ids = put_chain(saver, THREAD, 3)
     layout = KeyLayout()

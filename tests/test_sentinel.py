@@ -14,7 +14,7 @@ import redis
 from redis_ckpt import RedisSaver, StoreUnavailableError
 from redis_ckpt.embedded import EmbeddedRedis, free_port, server_binary
 from tests.helpers import checkpoint, config
-from tests.test_faults import PATIENT, Writer
+from tests.test_faults import Writer
 
 SERVICE = "ckpt-primary"
 
@@ -80,7 +80,7 @@ def test_a_sentinel_failover_during_a_write_loop_continues_on_the_new_primary(
 ) -> None:
     _, replica, sentinels = sentinel_setup
     hosts = ",".join(f"127.0.0.1:{p}" for p in sentinels.ports)
-    saver = RedisSaver(f"redis+sentinel://{hosts}/{SERVICE}/0", retry=PATIENT)
+    saver = RedisSaver(f"redis+sentinel://{hosts}/{SERVICE}/0")
     try:
         saver.setup()
         writer = Writer(saver, "loop", seconds=6.0)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from redis_ckpt import RedisSaver, StoreUnavailableError
+from redis_ckpt import RedisSaver, RedisStore, TLSError, TLSMismatchError
 from redis_ckpt.embedded import EmbeddedRedis, free_port
 from tests.helpers import checkpoint, config
 
@@ -61,7 +62,35 @@ def test_rediss_with_the_servers_ca_works(tls_server: tuple[str, Path]) -> None:
 
 
 def test_rediss_verifies_the_certificate_by_default(tls_server: tuple[str, Path]) -> None:
+    """An untrusted certificate is a setting, not an outage: a typed error at once, naming the fix."""
     url, _ = tls_server
-    saver = RedisSaver(url, retry=None)
-    with pytest.raises(StoreUnavailableError, match=r"(?i)certificate"):
-        saver.get_tuple(config("t"))
+    start = time.monotonic()
+    with pytest.raises(TLSError, match=r"(?i)certificate.*ssl_ca_certs"):
+        RedisSaver(url).get_tuple(config("t"))
+    assert time.monotonic() - start < 5
+
+
+def test_rediss_at_a_plain_port_fails_fast_with_a_hint(redis_url: str) -> None:
+    """Against a plain port the TLS handshake gets no answer (or garbage): before, 35 s of
+    timeouts and retries ending in 'Timeout connecting to server'."""
+    plain = redis_url.replace("redis://", "rediss://", 1)
+    for build in (
+        lambda: RedisSaver(plain).get_tuple(config("t")),
+        lambda: RedisStore(plain).get(("ns",), "k"),
+    ):
+        start = time.monotonic()
+        with pytest.raises(TLSMismatchError, match=r"rediss:// \(TLS\) but the port answers in plain text"):
+            build()
+        assert time.monotonic() - start < 5
+
+
+def test_redis_at_a_tls_port_fails_fast_with_a_hint(tls_server: tuple[str, Path]) -> None:
+    plain = tls_server[0].replace("rediss://", "redis://", 1)
+    for call in (
+        lambda: RedisSaver(plain).put(config("t"), checkpoint({"x": 1}), {}, {"x": 1}),
+        lambda: RedisStore(plain).put(("ns",), "k", {"v": 1}),
+    ):
+        start = time.monotonic()
+        with pytest.raises(TLSMismatchError, match="speaks TLS but the URL says redis://"):
+            call()
+        assert time.monotonic() - start < 5

@@ -21,8 +21,8 @@ from redis_ckpt.sync import RedisSaver
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_URL = "redis://127.0.0.1:6379"
-# A CLI should fail fast on a wrong URL: two quick attempts, not the saver's default five.
-CLI_RETRY = RetryConfig(attempts=2, initial_wait=0.05, max_wait=0.2)
+# A CLI should fail fast on a wrong URL: two quick attempts, not the saver's 30 s of retries.
+CLI_RETRY = RetryConfig(attempts=2, initial_wait=0.05, max_wait=0.2, deadline=2.0)
 
 
 @dataclass

@@ -28,15 +28,16 @@ from langgraph.store.base import (
     ensure_embeddings,
     validate_op_namespace,
 )
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 from typing_extensions import Self
 
+from redis_ckpt import diagnose
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig
 from redis_ckpt.connection import Client, check_client, client_from_url, redact_url
-from redis_ckpt.errors import ConfigurationError, IncompatibleClientError, StoreUnavailableError
+from redis_ckpt.errors import ConfigurationError, IncompatibleClientError
+from redis_ckpt.failures import CAUGHT
+from redis_ckpt.retry import RetryPolicy
 from redis_ckpt.store import embedding, keys, matching, scripts
 from redis_ckpt.store import index as vector_index
-from redis_ckpt.sync.core import TRANSIENT_ERRORS
 
 logger = logging.getLogger("redis_ckpt.store")
 T = TypeVar("T")
@@ -66,7 +67,6 @@ class StoreCore(BaseStore):
             raise ConfigurationError(f"vector_algorithm must be one of {index_algorithms()}, got {vector_algorithm!r}")
         self.layout = keys.StoreLayout(prefix)
         self.serde: SerializerProtocol = serde or JsonPlusSerializer()
-        self.retry = retry
         self.ttl_config = ttl
         self.index_config: IndexConfig | None = dict(index) if index else None  # type: ignore[assignment]
         self._paths = embedding.configured_paths(index) if index else []
@@ -81,6 +81,7 @@ class StoreCore(BaseStore):
             )
         self._client: redis.Redis = client
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
+        self._retrying = RetryPolicy(retry, self._where, logger, explain=self._explain)
         # Index states (vector_index.NO_MODULE / NOT_READY / READY): set by setup()
         self._item_state = self._vector_state = vector_index.NO_MODULE
         self._sweeper: threading.Thread | None = None  # RedisStore.start_ttl_sweeper
@@ -100,6 +101,15 @@ class StoreCore(BaseStore):
     @property
     def client(self) -> redis.Redis:
         return self._client
+
+    @property
+    def retry(self) -> RetryConfig | None:
+        """The retry policy's settings (None: retries off); may be replaced on a live store."""
+        return self._retrying.config
+
+    @retry.setter
+    def retry(self, config: RetryConfig | None) -> None:
+        self._retrying.config = config
 
     def setup(self) -> None:
         """Load the scripts and, where the Search module exists, create the item index and (with an
@@ -172,30 +182,17 @@ class StoreCore(BaseStore):
 
     # -- I/O ---------------------------------------------------------------------------------
     def _io(self, operation: Callable[..., T], *args: Any) -> T:
-        """Run one idempotent Redis operation, retrying transient errors per the retry policy."""
-        attempts = 1 if self.retry is None else self.retry.attempts
-        try:
-            try:  # the first attempt runs without tenacity's bookkeeping: this is the hot path
-                return operation(*args)
-            except TRANSIENT_ERRORS:
-                if attempts == 1 or self.retry is None:
-                    raise
-                logger.warning("redis-ckpt store: transient error on %s, retrying", self._where)
-            attempts -= 1  # the budget counts the attempt above
-            retrying = Retrying(
-                stop=stop_after_attempt(attempts),
-                wait=wait_random_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
-                retry=retry_if_exception_type(TRANSIENT_ERRORS),
-                reraise=True,
-                before_sleep=lambda state: logger.warning("redis-ckpt store: retrying on %s", self._where),
-            )
-            return retrying(operation, *args)
-        except TRANSIENT_ERRORS as exc:
-            total = 1 if self.retry is None else self.retry.attempts
-            raise StoreUnavailableError(
-                f"Redis at {self._where} failed after {total} attempt(s): {type(exc).__name__}: {exc}. "
-                "Check that the server is up and reachable, then retry the call."
-            ) from exc
+        """Run one idempotent Redis operation, retrying transient errors (redis_ckpt/retry.py)."""
+        try:  # the first attempt runs without the policy's bookkeeping: this is the hot path
+            result = operation(*args)
+        except CAUGHT as exc:
+            return self._retrying.recover(exc, operation, args, {})
+        if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
+            self._retrying.recovered()
+        return result
+
+    def _explain(self, error: BaseException, never_reached: bool) -> Exception | None:
+        return diagnose.explain(self._client, self._where, error, never_reached)
 
 
 def index_algorithms() -> tuple[str, ...]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -13,21 +10,10 @@ import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.cluster import RedisCluster
-from redis.exceptions import (
-    BusyLoadingError,
-    ClusterDownError,
-    MovedError,
-    ReadOnlyError,
-    ResponseError,
-    SlotNotCoveredError,
-    TryAgainError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from redis.exceptions import MovedError, ResponseError
 from typing_extensions import Self
 
-from redis_ckpt import chunks, scripts, search, spill, topology, tracing, wire
+from redis_ckpt import chunks, diagnose, scripts, search, spill, topology, tracing, wire
 from redis_ckpt.compression import dictionaries_needed, dictionary_digest, dictionary_field, unpack_chunk
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import (
@@ -40,24 +26,18 @@ from redis_ckpt.connection import (
     server_is_cluster,
 )
 from redis_ckpt.encoding import text
-from redis_ckpt.errors import ConfigurationError, NotReplicatedError, ReadConflictError, StoreUnavailableError
+from redis_ckpt.errors import ConfigurationError, ReadConflictError
+from redis_ckpt.failures import CAUGHT, TRANSIENT_ERRORS
 from redis_ckpt.keys import KeyLayout
 from redis_ckpt.records import materialize_entry, metadata_bytes
+from redis_ckpt.retry import RetryPolicy
 
 logger = logging.getLogger("redis_ckpt")
 T = TypeVar("T")
 READ_ATTEMPTS = 5  # delta walks re-run when a deletion races them (see _walk_with_values)
 Group = tuple[str, str, "list[str] | None"]  # (thread, ns, candidate ids or None for all)
 
-# Errors after which the same (idempotent) operation may succeed: lost or refused connections,
-# timeouts, a server still loading its data after a restart, a demoted primary after failover,
-# a cluster without a primary for some slot yet (CLUSTERDOWN, or a slot map that has none for the
-# slot), a slot whose keys are half migrated (TRYAGAIN),
-# a write not yet confirmed by the replicas asked for (wait_replicas).
-TRANSIENT_ERRORS = (
-    RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOnlyError, ClusterDownError, TryAgainError,
-    SlotNotCoveredError, NotReplicatedError,
-)  # fmt: skip
+__all__ = ["TRANSIENT_ERRORS", "SaverCore"]  # TRANSIENT_ERRORS lives in redis_ckpt/failures.py
 
 
 def thread_and_ns(config: Mapping[str, Any]) -> tuple[str, str]:
@@ -88,17 +68,6 @@ def _materialize_ancestor(ancestor: Any, found: dict[bytes, bytes]) -> tuple[str
     return checkpoint_id, chunks.materialize_writes(writes, found), flat_seeds
 
 
-def _before_retry_sleep(where: str, state: Any) -> None:
-    """tenacity's hook before each retry: log it, and count it on the current trace span."""
-    tracing.record_retry()
-    logger.warning(
-        "redis-ckpt: %s on %s, retrying (attempt %d)",
-        type(state.outcome.exception()).__name__ if state.outcome else "error",
-        where,
-        state.attempt_number,
-    )
-
-
 class SaverCore(BaseCheckpointSaver[str]):
     """Connection, key layout, scripts and the retrying I/O primitive."""
 
@@ -122,7 +91,6 @@ class SaverCore(BaseCheckpointSaver[str]):
             raise ConfigurationError("pass redis_url or redis_client")
         self.layout = KeyLayout(checkpoint_prefix, checkpoint_write_prefix)
         self.ttl = TTLConfig.parse(ttl)
-        self.retry = retry
         if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
             raise ConfigurationError(f"wait_replicas must be an integer >= 0, got {wait_replicas!r}")
         if isinstance(wait_timeout_ms, bool) or not isinstance(wait_timeout_ms, int) or wait_timeout_ms <= 0:
@@ -134,6 +102,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         self._url, self._connection_args = redis_url, connection_args
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
+        self._retrying = RetryPolicy(retry, self._where, logger, explain=self._explain, on_retry=tracing.record_retry)
         self._search_ready = False
         self.compress = compress
         self._known = chunks.KnownChunks()
@@ -150,6 +119,15 @@ class SaverCore(BaseCheckpointSaver[str]):
     @property
     def client(self) -> Client:
         return self._client
+
+    @property
+    def retry(self) -> RetryConfig | None:
+        """The retry policy's settings (None: retries off); may be replaced on a live saver."""
+        return self._retrying.config
+
+    @retry.setter
+    def retry(self, config: RetryConfig | None) -> None:
+        self._retrying.config = config
 
     def __enter__(self) -> Self:
         return self
@@ -185,37 +163,22 @@ class SaverCore(BaseCheckpointSaver[str]):
 
     # -- I/O --------------------------------------------------------------------------------
     def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one idempotent Redis operation, retrying transient errors per the retry policy."""
+        """Run one idempotent Redis operation, retrying transient errors (redis_ckpt/retry.py)."""
         try:
-            # The first attempt runs without tenacity's bookkeeping: this is the hot path.
-            return operation(*args, **kwargs)
+            # The first attempt runs without the policy's bookkeeping: this is the hot path.
+            result = operation(*args, **kwargs)
         except MovedError as exc:  # a standalone client of a cluster node (a cluster client follows it)
             if self.is_cluster:  # a per-node search index whose name's slot just moved: the caller scans
                 raise
             raise topology.cluster_node_error(self._where) from exc
-        except TRANSIENT_ERRORS as exc:
-            if self.retry is None or self.retry.attempts == 1:
-                raise self._unavailable(exc, 1) from exc
-            logger.warning("redis-ckpt: %s on %s, retrying", type(exc).__name__, self._where)
-            tracing.record_retry()
-            time.sleep(random.uniform(0, self.retry.initial_wait))
-        try:
-            retrying = Retrying(
-                stop=stop_after_attempt(self.retry.attempts - 1),
-                wait=wait_random_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
-                retry=retry_if_exception_type(TRANSIENT_ERRORS),
-                reraise=True,
-                before_sleep=functools.partial(_before_retry_sleep, self._where),
-            )
-            return retrying(operation, *args, **kwargs)
-        except TRANSIENT_ERRORS as exc:
-            raise self._unavailable(exc, self.retry.attempts) from exc
+        except CAUGHT as exc:
+            return self._retrying.recover(exc, operation, args, kwargs)
+        if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
+            self._retrying.recovered()
+        return result
 
-    def _unavailable(self, exc: BaseException, attempts: int) -> StoreUnavailableError:
-        return StoreUnavailableError(
-            f"Redis at {self._where} failed after {attempts} attempt(s): {type(exc).__name__}: {exc}. "
-            "Check that the server is up and reachable, then retry the call."
-        )
+    def _explain(self, error: BaseException, never_reached: bool) -> Exception | None:
+        return diagnose.explain(self._client, self._where, error, never_reached)
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._io(scripts.run, self._client, [(name, keys, args)])[0]
