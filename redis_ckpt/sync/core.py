@@ -21,6 +21,7 @@ from redis_ckpt.connection import (
     can_be_cluster,
     check_client,
     client_from_url,
+    close_client,
     cluster_client_from_url,
     redact_url,
     server_is_cluster,
@@ -142,9 +143,7 @@ class SaverCore(BaseCheckpointSaver[str]):
     def close(self) -> None:
         """Close the connection pool(s) if this saver created them."""
         if self._owns_client:
-            self._client.close()
-            if isinstance(self._client, redis.Redis):
-                self._client.connection_pool.disconnect()
+            close_client(self._client)
 
     def _check_topology(self) -> None:
         """A standalone client of a cluster node: replaced by a cluster client if the saver built it
