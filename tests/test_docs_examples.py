@@ -199,10 +199,10 @@ def run_code(code: str, namespace: dict[str, Any], block: Block, what: str) -> N
 
 
 def replace_urls(code: str, url: str, replacements: dict[str, str]) -> str:
-    code = code.replace(DEFAULT_URL, url)
+    # The block's own replacements first, so that they may map an address to DEFAULT_URL.
     for old, new in replacements.items():
         code = code.replace(old, new)
-    return code
+    return code.replace(DEFAULT_URL, url)
 
 
 def unreachable_urls(code: str, url: str) -> list[str]:
