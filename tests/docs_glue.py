@@ -100,7 +100,8 @@ def deployment_server(tls: bool = False) -> Iterator[dict[str, str]]:
 
     where = Path(tempfile.mkdtemp(prefix="redis-ckpt-docs-"))
     socket = where / "redis.sock"
-    args = ["--unixsocket", str(socket), "--unixsocketperm", "700", "--user", "user on >password ~* &* +@all"]
+    args = ["--unixsocket", str(socket), "--unixsocketperm", "700"]
+    args += ["--user", "user", "on", ">password", "~*", "&*", "+@all"]  # one config line: `user user on ...`
     replace = {"redis.internal:6379": "", "/run/redis/redis.sock": str(socket)}
     binary = None
     if tls:

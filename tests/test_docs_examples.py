@@ -74,9 +74,10 @@ class Block:
     path: str  # relative to the repository, with forward slashes
     line: int  # 1-based line of the opening fence
     code: str
-    setup: list[str] = field(default_factory=list)
-    check: list[str] = field(default_factory=list)
-    teardown: list[str] = field(default_factory=list)
+    # Glue code, each with the markdown line its first line is on (for tracebacks).
+    setup: list[tuple[int, str]] = field(default_factory=list)
+    check: list[tuple[int, str]] = field(default_factory=list)
+    teardown: list[tuple[int, str]] = field(default_factory=list)
     continues: bool = False
     server: str = ""
     skip: str | None = None
@@ -142,8 +143,9 @@ def _with_directives(block: Block, directives: list[tuple[str, str, int]]) -> Bl
         if kind not in KINDS:
             raise ValueError(f"{block.path}:{line}: unknown docs-test directive {kind!r} (one of {sorted(KINDS)})")
         if kind in ("setup", "check", "teardown"):
-            # The code starts on the line after `docs-test: KIND`; it is dedented like a block.
-            getattr(block, kind).append(_dedent(body))
+            # The code starts on the line after `docs-test: KIND` (or on it, for a one-liner).
+            multiline = "\n" in body.strip(" \t")
+            getattr(block, kind).append((line + 1 if multiline else line, _dedent(body)))
         elif kind == "continue":
             block.continues = True
         elif kind == "server":
@@ -177,22 +179,27 @@ def chain(block: Block) -> list[Block]:
     return run
 
 
-def _compile(code: str, block: Block, what: str) -> Any:
+def _compile(code: str, block: Block, first_line: int) -> Any:
     """Compile with top-level await allowed, line numbers those of the markdown file (so a
-    traceback points at the docs), and the value of a last expression kept in `_`."""
-    tree = ast.parse(code, filename=str(ROOT / block.path), mode="exec")
+    traceback shows the docs' lines), and the value of a last expression kept in `_`."""
+    filename = str(ROOT / block.path)
+    tree = ast.parse(code, filename=filename, mode="exec")
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = tree.body[-1]
         tree.body[-1] = ast.copy_location(ast.Assign(targets=[ast.Name("_", ast.Store())], value=last.value), last)
     ast.fix_missing_locations(tree)
-    if what == "block":
-        ast.increment_lineno(tree, block.line)
-    return compile(tree, f"{ROOT / block.path}" if what == "block" else f"<{what} of {block.id}>", "exec",
-                   flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)  # fmt: skip
+    ast.increment_lineno(tree, first_line - 1)
+    # pytest's own assertion rewriting, so a failing `assert` in a check shows its values. Internal
+    # API: without it the asserts still work, with bare messages.
+    with contextlib.suppress(ImportError):
+        from _pytest.assertion.rewrite import rewrite_asserts
+
+        rewrite_asserts(tree, code.encode())
+    return compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 
 
-def run_code(code: str, namespace: dict[str, Any], block: Block, what: str) -> None:
-    compiled = _compile(code, block, what)
+def run_code(code: str, namespace: dict[str, Any], block: Block, first_line: int) -> None:
+    compiled = _compile(code, block, first_line)
     result = eval(compiled, namespace)  # the docs' own code: running it is the point
     if compiled.co_flags & inspect.CO_COROUTINE:
         asyncio.run(result)
@@ -270,18 +277,18 @@ def run_chain(blocks: list[Block], url: str) -> None:
         for block in blocks:
             namespace.pop("DOCS_REPLACE", None)
             try:
-                for code in block.setup:
-                    run_code(replace_urls(code, url, {}), namespace, block, "setup")
+                for line, code in block.setup:
+                    run_code(replace_urls(code, url, {}), namespace, block, line)
                 replacements: dict[str, str] = namespace.get("DOCS_REPLACE", {})
                 code = replace_urls(block.code, url, replacements)
                 bad = unreachable_urls(code, url)
                 assert not bad, f"{block.id} names {bad}: point them at a test server in its setup (DOCS_REPLACE)"
-                run_code(code, namespace, block, "block")
-                for code in block.check:
-                    run_code(replace_urls(code, url, replacements), namespace, block, "check")
+                run_code(code, namespace, block, block.line + 1)
+                for line, code in block.check:
+                    run_code(replace_urls(code, url, replacements), namespace, block, line)
             finally:
-                for code in block.teardown:
-                    run_code(replace_urls(code, url, {}), namespace, block, "teardown")
+                for line, code in block.teardown:
+                    run_code(replace_urls(code, url, {}), namespace, block, line)
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
