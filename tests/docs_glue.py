@@ -136,3 +136,57 @@ def cluster_addresses(url: str) -> dict[str, str]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 6379
     return {"node-1:6379": f"{host}:{port}", 'host="node-1", port=6379': f'host="{host}", port={port}'}
+
+
+@contextlib.contextmanager
+def sentinel_deployment() -> Iterator[dict[str, str]]:
+    """A primary and three Sentinels monitoring it as `mymaster`, all with the ACL user `user`
+    (password `password`), as the Sentinel URL of the deployments page expects. Yields the
+    replacements of its `s1:26379`, `s2:26379`, `s3:26379`."""
+    import subprocess
+
+    from redis_ckpt.embedded import server_binary
+
+    user = ["--user", "user", "on", ">password", "~*", "&*", "+@all"]
+    primary = EmbeddedRedis(modules=False, extra_args=user).start()
+    where = Path(tempfile.mkdtemp(prefix="redis-ckpt-docs-sentinel-"))
+    processes: list[subprocess.Popen[bytes]] = []
+    replace = {}
+    try:
+        for n in (1, 2, 3):
+            port = free_port()
+            conf = where / f"sentinel-{port}.conf"
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {where}\n"
+                "user user on >password ~* &* +@all\n"
+                f"sentinel monitor mymaster 127.0.0.1 {primary.port} 2\n"
+            )
+            log = (where / f"sentinel-{port}.log").open("wb")
+            processes.append(subprocess.Popen([server_binary(), str(conf), "--sentinel"], stdout=log, stderr=log))
+            replace[f"s{n}:26379"] = f"127.0.0.1:{port}"
+        for address in replace.values():
+            _wait_for_sentinel(int(address.rpartition(":")[2]))
+        yield replace
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+        primary.stop()
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def _wait_for_sentinel(port: int, timeout: float = 20) -> None:
+    import time
+
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with redis.Redis(port=port, username="user", password="password", socket_timeout=2) as client:
+                if client.sentinel_get_master_addr_by_name("mymaster"):
+                    return
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
