@@ -61,9 +61,10 @@ DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(?P<kind>[\w-]+)(?P<body>.*?)-->", 
 KINDS = {"setup", "check", "teardown", "continue", "server", "skip"}
 URL_LITERAL = re.compile(r"(?:rediss?|unix|redis\+sentinel)://[^\s\"')]*")
 
-# Pages whose blocks other branches are rewriting right now: their glue is added when those land.
-# The blocks still run, as expected failures, and strict: a block that starts passing (its glue is
-# in) fails the run until its page is taken off this list.
+# Pages whose blocks other branches are rewriting right now: their glue is added when those land
+# (for reliability.md, ready in tests/pending/reliability-docs-glue.patch: `git apply` it, then
+# delete it and the entry). The blocks still run, as expected failures, and strict: a block that
+# starts passing (its glue is in) fails the run until its page is taken off this list.
 GLUE_PENDING: dict[str, str] = {
     "docs/reliability.md": "being rewritten on the ownership branch; its glue goes in with the merge",
 }
