@@ -94,8 +94,11 @@ def doc_files() -> list[Path]:
 
 def parse(path: Path) -> list[Block]:
     """The python blocks of one markdown file, each with the directives right before its fence."""
-    rel = path.relative_to(ROOT).as_posix()
-    lines = path.read_text().splitlines()
+    return parse_text(path.relative_to(ROOT).as_posix(), path.read_text())
+
+
+def parse_text(rel: str, text: str) -> list[Block]:
+    lines = text.splitlines()
     blocks: list[Block] = []
     pending: list[tuple[str, str, int]] = []  # (kind, body, line) of directives waiting for a fence
     gap: list[str] = []  # text since the last directive: must be blank for them to apply
@@ -169,9 +172,9 @@ def all_blocks() -> list[Block]:
 BLOCKS = all_blocks()
 
 
-def chain(block: Block) -> list[Block]:
+def chain(block: Block, blocks: list[Block] = BLOCKS) -> list[Block]:
     """The block and the blocks of its page it continues, first to last."""
-    same_page = [b for b in BLOCKS if b.path == block.path and b.line <= block.line]
+    same_page = [b for b in blocks if b.path == block.path and b.line <= block.line]
     run = [same_page.pop()]
     while run[0].continues:
         if not same_page:
@@ -320,3 +323,60 @@ def test_every_python_block_is_collected() -> None:
         1 for path in doc_files() for line in path.read_text().splitlines() if line.strip().startswith("```python")
     )
     assert fences == len(BLOCKS) > 20
+
+
+PAGE = """# A page
+
+<!-- docs-test: setup
+x = 1
+-->
+<!-- docs-test: check
+assert y == 2
+-->
+
+```python
+y = x + 1
+```
+
+Prose.
+
+<!-- docs-test: continue -->
+<!-- docs-test: check assert z == 3 -->
+```python
+z = y + 1
+```
+
+```bash
+echo not run
+```
+"""
+
+
+def test_directives_attach_to_the_next_python_block() -> None:
+    first, second = parse_text("page.md", PAGE)
+    assert (first.line, first.setup, first.check) == (10, [(4, "x = 1\n")], [(7, "assert y == 2\n")])
+    assert not first.continues
+    assert (second.line, second.check, second.continues) == (18, [(17, "assert z == 3")], True)
+    assert chain(second, [first, second]) == [first, second]
+
+
+@pytest.mark.parametrize(
+    ("page", "error"),
+    [
+        ("<!-- docs-test: setup\nx = 1\n-->\nProse.\n```python\nx\n```\n", "not right before"),
+        ("<!-- docs-test: skip why -->\n```bash\necho\n```\n", "before a bash block"),
+        ("<!-- docs-test: sertup x -->\n```python\nx\n```\n", "unknown docs-test directive"),
+        ("text\n<!-- docs-test: check assert x -->\n", "no ```python block after it"),
+    ],
+)
+def test_misplaced_or_misspelt_directives_are_errors(page: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_text("page.md", page)
+
+
+def test_a_block_runs_as_written_top_level_await_included() -> None:
+    code = "import asyncio\nawait asyncio.sleep(0)\nasync with contextlib.nullcontext():\n    x = 1\nx + 1\n"
+    block = Block("page.md", 1, code)
+    namespace: dict[str, Any] = {"contextlib": contextlib}
+    run_code(block.code, namespace, block, 2)
+    assert namespace["_"] == 2  # the last expression's value
