@@ -56,7 +56,9 @@ from tests.conftest import _Servers, client_for, purge_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "redis://localhost:6379"
-FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*$")
+# A fence opens with 3+ backticks or tildes and closes with a run of the same, at least as long
+# (CommonMark), so a ````markdown example may show a ```python fence without it being run.
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+-]*)[^\n]*$")
 DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(?P<kind>[\w-]+)(?P<body>.*?)-->", re.S)
 KINDS = {"setup", "check", "teardown", "continue", "server", "skip"}
 URL_LITERAL = re.compile(r"(?:rediss?|unix|redis\+sentinel)://[^\s\"')]*")
@@ -107,7 +109,8 @@ def parse_text(rel: str, text: str) -> list[Block]:
         line = lines[i]
         fence = FENCE.match(line)
         if fence:
-            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == "```"), None)
+            close = re.compile(re.escape(fence["fence"][0]) + "{" + str(len(fence["fence"])) + r",}[ \t]*$")
+            end = next((j for j in range(i + 1, len(lines)) if close.match(lines[j].strip())), None)
             if end is None:
                 raise ValueError(f"{rel}:{i + 1}: unclosed code fence")
             if fence["lang"] == "python":
@@ -367,6 +370,7 @@ def test_directives_attach_to_the_next_python_block() -> None:
         ("<!-- docs-test: skip why -->\n```bash\necho\n```\n", "before a bash block"),
         ("<!-- docs-test: sertup x -->\n```python\nx\n```\n", "unknown docs-test directive"),
         ("text\n<!-- docs-test: check assert x -->\n", "no ```python block after it"),
+        ("````markdown\n<!-- docs-test: check assert x -->\n```python\nx\n```\n````\n```python\n", "unclosed"),
     ],
 )
 def test_misplaced_or_misspelt_directives_are_errors(page: str, error: str) -> None:
