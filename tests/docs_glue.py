@@ -29,7 +29,7 @@ from redis_ckpt.embedded import EmbeddedRedis, free_port
 # human's approval, then settle): the same shape the integration pages' blocks expect
 # (`{"customer": ..., "amount": ...}` in, `"outcome"` out). Taken from the compiled demo graph so
 # there is one definition of it.
-builder: StateGraph = build_graph(None).builder
+builder: StateGraph[Any] = build_graph(None).builder
 inputs: dict[str, Any] = {"customer": "Ada", "amount": 42.0}
 
 
@@ -52,7 +52,7 @@ def _reply(state: MessagesState) -> dict[str, list[AIMessage]]:
 
 # A one-node chat graph (`{"messages": [...]}` in, an AIMessage echo out), for blocks that read
 # `result["messages"][-1].content`.
-chat_builder: StateGraph = StateGraph(MessagesState)
+chat_builder: StateGraph[MessagesState] = StateGraph(MessagesState)
 chat_builder.add_node("reply", _reply)
 chat_builder.add_edge(START, "reply")
 chat_builder.add_edge("reply", END)
