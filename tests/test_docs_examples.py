@@ -42,6 +42,7 @@ import contextlib
 import inspect
 import os
 import re
+import textwrap
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,9 +151,7 @@ def _with_directives(block: Block, directives: list[tuple[str, str, int]]) -> Bl
         if kind not in KINDS:
             raise ValueError(f"{block.path}:{line}: unknown docs-test directive {kind!r} (one of {sorted(KINDS)})")
         if kind in ("setup", "check", "teardown"):
-            # The code starts on the line after `docs-test: KIND` (or on it, for a one-liner).
-            multiline = "\n" in body.strip(" \t")
-            getattr(block, kind).append((line + 1 if multiline else line, _dedent(body)))
+            getattr(block, kind).append(_glue_code(body, line, block))
         elif kind == "continue":
             block.continues = True
         elif kind == "server":
@@ -162,10 +161,15 @@ def _with_directives(block: Block, directives: list[tuple[str, str, int]]) -> Bl
     return block
 
 
-def _dedent(body: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(body.partition("\n")[2] if body.strip() and "\n" in body else body.strip())
+def _glue_code(body: str, line: int, block: Block) -> tuple[int, str]:
+    """(line of its first line, code) of a directive's code: on the lines after `docs-test: KIND`
+    (dedented like a block), or all on that one line."""
+    first, newline, rest = body.partition("\n")
+    if not newline:
+        return line, body.strip()
+    if first.strip():
+        raise ValueError(f"{block.path}:{line}: a directive's code goes on the lines after its `docs-test: KIND`")
+    return line + 1, textwrap.dedent(rest)
 
 
 def all_blocks() -> list[Block]:
@@ -302,11 +306,12 @@ def run_chain(blocks: list[Block], url: str) -> None:
 def test_docs_block(
     block: Block, redis_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if block.skip:
-        pytest.skip(block.skip)
+    blocks = chain(block)
+    for skipped in blocks:  # a block continuing a skipped one cannot run either
+        if skipped.skip:
+            pytest.skip(skipped.skip if skipped is block else f"continues {skipped.id}, skipped: {skipped.skip}")
     if block.path in GLUE_PENDING:
         request.applymarker(pytest.mark.xfail(reason=GLUE_PENDING[block.path], strict=True))
-    blocks = chain(block)
     assert block.check, f"{block.id} has no `<!-- docs-test: check ... -->`: assert what the block should have done"
     url = server_for(block, request, redis_url)
     prefix = f"d{uuid.uuid4().hex[:12]}"
@@ -369,6 +374,7 @@ def test_directives_attach_to_the_next_python_block() -> None:
         ("<!-- docs-test: setup\nx = 1\n-->\nProse.\n```python\nx\n```\n", "not right before"),
         ("<!-- docs-test: skip why -->\n```bash\necho\n```\n", "before a bash block"),
         ("<!-- docs-test: sertup x -->\n```python\nx\n```\n", "unknown docs-test directive"),
+        ("<!-- docs-test: check assert x\nassert y\n-->\n```python\nx\n```\n", "goes on the lines after"),
         ("text\n<!-- docs-test: check assert x -->\n", "no ```python block after it"),
         ("````markdown\n<!-- docs-test: check assert x -->\n```python\nx\n```\n````\n```python\n", "unclosed"),
     ],
