@@ -16,7 +16,7 @@ mkdocs nor GitHub render:
 Directives (any number of them, before the fence, nothing but blank lines between them and it):
 - `setup CODE`: runs first, in the block's namespace. It may set `DOCS_REPLACE` (a dict of
   literal text replacements applied to the block, e.g. a host:port the docs name) and use
-  `docs_stack` (a contextlib.ExitStack closed after the block) for servers it starts.
+  `docs_stack` (a contextlib.ExitStack closed at the end of the test) for servers it starts.
 - `check CODE`: runs after the block, in its namespace; asserts what the block should have done.
   The value of a block's last line, when it is an expression, is in `_` (as in the REPL).
   Every block that runs needs one: a block that silently does nothing useful must fail.
@@ -223,17 +223,15 @@ def replace_urls(code: str, url: str, replacements: dict[str, str]) -> str:
     return code.replace(DEFAULT_URL, url)
 
 
-def unreachable_urls(code: str, url: str) -> list[str]:
-    """URLs left in a block that name no server of the test: it would wait on DNS or a dead port
-    (with retries) before failing, so it is refused up front with a pointer to the fix."""
-    bad = []
-    for literal in URL_LITERAL.findall(code):
-        if literal.startswith(url) or "127.0.0.1" in literal:
-            continue
-        if literal.startswith("unix://") and os.path.exists(literal.removeprefix("unix://")):
-            continue
-        bad.append(literal)
-    return bad
+def unreachable_urls(code: str, url: str, replacements: dict[str, str]) -> list[str]:
+    """URLs left in a block that name no server of the test (neither the test server's URL nor
+    holding an address the setup put in): the block would wait on DNS or a dead port, with
+    retries, before failing, so it is refused up front with a pointer to the fix."""
+    return [
+        literal
+        for literal in URL_LITERAL.findall(code)
+        if not literal.startswith(url) and not any(new and new in literal for new in replacements.values())
+    ]
 
 
 def fresh_default_prefixes(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
@@ -292,7 +290,7 @@ def run_chain(blocks: list[Block], url: str) -> None:
                     run_code(replace_urls(code, url, {}), namespace, block, line)
                 replacements: dict[str, str] = namespace.get("DOCS_REPLACE", {})
                 code = replace_urls(block.code, url, replacements)
-                bad = unreachable_urls(code, url)
+                bad = unreachable_urls(code, url, replacements)
                 assert not bad, f"{block.id} names {bad}: point them at a test server in its setup (DOCS_REPLACE)"
                 run_code(code, namespace, block, block.line + 1)
                 for line, code in block.check:
@@ -390,3 +388,10 @@ def test_a_block_runs_as_written_top_level_await_included() -> None:
     namespace: dict[str, Any] = {"contextlib": contextlib}
     run_code(block.code, namespace, block, 2)
     assert namespace["_"] == 2  # the last expression's value
+
+
+def test_a_url_no_test_server_answers_is_refused_up_front() -> None:
+    url = "redis://127.0.0.1:1234"
+    assert unreachable_urls('RedisSaver("redis://127.0.0.1:1234/0")', url, {}) == []
+    assert unreachable_urls('RedisSaver("redis://127.0.0.1:6379")', url, {}) == ["redis://127.0.0.1:6379"]
+    assert unreachable_urls('RedisSaver("unix:///tmp/x.sock")', url, {"/run/r.sock": "/tmp/x.sock"}) == []
