@@ -113,12 +113,14 @@ def deployment_server(tls: bool = False) -> Iterator[dict[str, str]]:
         # The certificate is for 127.0.0.1; the CA file is where the page says it is.
         replace.update({"redis.internal:6380": f"127.0.0.1:{tls_port}", "/etc/ssl/redis-ca.pem": str(where / "ca.crt")})
         binary = TLS_SERVER
-    server = EmbeddedRedis(modules=False, binary=binary, extra_args=args).start()
-    replace["redis.internal:6379"] = f"127.0.0.1:{server.port}"
     try:
-        yield replace
+        server = EmbeddedRedis(modules=False, binary=binary, extra_args=args).start()
+        replace["redis.internal:6379"] = f"127.0.0.1:{server.port}"
+        try:
+            yield replace
+        finally:
+            server.stop()
     finally:
-        server.stop()
         shutil.rmtree(where, ignore_errors=True)
 
 
@@ -148,11 +150,12 @@ def sentinel_deployment() -> Iterator[dict[str, str]]:
     from redis_ckpt.embedded import server_binary
 
     user = ["--user", "user", "on", ">password", "~*", "&*", "+@all"]
-    primary = EmbeddedRedis(modules=False, extra_args=user).start()
     where = Path(tempfile.mkdtemp(prefix="redis-ckpt-docs-sentinel-"))
+    primary = EmbeddedRedis(modules=False, extra_args=user)
     processes: list[subprocess.Popen[bytes]] = []
     replace = {}
     try:
+        primary.start()
         for n in (1, 2, 3):
             port = free_port()
             conf = where / f"sentinel-{port}.conf"
