@@ -68,9 +68,7 @@ URL_LITERAL = re.compile(r"(?:rediss?|unix|redis\+sentinel)://[^\s\"')]*")
 # (for reliability.md, ready in tests/pending/reliability-docs-glue.patch: `git apply` it, then
 # delete it and the entry). The blocks still run, as expected failures, and strict: a block that
 # starts passing (its glue is in) fails the run until its page is taken off this list.
-GLUE_PENDING: dict[str, str] = {
-    "docs/reliability.md": "being rewritten on the ownership branch; its glue goes in with the merge",
-}
+GLUE_PENDING: dict[str, str] = {}
 
 
 @dataclass
