@@ -29,6 +29,7 @@ from redis.cluster import RedisCluster
 from redis_ckpt import AsyncRedisSaver, RedisSaver
 from redis_ckpt.connection import server_is_cluster
 from redis_ckpt.embedded import EmbeddedCluster, EmbeddedRedis
+from tests.proxy import FaultProxy
 
 SERVER_KINDS = ["search", "plain"]
 CLUSTER_KINDS = ["cluster", "cluster-search"]
@@ -191,3 +192,12 @@ def raw(redis_url: str) -> Iterator[redis.Redis]:
 
 def keys_under(client: redis.Redis, prefix: str) -> list[bytes]:
     return sorted(client.scan_iter(match=f"{prefix}*", count=1000))
+
+
+@pytest.fixture
+def proxy(redis_url: str) -> Iterator[FaultProxy]:
+    """A TCP proxy in front of the test server that can cut or stall connections (tests/proxy.py)."""
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    p = FaultProxy(port)
+    yield p
+    p.close()

@@ -98,14 +98,6 @@ def test_killed_client_connections_are_retried(saver: RedisSaver, raw: redis.Red
     writer.verify()
 
 
-@pytest.fixture
-def proxy(redis_url: str) -> Iterator[FaultProxy]:
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    p = FaultProxy(port)
-    yield p
-    p.close()
-
-
 def test_a_stall_shorter_than_the_retry_budget_is_ridden_out(proxy: FaultProxy, redis_url: str, prefix: str) -> None:
     saver = RedisSaver(proxy.url, connection_args={"socket_timeout": 0.2}, **saver_kwargs(prefix))
     try:

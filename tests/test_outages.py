@@ -111,14 +111,6 @@ def test_a_restart_mid_run_is_ridden_out_with_the_default_policy(
         saver.close()
 
 
-@pytest.fixture
-def proxy(redis_url: str) -> Iterator[FaultProxy]:
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    p = FaultProxy(port)
-    yield p
-    p.close()
-
-
 def test_a_write_whose_reply_was_lost_is_applied_once(proxy: FaultProxy, redis_url: str, prefix: str) -> None:
     """The connection is cut after Redis ran the write and before its reply: the saver retries it
     (default policy) and the retry changes nothing."""
