@@ -43,3 +43,15 @@ class OwnershipLostError(RedisCheckpointError):
 class ThreadBusyError(RedisCheckpointError):
     """Write ownership of a thread could not be taken within the wait: another worker holds its
     lease. Retry later, or give up on the request."""
+
+
+class FormatTooNewError(RedisCheckpointError):
+    """The deployment, or a namespace of a thread, holds a storage format newer than this release
+    reads or writes (a newer release wrote it, or the operator raised the deployment's format).
+    Nothing was written. Upgrade this worker (docs/upgrading.md). `found` is the stored format,
+    `supported` the newest this release handles."""
+
+    def __init__(self, message: str, *, found: int, supported: int) -> None:
+        super().__init__(message)
+        self.found = found
+        self.supported = supported

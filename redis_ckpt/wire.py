@@ -18,7 +18,7 @@ from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from redis_ckpt import topology
+from redis_ckpt import format_version, topology
 from redis_ckpt.errors import NotReplicatedError
 
 _hiredis_pack: Callable[[tuple[Any, ...]], Any] | None
@@ -57,14 +57,14 @@ def execute_on_pool(pool: Any, commands: Sequence[Command]) -> list[Any]:
     connection = pool.get_connection()
     try:
         replies: list[Any] = []
-        error: ResponseError | None = None
+        error: Exception | None = None
         try:
             connection.send_packed_command([b"".join(pack(connection, c) for c in commands)])
             for _ in commands:
                 try:
                     replies.append(connection.read_response())
                 except ResponseError as exc:  # the parser has consumed it: later replies stay readable
-                    error = error or topology.transient_form(exc)
+                    error = error or typed_error(exc)
                     replies.append(exc)
         except BaseException:
             connection.disconnect()
@@ -91,7 +91,7 @@ def transaction(client: Any, commands: Sequence[Command], wait: tuple[int, int] 
     results: list[Any] = replies[len(commands) + 1]
     for result in results:
         if isinstance(result, ResponseError):
-            raise topology.transient_form(result)
+            raise typed_error(result)
     if wait:
         check_replicated(replies[-1], wait)
     return results
@@ -101,3 +101,9 @@ def check_replicated(reply: Any, wait: tuple[int, int]) -> None:
     """Raise NotReplicatedError unless WAIT's `reply` counts the replicas `wait` asked for."""
     if int(reply) < wait[0]:
         raise NotReplicatedError(f"{reply} of {wait[0]} replica(s) confirmed the write within {wait[1]} ms")
+
+
+def typed_error(error: ResponseError) -> Exception:
+    """A script's error reply in the form the saver acts on: a refusal over the storage format as
+    FormatTooNewError, a slot migration in progress as TRYAGAIN (retried), else unchanged."""
+    return format_version.refusal(error) or topology.transient_form(error)

@@ -3,6 +3,8 @@
 -- KEYS: idx, widx, blobs, namespaces, chunks, marked fields, marked chunks (gc.lua: a dead
 -- collection's marks would outlive the namespace)
 -- ARGV: doc_prefix, writes_prefix, batch, ns
+local refused = format_refusal(KEYS[5])
+if refused then return refused end
 local idx, widx, blobs, nskey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local doc_prefix, writes_prefix, batch = ARGV[1], ARGV[2], tonumber(ARGV[3])
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from redis_ckpt import scripts, search
+from redis_ckpt import format_version, scripts, search
 from redis_ckpt.chunks import is_record, own_digests
 from redis_ckpt.compression import dictionaries_needed, dictionary_digest, dictionary_field, is_dictionary_field
 from redis_ckpt.encoding import digest, is_write_field, text, unpack_list
@@ -58,6 +58,7 @@ class Maintenance(Owning):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of the thread, in every namespace."""
         thread_id = key_text("thread_id", thread_id)
+        self._check_writable()
         # `purge` forgets each namespace once it is empty (Redis drops the set with its last
         # member). A namespace registered by a concurrent put meanwhile is picked up by the next
         # round; the thread's namespace set is never deleted while it lists live data.
@@ -172,6 +173,7 @@ class Maintenance(Owning):
         wanted = {str(r) for r in run_ids}
         if not wanted:
             return
+        self._check_writable()
         for (thread_id, ns), ids in self._checkpoints_of_runs(wanted).items():
             self._drop(thread_id, ns, ids)
 
@@ -205,6 +207,7 @@ class Maintenance(Owning):
         source, target = key_text("thread_id", source_thread_id), key_text("thread_id", target_thread_id)
         if source == target:
             return
+        self._check_writable()
         for ns in self._namespaces(source):
             # Ids first: a checkpoint put after the values were copied would arrive without its values.
             checkpoint_ids = list(self._ids(source, ns))
@@ -244,6 +247,9 @@ class Maintenance(Owning):
             cursor, page = self._io(self._client.hscan, src, cursor, count=200)  # type: ignore[misc]
             fields: dict[bytes, bytes] = dict(page)  # type: ignore[arg-type]
             if fields and dictionaries is not None:
+                # a namespace in a newer format is not copied (earlier pages' chunks stay in the
+                # target unreferenced, until its next collection)
+                format_version.check_stamp(fields.get(format_version.STAMP_FIELD), src)
                 fields.update(self._missing_dictionaries(src, fields, dictionaries))
             if fields:
                 self._io(self._write_with_ttl, target, ns, [_hset(dst, fields)], [dst])
@@ -338,6 +344,7 @@ class Maintenance(Owning):
         if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0:
             raise ConfigurationError(f"keep_last must be an integer >= 0, got {keep_last!r}")
         threads = [key_text("thread_id", t) for t in thread_ids]
+        self._check_writable()
         for thread_id in threads:
             if strategy == "delete" or keep_last == 0:
                 self.delete_thread(thread_id)
