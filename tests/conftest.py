@@ -40,6 +40,7 @@ CLUSTER_TEST_FILES = {
     "test_differential.py",
     "test_graphs.py",
     "test_maintenance.py",
+    "test_format_version.py",
 }
 S = TypeVar("S", bound=RedisSaver)
 

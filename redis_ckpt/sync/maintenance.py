@@ -77,10 +77,13 @@ class Maintenance(Owning):
         held = self._owner_of(thread_id)
         # a fenced batch is one transaction: its namespaces share the bound
         batch = BATCH if held is None else BATCH // max(1, len(namespaces))
+        # each call checks every namespace's storage format (lua/purge.lua): all or none go
+        all_chunks = [self.layout.chunks(thread_id, ns) for ns in namespaces]
         for ns in namespaces:
             idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
             marks = self.layout.gc_marks(thread_id, ns)
-            keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *marks]
+            others = [c for c in all_chunks if c != chunk_hash]
+            keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *marks, *others]
             prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.legacy_writes_prefix(thread_id, ns)]
             calls.append(("purge", keys, [*prefixes, max(1, batch), ns]))
         if held is not None:  # fenced: a superseded owner deletes nothing
