@@ -163,9 +163,7 @@ def test_copy_thread_copies_a_readable_stamp(saver: RedisSaver, raw: redis.Redis
     assert raw.hget(saver.layout.chunks("u", ""), STAMP) == b"1"
 
 
-def test_the_async_saver_refuses_with_the_same_typed_error(
-    redis_url: str, prefix: str, raw: redis.Redis
-) -> None:
+def test_the_async_saver_refuses_with_the_same_typed_error(redis_url: str, prefix: str, raw: redis.Redis) -> None:
     async def run() -> None:
         with fresh_saver(AsyncRedisSaver, redis_url, prefix) as saver:
             ids = put_chain(saver, "t", 2)
