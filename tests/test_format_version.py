@@ -196,6 +196,7 @@ def test_the_cli_shows_and_raises_the_format(saver: RedisSaver, raw: redis.Redis
     shown = CliRunner().invoke(cli, [*base, "format", "--json"])
     assert shown.exit_code == 0, shown.output
     assert '"deployment": 1' in shown.stdout and '"writes": [1]' in shown.stdout
+    assert "ok    storage format: format 1" in CliRunner().invoke(cli, [*base, "doctor"]).stdout
     human = CliRunner().invoke(cli, [*base, "format"])
     assert "storage format 1" in human.stdout and "reads formats 1" in human.stdout
     assert CliRunner().invoke(cli, [*base, "format", "--raise", "1"]).exit_code == 0
@@ -205,6 +206,8 @@ def test_the_cli_shows_and_raises_the_format(saver: RedisSaver, raw: redis.Redis
     lowered = CliRunner().invoke(cli, [*base, "format", "--raise", "1"])
     assert lowered.exit_code != 0 and "never lowered" in lowered.output
     assert "storage format 2" in CliRunner().invoke(cli, [*base, "format"]).stdout
+    doctor = CliRunner().invoke(cli, [*base, "doctor"])
+    assert doctor.exit_code == 1 and "FAIL  storage format: format 2: this release writes 1 only" in doctor.stdout
     assert raw.get(saver.layout.format_marker) == b"2"
 
 
