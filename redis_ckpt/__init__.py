@@ -4,6 +4,7 @@ from redis_ckpt.aio import AsyncRedisSaver
 from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import (
     ConfigurationError,
+    FormatTooNewError,
     IncompatibleClientError,
     NotReplicatedError,
     OwnershipLostError,
@@ -23,6 +24,7 @@ __all__ = [
     "AsyncRedisSaver",
     "AsyncRedisStore",
     "ConfigurationError",
+    "FormatTooNewError",
     "IncompatibleClientError",
     "NotReplicatedError",
     "Ownership",
