@@ -73,7 +73,9 @@ else
   local doomed = {}
   for i = 1, #scan[2], 2 do
     local field = scan[2][i]
-    local keep = redis.call('SISMEMBER', marks, field) == 1 or (phase == 'chunks' and (is_dictionary_field(field) or field == FORMAT_FIELD))
+    -- a namespace's dictionaries and its format stamp are no chunks: they stay with the namespace
+    local kept = phase == 'chunks' and (is_dictionary_field(field) or field == FORMAT_FIELD)
+    local keep = kept or redis.call('SISMEMBER', marks, field) == 1
     if not keep and phase == 'blobs' and string.byte(field, 1) == 0 then
       local base = string.sub(field, 2)
       keep = redis.call('SISMEMBER', mf, base) == 1 and redis.call('HGET', blobs, base) == field
