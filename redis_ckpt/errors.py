@@ -48,8 +48,9 @@ class ThreadBusyError(RedisCheckpointError):
 class FormatTooNewError(RedisCheckpointError):
     """The deployment, or a namespace of a thread, holds a storage format newer than this release
     reads or writes (a newer release wrote it, or the operator raised the deployment's format).
-    Nothing was written. Upgrade this worker (docs/upgrading.md). `found` is the stored format,
-    `supported` the newest this release handles."""
+    No checkpoint, write or deletion took effect (a put refused by a namespace may leave the values
+    it sent before its commit unreferenced, for a later collection). Upgrade this worker
+    (docs/upgrading.md). `found` is the stored format, `supported` the newest this release handles."""
 
     def __init__(self, message: str, *, found: int, supported: int) -> None:
         super().__init__(message)

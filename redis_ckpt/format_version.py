@@ -96,7 +96,7 @@ def _namespace_too_new(found: int, chunks_key: str) -> FormatTooNewError:
     thread_id, ns = thread_and_ns_of_namespace_key(chunks_key)
     return FormatTooNewError(
         f"thread {thread_id!r} namespace {ns!r} holds storage {_shown(found)}; this redis-ckpt release reads "
-        f"formats up to {max(READS)} - upgrade this worker (docs/upgrading.md). Nothing was written.",
+        f"formats up to {max(READS)} - upgrade this worker (docs/upgrading.md)",
         found=found,
         supported=max(READS),
     )
