@@ -199,11 +199,16 @@ def test_the_cli_shows_and_raises_the_format(saver: RedisSaver, raw: redis.Redis
     assert "ok    storage format: format 1" in CliRunner().invoke(cli, [*base, "doctor"]).stdout
     human = CliRunner().invoke(cli, [*base, "format"])
     assert "storage format 1" in human.stdout and "reads formats 1" in human.stdout
-    assert CliRunner().invoke(cli, [*base, "format", "--raise", "1"]).exit_code == 0
-    refused = CliRunner().invoke(cli, [*base, "format", "--raise", "2"])
+    assert CliRunner().invoke(cli, [*base, "format", "--raise", "1"]).exit_code == 0  # as it is: nothing to ask
+    raw.delete(saver.layout.format_marker)
+    unasked = CliRunner().invoke(cli, [*base, "format", "--raise", "1"])
+    assert unasked.exit_code != 0 and "pass --yes" in unasked.output and not raw.exists(saver.layout.format_marker)
+    assert CliRunner().invoke(cli, [*base, "format", "--raise", "1", "--yes"]).exit_code == 0
+    assert raw.get(saver.layout.format_marker) == b"1"
+    refused = CliRunner().invoke(cli, [*base, "format", "--raise", "2", "--yes"])
     assert refused.exit_code != 0 and "cannot raise the deployment to format 2" in refused.output
     raw.set(saver.layout.format_marker, "2")
-    lowered = CliRunner().invoke(cli, [*base, "format", "--raise", "1"])
+    lowered = CliRunner().invoke(cli, [*base, "format", "--raise", "1", "--yes"])
     assert lowered.exit_code != 0 and "never lowered" in lowered.output
     assert "storage format 2" in CliRunner().invoke(cli, [*base, "format"]).stdout
     doctor = CliRunner().invoke(cli, [*base, "doctor"])

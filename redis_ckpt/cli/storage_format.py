@@ -3,6 +3,8 @@ whole fleet runs a release that reads the new one (docs/upgrading.md)."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 from rich.console import Console
 
@@ -16,14 +18,25 @@ from redis_ckpt.cli.app import env, json_option
     type=click.IntRange(min=1),
     help="Raise the deployment's storage format to N (only once every worker reads N).",
 )
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before raising.")
 @json_option
 @click.pass_context
-def format_(ctx: click.Context, raise_to: int | None) -> None:
+def format_(ctx: click.Context, raise_to: int | None, yes: bool) -> None:
     """Show the deployment's storage format and what this release reads and writes; --raise N
     switches the deployment to format N."""
     e = env(ctx)
     saver = e.saver()
     if raise_to is not None:
+        current = saver.storage_format()["deployment"]
+        if raise_to != current and not yes:
+            # one way: once workers write the new format, the previous release cannot read it
+            if not sys.stdin.isatty():
+                raise click.ClickException("refusing to raise the format without confirmation: pass --yes")
+            click.confirm(
+                f"Raise the storage format of {e.prefix!r} from {current} to {raise_to}? Workers on a release "
+                f"that does not read format {raise_to} will refuse to work, and rolling back will not be possible",
+                abort=True,
+            )
         saver.raise_storage_format(raise_to)
     data = {"prefix": e.prefix, **saver.storage_format()}
 
