@@ -90,3 +90,16 @@ class TLSError(RedisCheckpointError, ConnectionError):
 class TLSMismatchError(TLSError):
     """One side speaks TLS and the other does not: a `rediss://` URL at a plain port, or a
     `redis://` URL at a TLS port."""
+
+
+class FormatTooNewError(RedisCheckpointError):
+    """The deployment, or a namespace of a thread, holds a storage format newer than this release
+    reads or writes (a newer release wrote it, or the operator raised the deployment's format).
+    No checkpoint, write or deletion took effect (a put refused by a namespace may leave the values
+    it sent before its commit unreferenced, for a later collection). Upgrade this worker
+    (docs/upgrading.md). `found` is the stored format, `supported` the newest this release handles."""
+
+    def __init__(self, message: str, *, found: int, supported: int) -> None:
+        super().__init__(message)
+        self.found = found
+        self.supported = supported

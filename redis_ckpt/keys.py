@@ -136,6 +136,12 @@ class KeyLayout:
 
     # -- deployment-wide --------------------------------------------------------------------
     @property
+    def format_marker(self) -> str:
+        """The deployment's storage format, a decimal number (redis_ckpt/format_version.py): its
+        own slot on a cluster; no thread's key matches it (every thread key has a `{tag}`)."""
+        return f"{self.prefix}:format"
+
+    @property
     def search_index(self) -> str:
         return f"{self.prefix}:index"
 
@@ -170,6 +176,14 @@ class KeyLayout:
         close = rest.index("}")
         ns_escaped, _, checkpoint_id = rest[close + 2 :].partition(":")
         return _thread_of_tag(rest[: close + 1]), unescape(ns_escaped), checkpoint_id
+
+
+def thread_and_ns_of_namespace_key(key: str) -> tuple[str, str]:
+    """(thread_id, ns) of a per-(thread, ns) key (`index`, `blobs`, `chunks`...): the hash tag, then
+    `:` and the escaped namespace (a prefix holds no `{`, an escaped thread no `}`)."""
+    start = key.index("{")
+    close = key.index("}", start)
+    return _thread_of_tag(key[start : close + 1]), unescape(key[close + 2 :])
 
 
 def _thread_of_tag(tag: str) -> str:

@@ -18,7 +18,7 @@ from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from redis_ckpt import failures, topology
+from redis_ckpt import failures, format_version, topology
 from redis_ckpt.errors import NotReplicatedError
 
 _hiredis_pack: Callable[[tuple[Any, ...]], Any] | None
@@ -57,7 +57,7 @@ def execute_on_pool(pool: Any, commands: Sequence[Command]) -> list[Any]:
     connection = pool.get_connection()
     try:
         replies: list[Any] = []
-        error: ResponseError | None = None
+        error: Exception | None = None
         try:
             connection.send_packed_command([b"".join(pack(connection, c) for c in commands)])
             for command in commands:
@@ -67,7 +67,7 @@ def execute_on_pool(pool: Any, commands: Sequence[Command]) -> list[Any]:
                     if error is None:
                         # What an ACL refused is named by this command (Redis' message may not say).
                         exc.redis_ckpt_command = failures.command_summary(command)  # type: ignore[attr-defined]
-                        error = topology.transient_form(exc)
+                        error = typed_error(exc)
                     replies.append(exc)
         except BaseException:
             connection.disconnect()
@@ -94,7 +94,7 @@ def transaction(client: Any, commands: Sequence[Command], wait: tuple[int, int] 
     results: list[Any] = replies[len(commands) + 1]
     for result in results:
         if isinstance(result, ResponseError):
-            raise topology.transient_form(result)
+            raise typed_error(result)
     if wait:
         check_replicated(replies[-1], wait)
     return results
@@ -104,3 +104,9 @@ def check_replicated(reply: Any, wait: tuple[int, int]) -> None:
     """Raise NotReplicatedError unless WAIT's `reply` counts the replicas `wait` asked for."""
     if int(reply) < wait[0]:
         raise NotReplicatedError(f"{reply} of {wait[0]} replica(s) confirmed the write within {wait[1]} ms")
+
+
+def typed_error(error: ResponseError) -> Exception:
+    """A script's error reply in the form the saver acts on: a refusal over the storage format as
+    FormatTooNewError, a slot migration in progress as TRYAGAIN (retried), else unchanged."""
+    return format_version.refusal(error) or topology.transient_form(error)

@@ -10,7 +10,7 @@ import redis
 from redis.cluster import RedisCluster
 from rich.console import Console
 
-from redis_ckpt import acl, search
+from redis_ckpt import acl, format_version, search
 from redis_ckpt.cli.app import env, json_option
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -133,6 +133,21 @@ def acl_check(client: Any, prefix: str, with_search: bool) -> Check:
     return _check("acl", OK, f"user {user!r} may run every command the saver needs on {prefix}*")
 
 
+def format_check(found: int | None) -> Check:
+    """The deployment's storage format against what this release reads and writes."""
+    writes = ", ".join(map(str, sorted(format_version.WRITES)))
+    if found is None:
+        return _check("storage format", OK, f"none recorded yet (setup records {format_version.DEFAULT})")
+    if found in format_version.WRITES:
+        return _check("storage format", OK, f"format {found} (this release writes {writes})")
+    return _check(
+        "storage format",
+        FAIL,
+        f"{'an unknown format' if found == format_version.UNKNOWN else f'format {found}'}: this release writes "
+        f"{writes} only; upgrade it (docs/upgrading.md)",
+    )
+
+
 def _db(client: Any) -> int:
     """The database number (a cluster client has none: 0)."""
     pool = getattr(client, "connection_pool", None)
@@ -155,7 +170,8 @@ def _safe(fn: Callable[[], Any], default: Any) -> Any:
 @json_option
 @click.pass_context
 def doctor(ctx: click.Context) -> None:
-    """Check the server: version, topology, persistence, eviction, Search, ACL. Exit 1 on a problem."""
+    """Check the server: version, topology, persistence, eviction, Search, ACL, storage format. Exit 1
+    on a problem."""
     e = env(ctx)
     saver = e.saver()
     client = saver.client
@@ -169,6 +185,7 @@ def doctor(ctx: click.Context) -> None:
         eviction_check(str(info.get("maxmemory_policy", ""))),
         modules_check(state, _db(client)),
         acl_check(client, saver.layout.prefix, state != search.NO_MODULE),
+        format_check(_safe(lambda: saver.storage_format()["deployment"], None)),
     ]
     failed = any(c["status"] == FAIL for c in checks)
 

@@ -17,6 +17,8 @@
 --       digest * n, (document field, value) * n, (digest, chunk) * n, (record field, record)...
 local doc, idx, blobs, chunks, mf, mc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local ttl = tonumber(ARGV[2])
+local refused = format_refusal(chunks)
+if refused then return refused end
 local n_fields, n_digests, n_doc = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local n_chunks = tonumber(ARGV[6])
 local missing = {}

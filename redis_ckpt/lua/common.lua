@@ -308,6 +308,18 @@ local function resolve(blobs, value)
   return string.char(KEYFRAME) .. pack_list({chain[1][1], digests, depth}), digests
 end
 
+-- The storage format (redis_ckpt/format_version.py, STAMP_FIELD and READS: the same values). A
+-- namespace written in a format above 1 carries a stamp, this field of its chunk hash; format 1
+-- has none. Every script that reads or rewrites a namespace calls this first and, if it answers,
+-- returns its error reply before writing anything (the saver raises FormatTooNewError).
+local FORMAT_FIELD = '\0format'
+local READS_FORMATS = {['1'] = true}
+local function format_refusal(chunks_key)
+  local stamp = redis.call('HGET', chunks_key, FORMAT_FIELD)
+  if not stamp or READS_FORMATS[stamp] then return nil end
+  return redis.error_reply('REDISCKPT_FORMAT ' .. (string.match(stamp, '^%d+$') or '?') .. ' ' .. chunks_key)
+end
+
 -- Whether a chunk-hash field is a namespace dictionary's ('dict:' .. 8-byte digest; chunk fields
 -- are 16-byte digests): garbage collection leaves dictionaries to the namespace
 -- (redis_ckpt/compression.py).

@@ -9,6 +9,8 @@
 -- Returns {target_id, {{ancestor_id, {writes field/value...}, {channel, value, ...}}, ...}, chunks,
 -- dictionaries} (deduplicated seeds resolved to keyframes, their chunks and those of writes in
 -- `chunks`, and the namespace dictionaries of those chunks the caller lacks, as in load).
+local refused = format_refusal(KEYS[5])
+if refused then return refused end
 local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, target = ARGV[1], ARGV[2], ARGV[3]
 local max_depth, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])

@@ -10,6 +10,8 @@
 -- namespace loses them: a collection that runs then gets -1 from its next step and starts over)
 -- ARGV: doc_prefix, writes_prefix, ns, gc limit ('0' = no collection), id...
 local idx, widx, blobs, nskey, chunks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local refused = format_refusal(chunks)
+if refused then return refused end
 local doc_prefix, writes_prefix = ARGV[1], ARGV[2]
 local index = checkpoint_index(idx)
 
@@ -92,7 +94,7 @@ for s = 1, #unreferenced, 1000 do
 end
 local unmarked = {}
 for _, d in ipairs(redis.call('HKEYS', chunks)) do
-  if not marked[d] and not is_dictionary_field(d) then unmarked[#unmarked + 1] = d end
+  if not marked[d] and not is_dictionary_field(d) and d ~= FORMAT_FIELD then unmarked[#unmarked + 1] = d end
 end
 for s = 1, #unmarked, 1000 do
   redis.call('HDEL', chunks, unpack(unmarked, s, math.min(s + 999, #unmarked)))

@@ -21,6 +21,8 @@
 -- KEYS: idx, widx, blobs, chunks, marked fields, marked chunks
 -- ARGV: doc_prefix, writes_prefix, phase, cursor, count, marks ttl (ms), token, stale (ms)
 local idx, widx, blobs, chunks, mf, mc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local refused = format_refusal(chunks)
+if refused then return refused end
 local doc_prefix, writes_prefix, phase, cursor = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local count, ttl, token, stale = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
 
@@ -71,7 +73,9 @@ else
   local doomed = {}
   for i = 1, #scan[2], 2 do
     local field = scan[2][i]
-    local keep = redis.call('SISMEMBER', marks, field) == 1 or (phase == 'chunks' and is_dictionary_field(field))
+    -- a namespace's dictionaries and its format stamp are no chunks: they stay with the namespace
+    local kept = phase == 'chunks' and (is_dictionary_field(field) or field == FORMAT_FIELD)
+    local keep = kept or redis.call('SISMEMBER', marks, field) == 1
     if not keep and phase == 'blobs' and string.byte(field, 1) == 0 then
       local base = string.sub(field, 2)
       keep = redis.call('SISMEMBER', mf, base) == 1 and redis.call('HGET', blobs, base) == field

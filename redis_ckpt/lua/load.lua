@@ -20,6 +20,8 @@
 -- Returns {cursor, entries, chunks, dictionaries} (dictionaries: see dictionary_collector in
 -- common.lua): cursor is the bound to continue a page scan from, '' when the
 -- index holds nothing more below it. ttl > 0 refreshes the TTL of every key read (refresh_on_read).
+local refused = format_refusal(KEYS[5])
+if refused then return refused end
 local idx, blobs = KEYS[1], KEYS[2]
 local doc_prefix, writes_prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local mode, what, count = ARGV[4], ARGV[5], tonumber(ARGV[6])

@@ -2,7 +2,16 @@
 -- the namespace's keys and forget the namespace. Returns 1 while more remain, else 0.
 -- KEYS: idx, widx, blobs, namespaces, chunks, marked fields, marked chunks (gc.lua: a dead
 -- collection's marks would outlive the namespace)
+--       then the chunk hashes of the other namespaces deleted in the same round trip
 -- ARGV: doc_prefix, writes_prefix, batch, ns
+-- Every namespace of the batch is checked for a newer storage format by every call, so that a
+-- thread with one such namespace loses none of its others either (a thread has few namespaces).
+for i = 5, #KEYS do
+  if i == 5 or i > 7 then
+    local refused = format_refusal(KEYS[i])
+    if refused then return refused end
+  end
+end
 local idx, widx, blobs, nskey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local doc_prefix, writes_prefix, batch = ARGV[1], ARGV[2], tonumber(ARGV[3])
 

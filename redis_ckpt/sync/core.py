@@ -13,7 +13,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import MovedError, ResponseError
 from typing_extensions import Self
 
-from redis_ckpt import chunks, diagnose, scripts, search, spill, topology, tracing, wire
+from redis_ckpt import chunks, diagnose, format_version, scripts, search, spill, topology, tracing, wire
 from redis_ckpt.compression import dictionaries_needed, dictionary_digest, dictionary_field, unpack_chunk
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.connection import (
@@ -108,6 +108,9 @@ class SaverCore(BaseCheckpointSaver[str]):
         self.compress = compress
         self._known = chunks.KnownChunks()
         self._expanded = chunks.ExpandedChunks()
+        # The format this saver writes, from the deployment marker: read (and recorded where
+        # missing) by setup() or before the first write, once (docs/design.md, "Storage format").
+        self._format: int | None = None
         self.resends = 0  # puts sent twice because what they relied on was gone (a counter for tests)
         self._search_ready_on: tuple[str, ...] = ()  # cluster: the (node, index) pairs found ready
         # A standalone client may point at a cluster node (a caller's client; or the server was not
@@ -159,6 +162,43 @@ class SaverCore(BaseCheckpointSaver[str]):
             standalone.close()
             standalone.connection_pool.disconnect()
         self._topology_checked = True
+
+    # -- storage format ---------------------------------------------------------------------
+    def _record_format(self) -> int:
+        """Record the format this release writes by default where the deployment has no marker
+        yet, and read the marker: one round trip (the marker is one key, one slot)."""
+        marker = self.layout.format_marker
+        commands = [("SET", marker, format_version.DEFAULT, "NX"), ("GET", marker)]
+        found = format_version.parse(self._io(wire.execute, self._client, commands)[1])
+        self._format = format_version.DEFAULT if found is None else found
+        return self._format
+
+    def _check_writable(self) -> None:
+        """Refuse a write, before it sends anything, when the deployment's marker names a format
+        this release does not write (FormatTooNewError). Costs a round trip once per saver, when
+        setup() was not called."""
+        found = self._format if self._format is not None else self._record_format()
+        format_version.check_writable(found, self.layout.prefix)
+
+    def storage_format(self) -> dict[str, Any]:
+        """The deployment's storage format (None where nothing recorded it yet) and the formats
+        this release reads and writes. Writes nothing."""
+        found = format_version.parse(self._io(self._client.get, self.layout.format_marker))  # type: ignore[arg-type]
+        return {
+            "deployment": found,
+            "reads": sorted(format_version.READS),
+            "writes": sorted(format_version.WRITES),
+        }
+
+    def raise_storage_format(self, wanted: int) -> int:
+        """Set the deployment's storage format to `wanted` (only once every worker reads it: see
+        docs/upgrading.md). Refused unless this release writes `wanted`; never lowers it.
+        Returns the format now recorded."""
+        current = self.storage_format()["deployment"]
+        format_version.check_raise(current, wanted, self.layout.prefix)
+        self._io(self._client.set, self.layout.format_marker, wanted)
+        self._format = wanted
+        return wanted
 
     # -- I/O --------------------------------------------------------------------------------
     def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:

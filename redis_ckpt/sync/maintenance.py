@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from redis_ckpt import ownership, scripts, search, wire
+from redis_ckpt import format_version, ownership, scripts, search, wire
 from redis_ckpt.chunks import is_record, own_digests
 from redis_ckpt.compression import dictionaries_needed, dictionary_digest, dictionary_field, is_dictionary_field
 from redis_ckpt.encoding import (
@@ -67,6 +67,7 @@ class Maintenance(Owning):
         """Delete every checkpoint, write and value of the thread, in every namespace, and its
         fencing token unless someone holds its lease (see docs/design.md, "Write ownership")."""
         thread_id = key_text("thread_id", thread_id)
+        self._check_writable()
         # `purge` forgets each namespace once it is empty (Redis drops the set with its last
         # member). A namespace registered by a concurrent put meanwhile is picked up by the next
         # round; the thread's namespace set is never deleted while it lists live data.
@@ -120,10 +121,13 @@ class Maintenance(Owning):
         held = self._owner_of(thread_id)
         # a fenced batch is one transaction: its namespaces share the bound
         batch = BATCH if held is None else BATCH // max(1, len(namespaces))
+        # each call checks every namespace's storage format (lua/purge.lua): all or none go
+        all_chunks = [self.layout.chunks(thread_id, ns) for ns in namespaces]
         for ns in namespaces:
             idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
             marks = self.layout.gc_marks(thread_id, ns)
-            keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *marks]
+            others = [c for c in all_chunks if c != chunk_hash]
+            keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *marks, *others]
             prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.legacy_writes_prefix(thread_id, ns)]
             calls.append(("purge", keys, [*prefixes, max(1, batch), ns]))
         if held is not None:  # fenced: a superseded owner deletes nothing (and the owner keeps its token)
@@ -218,6 +222,7 @@ class Maintenance(Owning):
         wanted = {str(r) for r in run_ids}
         if not wanted:
             return
+        self._check_writable()
         for (thread_id, ns), ids in self._checkpoints_of_runs(wanted).items():
             self._drop(thread_id, ns, ids)
 
@@ -251,6 +256,7 @@ class Maintenance(Owning):
         source, target = key_text("thread_id", source_thread_id), key_text("thread_id", target_thread_id)
         if source == target:
             return
+        self._check_writable()
         for ns in self._namespaces(source):
             # Ids first: a checkpoint put after the values were copied would arrive without its values.
             checkpoint_ids = list(self._ids(source, ns))
@@ -290,6 +296,9 @@ class Maintenance(Owning):
             cursor, page = self._io(self._client.hscan, src, cursor, count=200)  # type: ignore[misc]
             fields: dict[bytes, bytes] = dict(page)  # type: ignore[arg-type]
             if fields and dictionaries is not None:
+                # a namespace in a newer format is not copied (earlier pages' chunks stay in the
+                # target unreferenced, until its next collection)
+                format_version.check_stamp(fields.get(format_version.STAMP_FIELD), src)
                 fields.update(self._missing_dictionaries(src, fields, dictionaries))
             if fields:
                 self._io(self._write_with_ttl, target, ns, [_hset(dst, fields)], [dst])
@@ -384,6 +393,7 @@ class Maintenance(Owning):
         if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0:
             raise ConfigurationError(f"keep_last must be an integer >= 0, got {keep_last!r}")
         threads = [key_text("thread_id", t) for t in thread_ids]
+        self._check_writable()
         for thread_id in threads:
             if strategy == "delete" or keep_last == 0:
                 self.delete_thread(thread_id)

@@ -22,7 +22,7 @@ from langgraph.checkpoint.base import (
 from redisvl.exceptions import RedisSearchError
 from typing_extensions import Self
 
-from redis_ckpt import commands, scripts, search, versions
+from redis_ckpt import commands, format_version, scripts, search, versions
 from redis_ckpt.chunks import Base, Known
 from redis_ckpt.compression import is_dictionary_field
 from redis_ckpt.encoding import (
@@ -65,6 +65,9 @@ class RedisSaver(Maintenance):
         scripts go to every primary, and cross-thread queries scan (see docs/deploy-cluster.md)."""
         self._check_topology()
         self._io(scripts.load_all, self._client)
+        # The deployment's storage format: recorded if missing; a newer one refused here, at
+        # start-up, rather than at the first write.
+        format_version.check_writable(self._record_format(), self.layout.prefix)
         if self.is_cluster:
             if not self._use_cluster_search():  # creates each primary's index where the module exists
                 logger.info("redis-ckpt: cross-thread queries on %s scan every primary for now", self._where)
@@ -112,6 +115,7 @@ class RedisSaver(Maintenance):
     ) -> RunnableConfig:
         """Store a checkpoint, its metadata and the values of `new_versions`: one transaction."""
         thread_id, ns = thread_and_ns(config)
+        self._check_writable()
         checkpoint_id = checkpoint["id"]
         parent_id = config["configurable"].get("checkpoint_id")
         metadata = get_checkpoint_metadata(config, metadata)
@@ -171,6 +175,7 @@ class RedisSaver(Maintenance):
             raise ConfigurationError('put_writes needs config["configurable"]["checkpoint_id"]')
         if not writes:
             return
+        self._check_writable()
         stored = encode_writes(self.serde, writes, task_id, task_path, compress=self.compress)
         ttl = self.ttl.seconds or 0
         self._write(thread_id, commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl), config)
