@@ -67,7 +67,7 @@ def execute_on_pool(pool: Any, commands: Sequence[Command]) -> list[Any]:
                     if error is None:
                         # What an ACL refused is named by this command (Redis' message may not say).
                         exc.redis_ckpt_command = failures.command_summary(command)  # type: ignore[attr-defined]
-                        error = typed_error(exc)
+                        error = reply_error(exc)
                     replies.append(exc)
         except BaseException:
             connection.disconnect()
@@ -94,7 +94,7 @@ def transaction(client: Any, commands: Sequence[Command], wait: tuple[int, int] 
     results: list[Any] = replies[len(commands) + 1]
     for result in results:
         if isinstance(result, ResponseError):
-            raise typed_error(result)
+            raise reply_error(result)
     if wait:
         check_replicated(replies[-1], wait)
     return results
@@ -106,7 +106,7 @@ def check_replicated(reply: Any, wait: tuple[int, int]) -> None:
         raise NotReplicatedError(f"{reply} of {wait[0]} replica(s) confirmed the write within {wait[1]} ms")
 
 
-def typed_error(error: ResponseError) -> Exception:
+def reply_error(error: ResponseError) -> Exception:
     """A script's error reply in the form the saver acts on: a refusal over the storage format as
     FormatTooNewError, a slot migration in progress as TRYAGAIN (retried), else unchanged."""
     return format_version.refusal(error) or topology.transient_form(error)

@@ -112,5 +112,5 @@ class Owning(SaverCore):
 def _exec_results(results: list[Any]) -> list[Any]:
     for result in results:
         if isinstance(result, ResponseError):
-            raise wire.typed_error(result)  # e.g. a namespace in a newer storage format: typed
+            raise wire.reply_error(result)  # e.g. a namespace in a newer storage format: typed
     return results
