@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds, seconds = (3, 0.15) if args.quick else (7, 0.5)
     server = None
     if not args.url:
-        from redis_ckpt.embedded import EmbeddedRedis
+        from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 
         server = EmbeddedRedis(modules=True).start()
         args.url = server.url

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.savers.split(",") if n.strip()]
     server = None
     if not args.url:
-        from redis_ckpt.embedded import EmbeddedRedis
+        from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 
         server = EmbeddedRedis(modules=True).start()
         args.url = server.url

@@ -51,8 +51,9 @@ def child(mode: str, url: str) -> None:
 
     import redis  # noqa: F401  (imports are not what is measured)
 
-    from redis_ckpt import RedisSaver, inventory
+    from redis_ckpt import RedisSaver
     from redis_ckpt.cli import cli
+    from redis_ckpt.redis_io import inventory
 
     def rss_kib() -> int:
         with open("/proc/self/status") as status:
@@ -115,7 +116,7 @@ def main() -> None:
         return
     server = None
     if not args.url:
-        from redis_ckpt.embedded import EmbeddedRedis
+        from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 
         server = EmbeddedRedis(modules=False).start()
         args.url = server.url

@@ -29,7 +29,7 @@ from benchmarks import workloads
 from benchmarks.bench import sample
 from benchmarks.savers import OURS, OURS_ASYNC, Contender, build
 from redis_ckpt import RedisSaver
-from redis_ckpt.embedded import EmbeddedCluster, EmbeddedRedis
+from redis_ckpt.integrations.embedded_redis import EmbeddedCluster, EmbeddedRedis
 from tests.helpers import put_chain
 from tests.roundtrips import counting
 

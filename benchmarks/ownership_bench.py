@@ -27,8 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis
 
-from redis_ckpt import RedisSaver, scripts
-from redis_ckpt.embedded import EmbeddedRedis
+from redis_ckpt import RedisSaver
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
+from redis_ckpt.redis_io import scripts
 from tests.graphs import counter_graph
 from tests.helpers import checkpoint, config
 from tests.roundtrips import counting

@@ -34,7 +34,7 @@ from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
 from redis_ckpt import RedisStore
-from redis_ckpt.embedded import EmbeddedRedis
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 
 OURS, OFFICIAL, MEMORY = "redis-ckpt RedisStore", "official RedisStore", "InMemoryStore"
 NAMES = [OURS, OFFICIAL, MEMORY]

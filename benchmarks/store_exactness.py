@@ -24,7 +24,7 @@ from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
 from redis_ckpt import RedisStore
-from redis_ckpt.embedded import EmbeddedRedis
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 
 
 def _concurrent_puts(store: BaseStore) -> Any:

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from langgraph.store.base import PutOp
 
 from redis_ckpt import RedisStore
-from redis_ckpt.embedded import EmbeddedRedis
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 from tests.store_helpers import index_config, purge_store
 
 

@@ -29,8 +29,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NoOpTracerProvider
 
-from redis_ckpt import AsyncRedisSaver, tracing
-from redis_ckpt.embedded import EmbeddedRedis
+from redis_ckpt import AsyncRedisSaver
+from redis_ckpt.integrations import otel_tracing
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 from tests.conftest import purge_prefix
 from tests.helpers import checkpoint, config
 
@@ -38,13 +39,13 @@ MODES = ("off", "no-op tracer", "SDK, in-memory export")
 
 
 def _set_mode(mode: str, exporter: InMemorySpanExporter) -> None:
-    tracing.uninstrument()
+    otel_tracing.uninstrument()
     if mode == "no-op tracer":
-        tracing.instrument(tracer_provider=NoOpTracerProvider())
+        otel_tracing.instrument(tracer_provider=NoOpTracerProvider())
     elif mode == "SDK, in-memory export":
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-        tracing.instrument(tracer_provider=provider)
+        otel_tracing.instrument(tracer_provider=provider)
 
 
 def _measure(op: Callable[[], Any], seconds: float) -> tuple[float, float]:
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                     _set_mode(mode, exporter)
                     results.setdefault((name, mode), []).append(_measure(op, args.seconds))
                     exporter.clear()
-        tracing.uninstrument()
+        otel_tracing.uninstrument()
         print(f"{'operation':<12} " + " ".join(f"{m:>36}" for m in MODES))
         for name in workloads:
             cpu_base = statistics.median(r[0] for r in results[(name, "off")])
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 cells.append(f"{cpu:>6.1f} us CPU {cpu / cpu_base:>5.2f}x {ops:>8,.0f} ops/s")
             print(f"{name:<12} " + " ".join(f"{c:>36}" for c in cells))
     finally:
-        tracing.uninstrument()
+        otel_tracing.uninstrument()
         loop.close()
         saver.close()
         purge_prefix(url, prefix)

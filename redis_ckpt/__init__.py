@@ -22,7 +22,7 @@ from redis_ckpt.errors import (
     TLSError,
     TLSMismatchError,
 )
-from redis_ckpt.ownership import Ownership
+from redis_ckpt.redis_io.ownership import Ownership
 from redis_ckpt.store import AsyncRedisStore, RedisStore
 from redis_ckpt.sync import RedisSaver
 

@@ -27,8 +27,8 @@ import redis
 from redis.cluster import RedisCluster
 
 from redis_ckpt import AsyncRedisSaver, RedisSaver
-from redis_ckpt.connection import server_is_cluster
-from redis_ckpt.embedded import EmbeddedCluster, EmbeddedRedis
+from redis_ckpt.integrations.embedded_redis import EmbeddedCluster, EmbeddedRedis
+from redis_ckpt.redis_io.connection import server_is_cluster
 from tests.proxy import FaultProxy
 
 SERVER_KINDS = ["search", "plain"]

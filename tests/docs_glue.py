@@ -22,8 +22,8 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel
 
 from redis_ckpt import RedisSaver
-from redis_ckpt.demo import build_graph
-from redis_ckpt.embedded import EmbeddedRedis, free_port
+from redis_ckpt.integrations.demo_app import build_graph
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis, free_port
 
 # The refund graph of the demo and the integration examples (draft, then an interrupt() for a
 # human's approval, then settle): the same shape the integration pages' blocks expect
@@ -147,7 +147,7 @@ def sentinel_deployment() -> Iterator[dict[str, str]]:
     replacements of its `s1:26379`, `s2:26379`, `s3:26379`."""
     import subprocess
 
-    from redis_ckpt.embedded import server_binary
+    from redis_ckpt.integrations.embedded_redis import server_binary
 
     user = ["--user", "user", "on", ">password", "~*", "&*", "+@all"]
     where = Path(tempfile.mkdtemp(prefix="redis-ckpt-docs-sentinel-"))

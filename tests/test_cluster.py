@@ -12,10 +12,11 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from redis_ckpt import AsyncRedisSaver, RedisSaver, scripts
+from redis_ckpt import AsyncRedisSaver, RedisSaver
 from redis_ckpt.errors import IncompatibleClientError
-from redis_ckpt.keys import KeyLayout
-from redis_ckpt.topology import wants_cluster
+from redis_ckpt.format.key_layout import KeyLayout
+from redis_ckpt.redis_io import scripts
+from redis_ckpt.redis_io.topology import wants_cluster
 from tests.conftest import CLUSTER_KINDS, _Servers, fresh_saver, purge_prefix, saver_kwargs
 from tests.helpers import checkpoint, config, put_chain
 

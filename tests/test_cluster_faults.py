@@ -14,8 +14,8 @@ import redis
 from redis.cluster import RedisCluster
 
 from redis_ckpt import RedisSaver, StoreUnavailableError
-from redis_ckpt.embedded import EmbeddedCluster
-from redis_ckpt.keys import KeyLayout
+from redis_ckpt.format.key_layout import KeyLayout
+from redis_ckpt.integrations.embedded_redis import EmbeddedCluster
 from tests.graphs import counter_graph
 from tests.helpers import checkpoint, config, put_chain
 from tests.test_faults import Writer

@@ -14,9 +14,17 @@ import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.base.id import uuid6
 
-from redis_ckpt import RedisSaver, versions
-from redis_ckpt.compression import DICTIONARY_AFTER, WITH_DICTIONARY, is_dictionary_field, pack_chunk, unpack_chunk
-from redis_ckpt.encoding import (
+from redis_ckpt import RedisSaver
+from redis_ckpt.format import channel_versions
+from redis_ckpt.format.checkpoint_codec import loads
+from redis_ckpt.format.compression import (
+    DICTIONARY_AFTER,
+    WITH_DICTIONARY,
+    is_dictionary_field,
+    pack_chunk,
+    unpack_chunk,
+)
+from redis_ckpt.format.encoding import (
     LARGE_VALUE,
     metadata_tags,
     pack_channel,
@@ -36,7 +44,6 @@ from redis_ckpt.encoding import (
     version_repr,
     write_field,
 )
-from redis_ckpt.records import loads
 from tests.conftest import keys_under, saver_kwargs
 from tests.helpers import checkpoint, config, put_chain
 from tests.roundtrips import counting
@@ -46,23 +53,23 @@ def test_versions_increase_as_strings_from_every_earlier_format() -> None:
     rng = random.Random(3)
     earlier = ["0000000041.9f3a1c07", "00000000000000000000000000000041.5302937620983523", 41, None]
     for current in earlier:
-        nxt = versions.next_version(current)
-        assert len(nxt) == 12 and versions.counter(nxt) == (42 if current is not None else 1)
+        nxt = channel_versions.next_version(current)
+        assert len(nxt) == 12 and channel_versions.counter(nxt) == (42 if current is not None else 1)
         if isinstance(current, str):
             assert nxt > current
-    previous = versions.next_version(None)
+    previous = channel_versions.next_version(None)
     for n in [*sorted(rng.sample(range(1, 62**5 + 10_000), 2_000)), 62**5 - 2, 62**5 - 1, 62**5, 10**15]:
-        nxt = versions.next_version(n)
-        assert versions.counter(nxt) == n + 1
+        nxt = channel_versions.next_version(n)
+        assert channel_versions.counter(nxt) == n + 1
         assert nxt > previous, (previous, nxt)  # past 62**5 the `w` form still sorts above
         previous = nxt
     # Two forks bumping the same channel get different versions.
-    assert len({versions.next_version(7) for _ in range(1_000)}) == 1_000
+    assert len({channel_versions.next_version(7) for _ in range(1_000)}) == 1_000
     # A version of no known format is a clear error, not a wrong count.
     for foreign in ["v1.2", "w", "abc"]:
         with pytest.raises(ValueError, match="not a version this saver can count from"):
-            versions.next_version(foreign)
-    assert versions.counter("v0000A") == 10  # width checked: 'v' + 5 digits
+            channel_versions.next_version(foreign)
+    assert channel_versions.counter("v0000A") == 10  # width checked: 'v' + 5 digits
 
 
 @pytest.mark.parametrize(
@@ -131,7 +138,8 @@ def test_references_pack_compactly_and_read_back_exactly() -> None:
     # The plain list stored before reads the same.
     plain = pack_list([x for c, v in versions_.items() for x in (utf8(c), utf8(version_repr(v)))])
     assert parse_refs(plain) == versions_ and refs_list(plain) == refs_list(packed)
-    chat = {c: versions.next_version(None) for c in ("__start__", "messages", "branch:to:agent", "branch:to:tools")}
+    channels = ("__start__", "messages", "branch:to:agent", "branch:to:tools")
+    chat = {c: channel_versions.next_version(None) for c in channels}
     plain_chat = pack_list([x for c, v in chat.items() for x in (utf8(c), utf8(version_repr(v)))])
     assert len(pack_refs(chat)) <= len(plain_chat) * 2 // 3
 
@@ -168,7 +176,7 @@ def test_pending_writes_with_coded_channels_and_paths_read_back_and_feed_the_del
     channels = ["messages", "branch:to:agent", "\x01odd", "x"]
     parent = None
     for step in range(3):
-        versions_ = {c: versions.next_version(None) for c in channels} if step == 0 else {}
+        versions_ = {c: channel_versions.next_version(None) for c in channels} if step == 0 else {}
         cp = checkpoint({c: [step] for c in channels} if step == 0 else {}, versions_)
         stored = saver.put(config("t", "", parent), cp, {"step": step}, versions_)
         writes = [(c, [step, c]) for c in channels]
@@ -403,7 +411,7 @@ def test_writes_stored_before_with_channels_and_task_paths_that_look_coded_read_
 
 
 def _task_paths(saver: RedisSaver, thread_id: str, checkpoint_id: str) -> list[str]:
-    from redis_ckpt.records import raw_writes
+    from redis_ckpt.format.checkpoint_codec import raw_writes
 
     entry = saver._load(thread_id, "", "ids", "full", 1, checkpoint_id)[1][0]
     return [w[2] for w in raw_writes(entry[6])]

@@ -10,7 +10,7 @@ import pytest
 from langgraph.checkpoint.conformance.capabilities import Capability
 
 from redis_ckpt import AsyncRedisSaver, Ownership, RedisSaver
-from redis_ckpt.ownership import holding
+from redis_ckpt.redis_io.ownership import holding
 from tests.conftest import purge_prefix, saver_kwargs
 from tests.test_conformance import SyncFacade, _run_suite
 

@@ -13,8 +13,8 @@ import pytest
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from redis_ckpt import AsyncRedisSaver, IncompatibleClientError, RedisSaver, RetryConfig, StoreUnavailableError
-from redis_ckpt.connection import client_from_url, redact_url
-from redis_ckpt.embedded import EmbeddedRedis, free_port
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis, free_port
+from redis_ckpt.redis_io.connection import client_from_url, redact_url
 from tests.conftest import purge_prefix, saver_kwargs
 from tests.helpers import checkpoint, config, put_chain
 

@@ -16,7 +16,7 @@ from langgraph.types import Interrupt, Send
 from pydantic import BaseModel
 
 from redis_ckpt import AsyncRedisSaver, ConfigurationError, RedisSaver, SerializationError
-from redis_ckpt.compression import COMPRESSED, unpack_typed_value
+from redis_ckpt.format.compression import COMPRESSED, unpack_typed_value
 from tests.conftest import fresh_saver, keys_under, purge_prefix, saver_kwargs
 from tests.helpers import checkpoint, config, put_chain
 

@@ -13,8 +13,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from benchmarks.chat_agent import build_graph, prose, run_turns
-from redis_ckpt import RedisSaver, chunks
-from redis_ckpt.compression import (
+from redis_ckpt import RedisSaver
+from redis_ckpt.format import chunks
+from redis_ckpt.format.compression import (
     COMPRESSED,
     WITH_DICTIONARY,
     is_chunk_dictionary,
@@ -22,7 +23,7 @@ from redis_ckpt.compression import (
     pack_chunk,
     unpack_chunk,
 )
-from redis_ckpt.encoding import blob_field, pack_list, pack_typed, unpack_list
+from redis_ckpt.format.encoding import blob_field, pack_list, pack_typed, unpack_list
 from tests.conftest import fresh_saver, keys_under, purge_prefix, saver_kwargs
 from tests.helpers import checkpoint, config, stored_digests
 from tests.roundtrips import counting
@@ -69,7 +70,7 @@ def test_values_read_back_as_the_exact_serializer_bytes(saver: RedisSaver) -> No
 def test_an_input_map_of_one_list_shares_the_chunks_of_the_list_it_feeds(saver: RedisSaver, raw: redis.Redis) -> None:
     import ormsgpack
 
-    from redis_ckpt.msgpack_walk import list_elements
+    from redis_ckpt.format.msgpack_walk import list_elements
 
     history = messages(6)
     values = {"__start__": {"messages": history[-1:]}, "messages": history}
@@ -298,9 +299,9 @@ def test_data_stored_before_deduplication_stays_readable(saver: RedisSaver, raw:
 def test_documents_of_one_field_written_before_pieces_stay_readable(
     saver: RedisSaver, raw: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from redis_ckpt import records
+    from redis_ckpt.format import checkpoint_codec
 
-    monkeypatch.setattr(records, "DOC_MAX_PIECES", 0)  # the previous format: `d` whole
+    monkeypatch.setattr(checkpoint_codec, "DOC_MAX_PIECES", 0)  # the previous format: `d` whole
     ids = grow(saver, "t", 3)
     assert set(raw.hkeys(saver.layout.checkpoint("t", "", ids[-1]))) == {b"d", b"meta"}
     monkeypatch.undo()
@@ -338,10 +339,10 @@ def _collector(url: str, prefix: str, seconds: float, incremental: bool = False)
     """Prune and delete the same thread over and over, from another process (with `incremental`,
     every collection runs in steps of a few items, so writers land between its steps)."""
     if incremental:
-        from redis_ckpt.sync import maintenance
+        from redis_ckpt.sync import saver_maintenance
 
-        maintenance.ONE_CALL_GC_LIMIT = 1
-        maintenance.GC_STEP = 3
+        saver_maintenance.ONE_CALL_GC_LIMIT = 1
+        saver_maintenance.GC_STEP = 3
     saver = RedisSaver(url, **saver_kwargs(prefix))
     deadline, i = time.monotonic() + seconds, 0
     while time.monotonic() < deadline:

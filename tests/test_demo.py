@@ -7,7 +7,7 @@ import sys
 
 import redis
 
-from redis_ckpt.demo import PREFIX
+from redis_ckpt.integrations.demo_app import PREFIX
 from tests.conftest import client_for, keys_under, purge_prefix
 
 

@@ -51,8 +51,8 @@ from typing import Any
 import pytest
 import redis
 
-from redis_ckpt.store.core import StoreCore
-from redis_ckpt.sync.core import SaverCore
+from redis_ckpt.store.store_core import StoreCore
+from redis_ckpt.sync.saver_core import SaverCore
 from tests.conftest import _Servers, client_for, purge_prefix
 
 ROOT = Path(__file__).resolve().parent.parent

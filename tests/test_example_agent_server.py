@@ -19,7 +19,7 @@ import langgraph_sdk.errors
 import pytest
 
 from redis_ckpt import RedisSaver
-from redis_ckpt.embedded import free_port
+from redis_ckpt.integrations.embedded_redis import free_port
 from tests.conftest import purge_prefix, saver_kwargs
 from tests.examples_support import EXAMPLES, child_env, group_alive, start_process, stop_process, wait_http
 

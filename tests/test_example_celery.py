@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from redis_ckpt.embedded import EmbeddedRedis
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 from tests.examples_support import EXAMPLES, child_env, group_alive, load_example, start_process, stop_process
 
 CHILDREN = 3

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from redis_ckpt.embedded import free_port
+from redis_ckpt.integrations.embedded_redis import free_port
 from tests.conftest import purge_prefix
 from tests.examples_support import EXAMPLES, child_env, group_alive, start_process, stop_process, wait_http
 

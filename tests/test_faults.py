@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from redis_ckpt import AsyncRedisSaver, RedisSaver, RetryConfig, ServerOutOfMemoryError, StoreUnavailableError
-from redis_ckpt.embedded import EmbeddedRedis
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 from tests.conftest import fresh_saver, purge_prefix, saver_kwargs
 from tests.graphs import counter_graph
 from tests.helpers import checkpoint, config

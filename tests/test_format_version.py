@@ -13,10 +13,11 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from redis_ckpt import AsyncRedisSaver, RedisSaver, format_version
+from redis_ckpt import AsyncRedisSaver, RedisSaver
 from redis_ckpt.cli import cli
 from redis_ckpt.errors import FormatTooNewError
-from redis_ckpt.sync import maintenance
+from redis_ckpt.format import format_version
+from redis_ckpt.sync import saver_maintenance
 from tests.conftest import fresh_saver, keys_under, purge_prefix, saver_kwargs
 from tests.graphs import delta_graph
 from tests.helpers import checkpoint, config, put_chain
@@ -143,7 +144,7 @@ def test_a_stamp_of_a_format_this_release_reads_is_kept_by_every_collector(
     for step_gc in (False, True):
         thread = f"t{int(step_gc)}"
         if step_gc:  # a namespace too large for one call: the incremental collection (gc.lua)
-            monkeypatch.setattr(maintenance, "ONE_CALL_GC_LIMIT", 1)
+            monkeypatch.setattr(saver_maintenance, "ONE_CALL_GC_LIMIT", 1)
         ids = put_chain(saver, thread, 5)
         raw.hset(saver.layout.chunks(thread, ""), STAMP, "1")
         saver.put_writes(config(thread, "", ids[-1]), [("w", ["a" * 300] * 3)], "task")

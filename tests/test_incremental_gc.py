@@ -14,8 +14,8 @@ import redis
 from langchain_core.messages import AIMessage
 
 from redis_ckpt import RedisSaver
-from redis_ckpt.encoding import blob_field
-from redis_ckpt.sync import maintenance
+from redis_ckpt.format.encoding import blob_field
+from redis_ckpt.sync import saver_maintenance
 from tests.conftest import fresh_saver, keys_under, saver_kwargs
 from tests.helpers import checkpoint, config, put_chain, stored_digests
 from tests.test_dedup import _referenced_digests, grow, latest_messages, messages
@@ -24,8 +24,8 @@ from tests.test_dedup import _referenced_digests, grow, latest_messages, message
 @pytest.fixture
 def incremental(monkeypatch: pytest.MonkeyPatch) -> None:
     """Collect every namespace in steps (never in the deleting call), a few items per step."""
-    monkeypatch.setattr(maintenance, "ONE_CALL_GC_LIMIT", 1)
-    monkeypatch.setattr(maintenance, "GC_STEP", 3)
+    monkeypatch.setattr(saver_maintenance, "ONE_CALL_GC_LIMIT", 1)
+    monkeypatch.setattr(saver_maintenance, "GC_STEP", 3)
 
 
 def on_first_step(saver: RedisSaver, phase: str, action: Callable[[], None]) -> list[str]:
@@ -127,11 +127,11 @@ def test_a_collection_waits_for_another_one_of_the_namespace(
     before = blob_fields(raw, writer, "t")
     # Marks of another collection that stepped just now, then died: once they are stale (no step
     # for GC_STALE_MS), this one takes them over and runs.
-    monkeypatch.setattr(maintenance, "GC_STALE_MS", 1_000)
+    monkeypatch.setattr(saver_maintenance, "GC_STALE_MS", 1_000)
     marks = writer.layout.gc_marks("t", "")
     for key in marks:
-        raw.sadd(key, maintenance.GC_TOKEN_PREFIX + "dead")
-        raw.pexpire(key, maintenance.GC_MARKS_TTL_MS - 600)  # its last step was 400 ms ago
+        raw.sadd(key, saver_maintenance.GC_TOKEN_PREFIX + "dead")
+        raw.pexpire(key, saver_maintenance.GC_MARKS_TTL_MS - 600)  # its last step was 400 ms ago
     start = time.monotonic()
     collector._drop("t", "", ids)
     assert time.monotonic() - start >= 0.3
@@ -151,7 +151,7 @@ def test_a_collection_that_lost_its_marks_starts_over_and_never_sweeps_with_anot
     def replaced() -> None:  # its marks expired while it stalled, and another collection began
         raw.delete(*marks)
         for key in marks:
-            raw.sadd(key, maintenance.GC_TOKEN_PREFIX + "other")
+            raw.sadd(key, saver_maintenance.GC_TOKEN_PREFIX + "other")
             raw.pexpire(key, 300)
 
     phases = on_first_step(collector, "blobs", replaced)
@@ -235,7 +235,7 @@ class _Died(Exception):
 def test_a_put_after_a_collection_died_mid_sweep_never_relies_on_a_chain_it_broke(
     pair: tuple[RedisSaver, RedisSaver], raw: redis.Redis, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(maintenance, "GC_STALE_MS", 300)
+    monkeypatch.setattr(saver_maintenance, "GC_STALE_MS", 300)
     writer, collector = pair
     root, doomed, child, values = _chains_and_a_child(writer)
     top_without_its_chain = _top_without_its_chain(writer, raw)
@@ -293,8 +293,8 @@ def test_a_collection_of_the_target_never_runs_while_copy_thread_copies_into_it(
     saver: RedisSaver, raw: redis.Redis, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch, collection: str
 ) -> None:
     if collection == "in steps":
-        monkeypatch.setattr(maintenance, "ONE_CALL_GC_LIMIT", 1)
-        monkeypatch.setattr(maintenance, "GC_STEP", 3)
+        monkeypatch.setattr(saver_maintenance, "ONE_CALL_GC_LIMIT", 1)
+        monkeypatch.setattr(saver_maintenance, "GC_STEP", 3)
     source = grow(saver, "src", 6)
     target = put_chain(saver, "dst", 8)  # the target has checkpoints of its own, and is pruned
     copy_values = saver._copy_values

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from redis_ckpt import RedisSaver
-from redis_ckpt.encoding import text
+from redis_ckpt.format.encoding import text
 from tests.conftest import fresh_saver, keys_under
 from tests.helpers import checkpoint, config, put_chain
 
@@ -98,7 +98,7 @@ def test_an_index_written_before_pages_keeps_working(saver: RedisSaver, raw: red
 
 
 def test_copy_thread_and_namespace_counts_see_every_page(saver: RedisSaver, raw: redis.Redis) -> None:
-    from redis_ckpt import inventory
+    from redis_ckpt.redis_io import inventory
 
     ids = put_chain(saver, "src", 300)
     saver.copy_thread("src", "dst")

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from redis_ckpt import AsyncRedisSaver, RedisSaver
-from redis_ckpt.compression import unpack_typed_value
-from redis_ckpt.encoding import LARGE_VALUE, blob_field, spill_field
+from redis_ckpt.format.compression import unpack_typed_value
+from redis_ckpt.format.encoding import LARGE_VALUE, blob_field, spill_field
 from tests.conftest import fresh_saver, keys_under
 from tests.helpers import checkpoint, config
 from tests.roundtrips import counting
@@ -162,7 +162,7 @@ def test_a_checkpoint_pruned_between_the_two_round_trips_is_not_returned_even_if
 def test_large_pending_writes_are_spilled_and_read_back_in_order(saver: RedisSaver, raw: redis.Redis) -> None:
     from langgraph.checkpoint.base import WRITES_IDX_MAP
 
-    from redis_ckpt.encoding import SPILL_FLAG, write_field
+    from redis_ckpt.format.encoding import SPILL_FLAG, write_field
 
     cp = checkpoint({"x": 1}, {"x": 1})
     cfg = config("t", "", cp["id"])
@@ -262,7 +262,7 @@ def test_a_spill_field_its_blob_field_no_longer_names_is_collected(saver: RedisS
 def test_a_special_write_overwritten_by_a_small_one_loses_its_spill_field(saver: RedisSaver, raw: redis.Redis) -> None:
     from langgraph.checkpoint.base import WRITES_IDX_MAP
 
-    from redis_ckpt.encoding import write_field
+    from redis_ckpt.format.encoding import write_field
 
     cp = checkpoint({"x": 1}, {"x": 1})
     saver.put(config("t"), cp, {}, {"x": 1})
@@ -283,7 +283,7 @@ def test_a_large_write_stored_before_and_again_after_the_upgrade_reads_as_in_mem
     regular write keeps the first value, a special one (negative idx) the last."""
     from langgraph.checkpoint.base import WRITES_IDX_MAP
 
-    from redis_ckpt.encoding import pack_list, pack_typed, utf8, write_field
+    from redis_ckpt.format.encoding import pack_list, pack_typed, utf8, write_field
 
     cp = checkpoint({"x": 1}, {"x": 1})
     saver.put(config("t"), cp, {}, {"x": 1})

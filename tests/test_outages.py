@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from redis_ckpt import AsyncRedisSaver, RedisSaver, RetryConfig, StoreUnavailableError
-from redis_ckpt.embedded import EmbeddedRedis, free_port
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis, free_port
 from redis_ckpt.store import RedisStore
 from tests.conftest import purge_prefix, saver_kwargs
 from tests.graphs import counter_graph, loop_graph

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from redis_ckpt import AsyncRedisSaver, ConfigurationError, Ownership, OwnershipLostError, RedisSaver, ThreadBusyError
-from redis_ckpt.ownership import CONFIG_KEY
-from redis_ckpt.ownership import holding as _holding
+from redis_ckpt.redis_io.ownership import CONFIG_KEY
+from redis_ckpt.redis_io.ownership import holding as _holding
 from tests.conftest import keys_under
 from tests.graphs import counter_graph
 from tests.helpers import checkpoint, config, put_chain
@@ -547,8 +547,8 @@ def test_an_ownership_held_by_one_thread_or_task_fences_no_other(async_saver: As
 def test_the_store_of_a_saver_names_its_server_database_and_prefix() -> None:
     from redis.sentinel import Sentinel, SentinelConnectionPool
 
-    from redis_ckpt.keys import KeyLayout
-    from redis_ckpt.ownership import store_of
+    from redis_ckpt.format.key_layout import KeyLayout
+    from redis_ckpt.redis_io.ownership import store_of
 
     layout, other_layout = KeyLayout("p"), KeyLayout("q")
     tcp = redis.Redis.from_url("redis://h:1/2")

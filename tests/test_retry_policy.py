@@ -14,8 +14,9 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from redis_ckpt import ConfigurationError, RetryConfig, failures
-from redis_ckpt.retry import backoff
+from redis_ckpt import ConfigurationError, RetryConfig
+from redis_ckpt.redis_io import failures
+from redis_ckpt.redis_io.retry import backoff
 
 
 def test_authentication_errors_are_not_transient_although_redis_py_makes_them_connection_errors() -> None:

@@ -89,13 +89,13 @@ def _maintenance_trips(saver: RedisSaver, n: int) -> dict[str, int]:
 
 
 def test_maintenance_round_trips_do_not_grow_per_checkpoint(tuned_saver: RedisSaver) -> None:
-    from redis_ckpt.sync import maintenance
+    from redis_ckpt.sync import saver_maintenance
 
     # 20 and 300: both past the body dictionary's making (compression.DICTIONARY_AFTER)
     small, large = _maintenance_trips(tuned_saver, 20), _maintenance_trips(tuned_saver, 300)
     # Pages: copy_thread copies 500 per round trip; delete_thread and prune delete 100 per call
     # (each server call stays within a few ms), so 300 checkpoints cost at most 3 calls more.
-    extra_pages = 300 // maintenance.BATCH
+    extra_pages = 300 // saver_maintenance.BATCH
     assert large["copy_thread"] == small["copy_thread"]
     for operation in ("prune", "delete_thread"):
         assert small[operation] <= large[operation] <= small[operation] + extra_pages, (small, large)

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from redis_ckpt import RedisSaver, StoreUnavailableError
-from redis_ckpt.embedded import EmbeddedRedis, free_port, server_binary
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis, free_port, server_binary
 from tests.helpers import checkpoint, config
 from tests.test_faults import Writer
 

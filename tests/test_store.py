@@ -601,7 +601,7 @@ def test_match_condition_ops_passed_to_batch_directly(store: RedisStore) -> None
 
 def test_an_unreachable_server_is_a_typed_error_after_the_retry_budget() -> None:
     from redis_ckpt import RetryConfig, StoreUnavailableError
-    from redis_ckpt.embedded import free_port
+    from redis_ckpt.integrations.embedded_redis import free_port
 
     store = RedisStore(
         f"redis://127.0.0.1:{free_port()}", retry=RetryConfig(attempts=2, initial_wait=0.01, max_wait=0.02)
@@ -652,7 +652,7 @@ def test_hnsw_index_answers_semantic_search(redis_url: str, prefix: str) -> None
 def test_a_user_limited_to_the_prefix_and_listed_commands_can_use_the_store(
     redis_url: str, prefix: str, raw: redis.Redis
 ) -> None:
-    from redis_ckpt.store.acl import acl_rules
+    from redis_ckpt.store.store_acl import acl_rules
 
     user = f"store-{prefix}"
     has_search = b"search" in {m[b"name"] for m in raw.module_list()}

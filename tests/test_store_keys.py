@@ -9,7 +9,7 @@ import pytest
 from langgraph.store.base import ListNamespacesOp, MatchCondition
 
 from redis_ckpt import ConfigurationError
-from redis_ckpt.store import filtering, keys, matching
+from redis_ckpt.store import filtering, matching, store_layout
 
 ALPHABET = ["a", "b", "%", "%2", "%25", ":", "{", "}", "{}", "\n", "ü", "用", "🧠", "*", " ", "#", "#0", "-", "~"]
 
@@ -28,26 +28,26 @@ def _key(rng: random.Random) -> str:
 
 def test_item_names_and_members_are_injective_and_invertible() -> None:
     rng = random.Random(1)
-    layout = keys.StoreLayout("p")
+    layout = store_layout.StoreLayout("p")
     seen_names: dict[bytes, tuple[tuple[str, ...], str]] = {}
     seen_members: dict[bytes, tuple[tuple[str, ...], str]] = {}
     for _ in range(5000):
         namespace, key = _namespace(rng), _key(rng)
-        name, member = layout.item(namespace, key), keys.item_member(namespace, key)
+        name, member = layout.item(namespace, key), store_layout.item_member(namespace, key)
         assert seen_names.setdefault(name, (namespace, key)) == (namespace, key)
         assert seen_members.setdefault(member, (namespace, key)) == (namespace, key)
         assert layout.split_item(name) == (namespace, key)
-        assert keys.split_member(member) == (namespace, key)
-        assert keys.split_ns_member(keys.ns_member(namespace)) == namespace
+        assert store_layout.split_member(member) == (namespace, key)
+        assert store_layout.split_ns_member(store_layout.ns_member(namespace)) == namespace
         # the hash tag is the whole namespace: the text between the first { and the next }
         tag = name[name.index(b"{") + 1 : name.index(b"}")]
-        assert tag == keys.item_suffix(namespace, "x")[1:-2]
+        assert tag == store_layout.item_suffix(namespace, "x")[1:-2]
 
 
 def test_member_byte_order_is_namespace_then_key_order() -> None:
     rng = random.Random(2)
     pairs = {(_namespace(rng), _key(rng)) for _ in range(3000)}
-    by_member = sorted(pairs, key=lambda p: keys.item_member(*p))
+    by_member = sorted(pairs, key=lambda p: store_layout.item_member(*p))
     assert by_member == sorted(pairs)
 
 
@@ -56,14 +56,14 @@ def test_prefix_ranges_hold_exactly_the_namespaces_under_a_prefix() -> None:
     namespaces = {_namespace(rng) for _ in range(2000)}
     for _ in range(200):
         prefix = _namespace(rng)[: rng.randint(1, 2)]
-        low, high = keys.prefix_range(prefix)
+        low, high = store_layout.prefix_range(prefix)
         inside = {
-            ns for ns in namespaces if low[1:] <= keys.ns_member(ns) < high[1:]
+            ns for ns in namespaces if low[1:] <= store_layout.ns_member(ns) < high[1:]
         }  # [low (high, as ZRANGEBYLEX reads them
         assert inside == {ns for ns in namespaces if ns[: len(prefix)] == prefix}
-        exact_low, exact_high = keys.namespace_range(prefix)
-        members = {keys.item_member(ns, "k") for ns in namespaces | {prefix}}
-        assert {m for m in members if exact_low[1:] <= m < exact_high[1:]} == {keys.item_member(prefix, "k")}
+        exact_low, exact_high = store_layout.namespace_range(prefix)
+        members = {store_layout.item_member(ns, "k") for ns in namespaces | {prefix}}
+        assert {m for m in members if exact_low[1:] <= m < exact_high[1:]} == {store_layout.item_member(prefix, "k")}
 
 
 def test_prefix_tags_and_value_tags_never_share_a_shape() -> None:

@@ -219,7 +219,7 @@ def test_async_store_snapshot_and_restore(redis_url: str, prefix: str, tmp_path:
 
 
 def test_a_least_privilege_user_can_snapshot_and_restore(redis_url: str, prefix: str, raw: redis.Redis) -> None:
-    from redis_ckpt.store.acl import acl_rules
+    from redis_ckpt.store.store_acl import acl_rules
 
     user = f"snap-{prefix}"
     has_search = b"search" in {m[b"name"] for m in raw.module_list()}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from redis_ckpt import RedisSaver, RedisStore, TLSError, TLSMismatchError
-from redis_ckpt.embedded import EmbeddedRedis, free_port
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis, free_port
 from tests.helpers import checkpoint, config
 
 TLS_SERVER = "/usr/bin/redis-server"

@@ -14,8 +14,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from redis_ckpt import AsyncRedisSaver, ConfigurationError, RedisSaver, RetryConfig, StoreUnavailableError, tracing
-from redis_ckpt.embedded import free_port
+from redis_ckpt import AsyncRedisSaver, ConfigurationError, RedisSaver, RetryConfig, StoreUnavailableError
+from redis_ckpt.integrations import otel_tracing
+from redis_ckpt.integrations.embedded_redis import free_port
 from tests.conftest import fresh_saver
 
 THREAD = "customer-42:secret"
@@ -27,7 +28,7 @@ def exporter() -> Iterator[tuple[InMemorySpanExporter, TracerProvider]]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
     yield spans, provider
-    tracing.uninstrument()
+    otel_tracing.uninstrument()
 
 
 def _config(checkpoint_id: str | None = None) -> Any:
@@ -46,7 +47,7 @@ def _by_operation(spans: InMemorySpanExporter) -> dict[str, list[Any]]:
 
 
 def test_not_instrumented_leaves_the_saver_untouched() -> None:
-    assert not tracing.is_instrumented()
+    assert not otel_tracing.is_instrumented()
     assert RedisSaver.put.__qualname__ == "RedisSaver.put"
     assert "delete_thread" not in RedisSaver.__dict__  # inherited, not overridden
 
@@ -55,7 +56,7 @@ def test_a_span_per_operation_with_db_attributes_round_trips_and_a_hashed_thread
     exporter: Any, redis_url: str, prefix: str
 ) -> None:
     spans, provider = exporter
-    tracing.instrument(tracer_provider=provider)
+    otel_tracing.instrument(tracer_provider=provider)
     with fresh_saver(RedisSaver, redis_url, prefix) as saver:
         stored = saver.put(_config(), empty_checkpoint(), {"source": "input", "step": -1}, {})
         saver.put_writes(stored, [("a", 1)], "task-1")
@@ -86,7 +87,7 @@ def test_a_span_per_operation_with_db_attributes_round_trips_and_a_hashed_thread
 
 def test_async_spans_are_children_of_the_callers_span(exporter: Any, redis_url: str, prefix: str) -> None:
     spans, provider = exporter
-    tracing.instrument(tracer_provider=provider, thread_id="omit")
+    otel_tracing.instrument(tracer_provider=provider, thread_id="omit")
     tracer = provider.get_tracer("test")
 
     async def run(saver: AsyncRedisSaver) -> None:
@@ -109,7 +110,7 @@ def test_async_spans_are_children_of_the_callers_span(exporter: Any, redis_url: 
 
 def test_retries_and_errors_are_recorded(exporter: Any) -> None:
     spans, provider = exporter
-    tracing.instrument(tracer_provider=provider)
+    otel_tracing.instrument(tracer_provider=provider)
     nobody = f"redis://127.0.0.1:{free_port()}"
     saver = RedisSaver(nobody, retry=RetryConfig(attempts=3, initial_wait=0.01, max_wait=0.02))
     with pytest.raises(StoreUnavailableError):
@@ -126,13 +127,13 @@ def test_uninstrument_restores_the_methods_and_bad_settings_are_refused(
 ) -> None:
     spans, provider = exporter
     original_put = RedisSaver.put
-    tracing.instrument(tracer_provider=provider)
-    tracing.instrument(tracer_provider=provider)  # idempotent: wraps once
+    otel_tracing.instrument(tracer_provider=provider)
+    otel_tracing.instrument(tracer_provider=provider)  # idempotent: wraps once
     assert RedisSaver.put.__wrapped__ is original_put  # type: ignore[attr-defined]
-    tracing.uninstrument()
+    otel_tracing.uninstrument()
     assert RedisSaver.put is original_put and "delete_thread" not in RedisSaver.__dict__
     with fresh_saver(RedisSaver, redis_url, prefix) as saver:
         saver.put(_config(), empty_checkpoint(), {"source": "input", "step": -1}, {})
     assert spans.get_finished_spans() == ()
     with pytest.raises(ConfigurationError, match="thread_id"):
-        tracing.instrument(thread_id="plain")
+        otel_tracing.instrument(thread_id="plain")

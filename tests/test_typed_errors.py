@@ -24,7 +24,7 @@ from redis_ckpt import (
     RedisStore,
     ServerOutOfMemoryError,
 )
-from redis_ckpt.embedded import EmbeddedRedis
+from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
 from tests.helpers import checkpoint, config
 
 

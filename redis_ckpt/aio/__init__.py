@@ -1,3 +1,3 @@
-from redis_ckpt.aio.saver import AsyncRedisSaver
+from redis_ckpt.aio.async_redis_saver import AsyncRedisSaver
 
 __all__ = ["AsyncRedisSaver"]

@@ -2,10 +2,10 @@
 checkpoints, and the RedisStore's items (`store ...`). One module per command group; formatting
 lives in `render`. See docs/cli.md."""
 
-from redis_ckpt.cli import backup, doctor, inspect, maintain, migrate, storage_format, store, threads
+from redis_ckpt.cli import backup, doctor, inspect, maintain, migrate, storage_format, store_commands, threads
 from redis_ckpt.cli.app import cli
 
-for _module in (doctor, threads, inspect, maintain, backup, migrate, store, storage_format):
+for _module in (doctor, threads, inspect, maintain, backup, migrate, store_commands, storage_format):
     _module.register(cli)
 
 

@@ -15,8 +15,8 @@ from rich.console import Console
 
 from redis_ckpt.cli import render
 from redis_ckpt.config import RetryConfig
-from redis_ckpt.connection import redact_url
 from redis_ckpt.errors import RedisCheckpointError, StoreUnavailableError
+from redis_ckpt.redis_io.connection import redact_url
 from redis_ckpt.sync import RedisSaver
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -9,12 +9,12 @@ from typing import IO
 import click
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from redis_ckpt import inventory
 from redis_ckpt.cli import backup_format as fmt
 from redis_ckpt.cli.app import env, json_option, prepare
 from redis_ckpt.cli.progress import progress
 from redis_ckpt.cli.rawput import PassThroughSerde, RawWrite, put_raw, put_raw_writes
-from redis_ckpt.records import complete_checkpoint
+from redis_ckpt.format.checkpoint_codec import complete_checkpoint
+from redis_ckpt.redis_io import inventory
 from redis_ckpt.sync import RedisSaver
 
 PAGE = 50  # checkpoints read per round trip

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis_ckpt.encoding import pack_typed, text, unpack_typed
-from redis_ckpt.records import raw_writes
+from redis_ckpt.format.checkpoint_codec import raw_writes
+from redis_ckpt.format.encoding import pack_typed, text, unpack_typed
 from redis_ckpt.store.export_format import FORMAT as STORE_FORMAT
 
 FORMAT = "redis-ckpt/export"

@@ -10,8 +10,9 @@ import redis
 from redis.cluster import RedisCluster
 from rich.console import Console
 
-from redis_ckpt import acl, format_version, search
 from redis_ckpt.cli.app import env, json_option
+from redis_ckpt.format import format_version
+from redis_ckpt.redis_io import acl, search
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 Check = dict[str, str]

@@ -11,10 +11,10 @@ from typing import Any
 import click
 from rich.console import Console
 
-from redis_ckpt import inventory
 from redis_ckpt.cli import render
 from redis_ckpt.cli.app import env, json_option
 from redis_ckpt.cli.progress import progress
+from redis_ckpt.redis_io import inventory
 from redis_ckpt.sync import RedisSaver
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from redis_ckpt.cli import official
 from redis_ckpt.cli.app import env, json_option, prepare
 from redis_ckpt.cli.progress import progress
-from redis_ckpt.connection import redact_url
+from redis_ckpt.redis_io.connection import redact_url
 from redis_ckpt.sync import RedisSaver
 
 SOURCES = ("langgraph-checkpoint-redis",)

@@ -23,8 +23,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.types import Interrupt, Send
 
-from redis_ckpt.encoding import text
-from redis_ckpt.keys import glob_escape
+from redis_ckpt.format.encoding import text
+from redis_ckpt.format.key_layout import glob_escape
 
 EMPTY_NS = "__empty__"  # the official saver's stand-in for the root namespace ""
 EMPTY_ID = "00000000-0000-0000-0000-000000000000"  # ... and for an empty id

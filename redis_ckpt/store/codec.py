@@ -10,9 +10,9 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.store.base import Item, SearchItem
 
-from redis_ckpt.encoding import pack_typed, unpack_typed
 from redis_ckpt.errors import SerializationError
-from redis_ckpt.store.keys import split_member
+from redis_ckpt.format.encoding import pack_typed, unpack_typed
+from redis_ckpt.store.store_layout import split_member
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from redis_ckpt.encoding import pack_typed, unpack_typed
 from redis_ckpt.errors import RedisCheckpointError
+from redis_ckpt.format.encoding import pack_typed, unpack_typed
 from redis_ckpt.store import codec
 
 FORMAT = "redis-ckpt/store-export"

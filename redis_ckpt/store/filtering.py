@@ -4,7 +4,7 @@ An item (and each of its vectors) carries, in its field `f`, a tag per non-empty
 namespace (so an index finds the items under a prefix) and a digest of each top-level (field,
 value) whose value is a built-in scalar (str, int, float, bool, with True == 1 == 1.0 normalised),
 or an "unknown" tag for a field whose value might still equal a scalar (the saver's metadata tags,
-redis_ckpt.encoding). A filter item that asks for equality with a built-in scalar (`{"f": v}` or
+redis_ckpt.format.encoding). A filter item that asks for equality with a built-in scalar (`{"f": v}` or
 `{"f": {"$eq": v}}`) becomes a requirement: the item must carry that value's tag or the field's
 unknown tag. Everything else is left to Python, which re-checks every candidate, so the tags can
 only save work, never change an answer.
@@ -16,8 +16,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from redis_ckpt.encoding import filter_requirements, metadata_tags, requirements_argument
-from redis_ckpt.store.keys import ns_member
+from redis_ckpt.format.encoding import filter_requirements, metadata_tags, requirements_argument
+from redis_ckpt.store.store_layout import ns_member
 
 
 def prefix_tag(prefix: tuple[str, ...]) -> str:

@@ -17,9 +17,9 @@ from redisvl.index import SearchIndex
 from redisvl.query.filter import FilterExpression, Tag
 from redisvl.schema import IndexSchema
 
-from redis_ckpt.search import aggregate_all_keys
+from redis_ckpt.redis_io.search import aggregate_all_keys
 from redis_ckpt.store.filtering import prefix_tag
-from redis_ckpt.store.keys import StoreLayout
+from redis_ckpt.store.store_layout import StoreLayout
 
 ALGORITHMS = ("flat", "hnsw")
 NO_MODULE, NOT_READY, READY = "no-module", "not-ready", "ready"

@@ -9,9 +9,9 @@ from typing import Any
 from langgraph.store.base import GetOp, Item, ListNamespacesOp, SearchItem, SearchOp
 
 from redis_ckpt.errors import ConfigurationError
-from redis_ckpt.store import codec, filtering, keys, matching, scripts
+from redis_ckpt.store import codec, filtering, matching, store_layout, store_scripts
 from redis_ckpt.store import index as vector_index
-from redis_ckpt.store.core import StoreCore
+from redis_ckpt.store.store_core import StoreCore
 
 PAGE = 500  # items per page script call when a search must look at many candidates
 SCAN_BUDGET = 5000  # members one page script call may look at (bounds the time it holds the server)
@@ -19,16 +19,18 @@ Entry = tuple[Item, int]  # an item and its TTL in ms (0 = none), as read
 
 
 class StoreReads(StoreCore):
-    """Reads of RedisStore (see redis_ckpt/store/sync.py and docs/store.md)."""
+    """Reads of RedisStore (see redis_ckpt/store/redis_store.py and docs/store.md)."""
 
     def _get_many(self, ops: Sequence[GetOp]) -> list[Item | None]:
         names = [self.layout.item(tuple(op.namespace), op.key) for op in ops]
         args: list[Any] = []
         for op in ops:
             args += ["1" if op.refresh_ttl else "0", self.layout.vector_base(tuple(op.namespace), op.key)]
-        replies = self._io(scripts.run, self._client, "get", names, args)
+        replies = self._io(store_scripts.run, self._client, "get", names, args)
         return [
-            None if reply is None else codec.item_from_fields(self.serde, keys.item_member(op.namespace, op.key), reply)
+            None
+            if reply is None
+            else codec.item_from_fields(self.serde, store_layout.item_member(op.namespace, op.key), reply)
             for op, reply in zip(ops, replies)
         ]
 
@@ -67,7 +69,7 @@ class StoreReads(StoreCore):
             self.layout.item_prefix, self.layout.vector_prefix, low, high, count, "1" if vectors else "0",
             requirements, SCAN_BUDGET,
         ]  # fmt: skip
-        last, exhausted, rows = self._io(scripts.run, self._client, "page", [self.layout.items], args)
+        last, exhausted, rows = self._io(store_scripts.run, self._client, "page", [self.layout.items], args)
         entries = [
             (
                 (codec.item_from_fields(self.serde, member, (value, created, updated)), int(ttl or 0)),
@@ -116,7 +118,7 @@ class StoreReads(StoreCore):
         index supplies the rest, past the last member the script looked at."""
         requirements = filtering.requirements(op.filter)
         text = filtering.requirements_text(op.filter)
-        low, high = keys.prefix_range(tuple(op.namespace_prefix))
+        low, high = store_layout.prefix_range(tuple(op.namespace_prefix))
         page = max(1, min(PAGE, op.offset + op.limit))
         while True:
             last, exhausted, rows = self._page(low, high, page, False, text)
@@ -124,7 +126,7 @@ class StoreReads(StoreCore):
             if exhausted:
                 return
             if requirements and len(rows) < page and self._item_index_ready():
-                yield from self._indexed_candidates(op, requirements, after=keys.split_member(last), page=page)
+                yield from self._indexed_candidates(op, requirements, after=store_layout.split_member(last), page=page)
                 return
             low = b"(" + last
 
@@ -144,7 +146,8 @@ class StoreReads(StoreCore):
         start = 0
         while start < len(names):
             chunk = names[start : start + page]
-            for entry in self._load([name for _, name in chunk], [keys.item_member(*place) for place, _ in chunk]):
+            members = [store_layout.item_member(*place) for place, _ in chunk]
+            for entry in self._load([name for _, name in chunk], members):
                 if entry is not None:
                     yield entry
             start += len(chunk)
@@ -152,7 +155,7 @@ class StoreReads(StoreCore):
 
     def _exact_search(self, op: SearchOp, query: list[float]) -> list[tuple[Entry, float | None]]:
         """Every candidate under the prefix ranked in Python: cost grows with the candidates."""
-        low, high = keys.prefix_range(tuple(op.namespace_prefix))
+        low, high = store_layout.prefix_range(tuple(op.namespace_prefix))
         candidates = [
             (entry, found)
             for entry, found in self._scan_with_vectors(
@@ -193,12 +196,13 @@ class StoreReads(StoreCore):
             k *= 4
 
     def _load_members(self, members: Sequence[bytes]) -> list[Entry | None]:
-        names = [self.layout.item_prefix.encode() + keys.item_suffix(*keys.split_member(m)) for m in members]
+        prefix = self.layout.item_prefix.encode()
+        names = [prefix + store_layout.item_suffix(*store_layout.split_member(m)) for m in members]
         return self._load(names, members)
 
     def _load(self, names: Sequence[bytes], members: Sequence[bytes]) -> list[Entry | None]:
         """Items by name (no TTL refresh), one round trip; None for those gone."""
-        replies = self._io(scripts.run, self._client, "get", names, ["0", ""] * len(names))
+        replies = self._io(store_scripts.run, self._client, "get", names, ["0", ""] * len(names))
         return [
             None if reply is None else (codec.item_from_fields(self.serde, member, reply), int(reply[3] or 0))
             for member, reply in zip(members, replies)
@@ -210,16 +214,16 @@ class StoreReads(StoreCore):
         if expiring:
             names = [self.layout.item(item.namespace, item.key) for item in expiring]
             bases = [self.layout.vector_base(item.namespace, item.key) for item in expiring]
-            self._io(scripts.run, self._client, "touch", names, bases)
+            self._io(store_scripts.run, self._client, "touch", names, bases)
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         matching.check_page(op.offset, op.limit)
         if op.max_depth is not None and (isinstance(op.max_depth, bool) or op.max_depth < 0):
             raise ConfigurationError(f"max_depth must be an int >= 0, got {op.max_depth!r}")
-        low, high = keys.prefix_range(matching.literal_head(op))
+        low, high = store_layout.prefix_range(matching.literal_head(op))
         return matching.select_namespaces(self._live_namespaces(low, high), op)
 
     def _live_namespaces(self, low: bytes, high: bytes) -> list[tuple[str, ...]]:
         args = [self.layout.item_prefix, low, high]
-        members = self._io(scripts.run, self._client, "namespaces", self.layout.write_keys, args)
-        return [keys.split_ns_member(m) for m in members]
+        members = self._io(store_scripts.run, self._client, "namespaces", self.layout.write_keys, args)
+        return [store_layout.split_ns_member(m) for m in members]

@@ -16,12 +16,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from langgraph.store.base import PutOp
 
-from redis_ckpt.store import codec, filtering, keys, matching, scripts
+from redis_ckpt.store import codec, filtering, matching, store_layout, store_scripts
 from redis_ckpt.store import export_format as fmt
-from redis_ckpt.store.core import validate_op
+from redis_ckpt.store.store_core import validate_op
 
-if TYPE_CHECKING:
-    from redis_ckpt.store.sync import RedisStore
+if TYPE_CHECKING:  # the store's core, not RedisStore: RedisStore's snapshot methods call this module
+    from redis_ckpt.store.store_core import StoreCore
 
 PAGE = 200  # items per dump page and per restore script call
 Target = str | os.PathLike[str] | IO[str]
@@ -36,16 +36,16 @@ def outermost(prefixes: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return kept
 
 
-def dump(store: RedisStore, namespace_prefixes: Iterable[tuple[str, ...]] = ((),)) -> Iterator[fmt.StoredItem]:
+def dump(store: StoreCore, namespace_prefixes: Iterable[tuple[str, ...]] = ((),)) -> Iterator[fmt.StoredItem]:
     """The live items under the prefixes, in (namespace, key) order, a page per round trip."""
     for prefix in outermost(namespace_prefixes):
         matching.check_labels(prefix)
-        low, high = keys.prefix_range(prefix)
+        low, high = store_layout.prefix_range(prefix)
         while True:
             args = [store.layout.item_prefix, store.layout.vector_prefix, low, high, PAGE]
-            last, exhausted, rows = store._io(scripts.run, store.client, "dump", [store.layout.items], args)
+            last, exhausted, rows = store._io(store_scripts.run, store.client, "dump", [store.layout.items], args)
             for member, value, created, updated, ttl, remaining, vectors in rows:
-                namespace, key = keys.split_member(member)
+                namespace, key = store_layout.split_member(member)
                 left = int(remaining)
                 if left == -2:  # expired between the read of its fields and its PTTL: gone
                     continue
@@ -58,7 +58,7 @@ def dump(store: RedisStore, namespace_prefixes: Iterable[tuple[str, ...]] = ((),
             low = b"(" + last
 
 
-def load(store: RedisStore, items: Iterable[fmt.StoredItem]) -> int:
+def load(store: StoreCore, items: Iterable[fmt.StoredItem]) -> int:
     """Write items back as they were (upserts); the number that did not exist before."""
     added, page = 0, []
     for item in items:
@@ -68,21 +68,21 @@ def load(store: RedisStore, items: Iterable[fmt.StoredItem]) -> int:
     return added + (_load_page(store, page) if page else 0)
 
 
-def _load_page(store: RedisStore, page: Sequence[fmt.StoredItem]) -> int:
+def _load_page(store: StoreCore, page: Sequence[fmt.StoredItem]) -> int:
     """Check and encode a page before any I/O, so a bad item fails with none of its page written."""
     args: list[Any] = [store.layout.item_prefix, store.layout.vector_prefix]
     for item in page:
         value = codec.decode_value(store.serde, item.value)  # the tags need the value; a bad value stops here
         validate_op(PutOp(item.namespace, item.key, value))
         tags = filtering.item_tags(item.namespace, value)
-        head = [keys.item_member(item.namespace, item.key), keys.ns_member(item.namespace)]
-        args += [*head, keys.item_suffix(item.namespace, item.key), item.value, tags]
+        head = [store_layout.item_member(item.namespace, item.key), store_layout.ns_member(item.namespace)]
+        args += [*head, store_layout.item_suffix(item.namespace, item.key), item.value, tags]
         args += [item.created_us, item.updated_us, item.ttl_ms, item.expires_in_ms, len(item.vectors), *item.vectors]
-    added: int = store._io(scripts.run, store.client, "restore", store.layout.write_keys, args)
+    added: int = store._io(store_scripts.run, store.client, "restore", store.layout.write_keys, args)
     return int(added)
 
 
-def snapshot(store: RedisStore, namespace_prefixes: Iterable[tuple[str, ...]], target: Target) -> dict[str, int]:
+def snapshot(store: StoreCore, namespace_prefixes: Iterable[tuple[str, ...]], target: Target) -> dict[str, int]:
     """Write the items under the prefixes to a file (path or text stream); the counts written."""
     prefixes = outermost(namespace_prefixes)
     counts = {"items": 0, "namespaces": 0}
@@ -100,7 +100,7 @@ def snapshot(store: RedisStore, namespace_prefixes: Iterable[tuple[str, ...]], t
     return counts
 
 
-def restore(store: RedisStore, source: Target) -> dict[str, int]:
+def restore(store: StoreCore, source: Target) -> dict[str, int]:
     """Restore a snapshot file (path or text stream); {items, new, namespaces}. Idempotent. A file
     cut short or with a bad line raises StoreExportError after what came before it was written
     (restoring the whole file again is safe)."""

@@ -1,3 +1,3 @@
-from redis_ckpt.sync.saver import RedisSaver
+from redis_ckpt.sync.redis_saver import RedisSaver
 
 __all__ = ["RedisSaver"]

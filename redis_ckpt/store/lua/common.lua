@@ -1,4 +1,4 @@
--- Shared by the store's scripts. Layout: redis_ckpt/store/keys.py (names are rebuilt here from
+-- Shared by the store's scripts. Layout: redis_ckpt/store/store_layout.py (names are rebuilt here from
 -- an item's member with the same escaping: each namespace label escaped and followed by ':').
 local ESCAPES = {['\0'] = ':', ['%'] = '%25', [':'] = '%3A', ['{'] = '%7B', ['}'] = '%7D'}
 

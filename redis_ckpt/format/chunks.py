@@ -1,0 +1,490 @@
+"""Deduplicated storage of serialized values: chunks, records, and what a process knows is stored.
+Pure functions and one in-memory cache; no Redis. See docs/design.md, "Deduplicated values".
+
+A serialized list (a msgpack array: a chat's `messages`, any list channel, a pending write of new
+messages) is cut at its element boundaries into chunks of at least GROUP_TARGET bytes. Each chunk
+is stored once per (thread, namespace), in the chunk hash, under its digest (blake2b-128). A value
+is then a *record* in the blob hash (or in a pending write), of serializer type msgpack:
+
+    KEYFRAME + pack_list([array header, digests])
+    DELTA + pack_list([array header, digests, depth, base field, k])
+
+A keyframe is the header and the chunks named by `digests`; a delta is "the first k chunks of the
+value stored in `base field`, then `digests`". A chat message list that grew by two
+messages is stored as a delta of a few dozen bytes on the channel's previous version. Deltas sit
+only on a strictly older version of the same channel, so chains never loop, and chains are short
+(the read script follows them, one HGET per link): a run of at most MAX_RUN deltas on previous
+versions starts at an *anchor*, a record whose next anchor is a delta on it rather than a keyframe
+of every chunk so far (at 800 versions of a 200-turn chat, keyframes every 32 versions took 160 KB);
+anchors chain at most MAX_ANCHOR_DEPTH deep down to a keyframe. Read scripts resolve chains to
+keyframes and return the chunks; `materialize` puts the exact serializer bytes back together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis_ckpt.errors import ReadConflictError
+from redis_ckpt.format.compression import (
+    CHUNK_DICTIONARY_BYTES,
+    COMPRESSED,
+    DICTIONARY_AFTER,
+    DICTIONARY_SAMPLES,
+    dictionary_field,
+    is_chunk_dictionary,
+    make_chunk_dictionary,
+    make_dictionary,
+    pack_chunk,
+    unpack_chunk,
+    unpack_typed_value,
+)
+from redis_ckpt.format.encoding import LARGE_VALUE, pack_list, unpack_list
+from redis_ckpt.format.msgpack_walk import list_elements
+
+DELTA, KEYFRAME = b"\x02", b"\x03"
+DIGEST_SIZE = 16
+MSGPACK = b"msgpack"
+GROUP_TARGET = 256  # a chunk closes once it holds this many bytes: one chat message is one chunk
+MIN_VALUE = 256  # smaller values are stored inline: a record and a chunk would cost more
+MAX_RUN = 31  # deltas in a row on the previous version, after the anchor they start from
+MAX_ANCHOR_DEPTH = 31  # anchors in a row, each a delta on the previous one, after a keyframe
+# A chain is at most MAX_ANCHOR_DEPTH + MAX_RUN links long, as far as its writer knows (the read
+# scripts follow up to 256: writers storing the same version replace each other's records).
+
+
+def digest(chunk: bytes) -> bytes:
+    return hashlib.blake2b(chunk, digest_size=DIGEST_SIZE).digest()
+
+
+@dataclass(frozen=True)
+class Split:
+    """A typed msgpack array cut into chunks: `msgpack \\0 header + b"".join(chunks)` is the value."""
+
+    header: bytes
+    chunks: list[bytes]
+    digests: list[bytes]
+
+
+def split(typed: bytes) -> Split | None:
+    """The chunks of a typed value, or None when it is not a msgpack array worth chunking.
+
+    Boundaries depend only on the elements before them, so appending to a list leaves every
+    earlier chunk, and its digest, unchanged."""
+    if len(typed) < MIN_VALUE:
+        return None
+    type_name, _, data = typed.partition(b"\0")
+    if type_name != MSGPACK:
+        return None
+    found = list_elements(data)
+    if found is None:
+        return None
+    header, elements = found
+    if any(len(e) > LARGE_VALUE for e in elements):
+        # Chunks are read inside the read scripts, and Redis spends ~1.5 µs per KB handing a value
+        # to Lua (a 10 MB element: 23 ms of server time per read). Such a list is stored whole,
+        # where a large value is read outside Lua (encoding.LARGE_VALUE), at the cost of storing
+        # it again for every version of the channel.
+        return None
+    chunks: list[bytes] = []
+    group: list[bytes] = []
+    size = 0
+    for element in elements:
+        group.append(element)
+        size += len(element)
+        if size >= GROUP_TARGET:
+            chunks.append(b"".join(group))
+            group, size = [], 0
+    if group:
+        chunks.append(b"".join(group))
+    return Split(header, chunks, [digest(c) for c in chunks])
+
+
+def record(
+    parts: Split, base_field: bytes = b"", keep: int = 0, depth: int = 0, digests: Sequence[bytes] = ()
+) -> bytes:
+    """A stored record: a keyframe of `parts`, or a delta keeping `keep` chunks of `base_field`."""
+    if not base_field:
+        return KEYFRAME + pack_list([parts.header, b"".join(parts.digests)])
+    return DELTA + pack_list([parts.header, b"".join(digests), b"%d" % depth, base_field, b"%d" % keep])
+
+
+def is_record(stored: bytes) -> bool:
+    return stored[:1] in (DELTA, KEYFRAME)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A record as the read scripts return it: a keyframe (chains already followed), with the
+    depth of the record it was resolved from."""
+
+    header: bytes
+    digests: list[bytes]
+    depth: int
+
+
+def parse_record(stored: bytes) -> tuple[Resolved, bytes, int]:
+    """(record, base field, keep) of a stored record; a keyframe has no base field."""
+    items = unpack_list(stored[1:])
+    own = items[1]
+    digests = [own[i : i + DIGEST_SIZE] for i in range(0, len(own), DIGEST_SIZE)]
+    depth = int(items[2]) if len(items) > 2 else 0
+    if stored[:1] == KEYFRAME:
+        return Resolved(items[0], digests, depth), b"", 0
+    return Resolved(items[0], digests, depth), items[3], int(items[4])
+
+
+def own_digests(stored: bytes) -> list[bytes]:
+    return parse_record(stored)[0].digests
+
+
+def materialize(stored: bytes, raw_chunks: Mapping[bytes, bytes]) -> tuple[bytes, Resolved | None]:
+    """The exact typed bytes of a stored value (plain, compressed or a resolved record, whose chunks
+    `raw_chunks` holds, expanded), and the record when it was one."""
+    if not is_record(stored):
+        return unpack_typed_value(stored), None
+    resolved, base, _ = parse_record(stored)
+    if base:  # the read script could not follow the chain: a base field is gone
+        raise ReadConflictError("a deduplicated value's chain is incomplete (deleted while read); retry")
+    try:
+        body = b"".join([raw_chunks[d] for d in resolved.digests])
+    except KeyError:
+        raise ReadConflictError("a deduplicated value lost a chunk (deleted while read); retry") from None
+    return MSGPACK + b"\0" + resolved.header + body, resolved
+
+
+def digest_set(concatenated: bytes) -> list[bytes]:
+    """The distinct digests of a string of 16-byte digests, in first-seen order."""
+    return list(dict.fromkeys(concatenated[i : i + DIGEST_SIZE] for i in range(0, len(concatenated), DIGEST_SIZE)))
+
+
+def chunk_map(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    """The read scripts' {digest, stored chunk, ...} list as a dict (absent chunks left out)."""
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2) if flat[i + 1]}
+
+
+CACHE_BYTES = 32 * 1024 * 1024  # expanded chunks kept per saver
+INLINE_CHUNKS = 256  # a `load` needing more chunks returns only their digests (lua/load.lua)
+
+
+class ExpandedChunks:
+    """Chunks already decompressed, by digest (content-addressed, so never stale), bounded by
+    size, oldest dropped first. A thread read again (LangGraph reads it before every run) then
+    costs decompression only for what is new: 800 chat messages take ~3 ms to expand. Thread-safe."""
+
+    def __init__(self, limit: int = CACHE_BYTES) -> None:
+        self._lock = threading.Lock()
+        self._data: OrderedDict[bytes, bytes] = OrderedDict()
+        self._size, self._limit = 0, limit
+
+    def cached(self, digests: Sequence[bytes]) -> dict[bytes, bytes]:
+        """digest -> raw chunk for those of `digests` already expanded here."""
+        with self._lock:
+            return {d: raw for d in digests if (raw := self._data.get(d)) is not None}
+
+    def expand(
+        self, stored_chunks: Mapping[bytes, bytes], dictionaries: Mapping[bytes, bytes] | None = None
+    ) -> dict[bytes, bytes]:
+        """digest -> raw chunk for every chunk the read scripts returned (`dictionaries`: the
+        namespace dictionaries chunks may be compressed with, digest -> raw)."""
+        with self._lock:
+            out = {d: raw for d in stored_chunks if (raw := self._data.get(d)) is not None}
+        missing = {d: unpack_chunk(v, dictionaries) for d, v in stored_chunks.items() if d not in out}
+        if missing:
+            with self._lock:
+                for d, raw in missing.items():
+                    if d not in self._data:
+                        self._data[d] = raw
+                        self._size += len(raw)
+                while self._size > self._limit and self._data:
+                    self._size -= len(self._data.popitem(last=False)[1])
+            out.update(missing)
+        return out
+
+
+# -- what a process knows is stored -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Base:
+    """The last stored version of a channel this process wrote or read: a delta's candidate base.
+    `run` counts the deltas on previous versions since its anchor; `anchor` is that anchor. A
+    record with run 0 is an anchor itself (a record learnt from a read counts as one: its depth is
+    exact, which is all chain length needs); run > 0 with anchor None means the anchor is gone,
+    and the run ends with a keyframe."""
+
+    field: bytes
+    version: Any
+    digests: list[bytes]
+    depth: int
+    run: int = 0
+    anchor: Base | None = None
+
+
+@dataclass
+class Known:
+    """What is stored in one (thread, ns), as far as this process saw: chunk digests and, per
+    channel, the last record. Only an optimisation: a put that relies on it has Redis check, in
+    its own transaction, that what it did not send still exists."""
+
+    digests: set[bytes] = field(default_factory=set)
+    bases: dict[str, Base] = field(default_factory=dict)
+    fields: set[bytes] = field(default_factory=set)  # blob fields of values seen stored
+    # Namespace dictionaries seen stored (digest -> raw), the one new document bodies are
+    # compressed with, and until there is one the bodies this process stored (to make one of).
+    dictionaries: dict[bytes, bytes] = field(default_factory=dict)
+    dictionary: bytes | None = None
+    samples: list[bytes] = field(default_factory=list)
+    bodies: int = 0  # bodies this process stored here
+    # The chunk dictionary (compression.CHUNK_DICTIONARY_BYTES) new chunks of puts are compressed
+    # with, until there is one the chunks this process put (to make one of), and the chunks known
+    # to be stored compressed with a namespace dictionary already.
+    chunk_dictionary: bytes | None = None
+    chunk_samples: list[bytes] = field(default_factory=list)
+    with_dictionary: set[bytes] = field(default_factory=set)
+
+    def body_dictionary(self) -> tuple[bytes, bytes] | None:
+        """The namespace dictionary for the next body: the current one, or a new one made of the
+        samples once there are enough (compression.make_dictionary), else None."""
+        if self.dictionary is not None and self.dictionary in self.dictionaries:
+            return self.dictionary, self.dictionaries[self.dictionary]
+        if len(self.samples) >= DICTIONARY_SAMPLES and self.bodies >= DICTIONARY_AFTER:
+            return make_dictionary(self.samples[:DICTIONARY_SAMPLES])
+        return None
+
+    def chunks_dictionary(self) -> tuple[bytes, bytes] | None:
+        """The chunk dictionary for the next put's chunks: the current one, or a new one made of
+        the samples once they hold CHUNK_DICTIONARY_BYTES, else None."""
+        if self.chunk_dictionary is not None and self.chunk_dictionary in self.dictionaries:
+            return self.chunk_dictionary, self.dictionaries[self.chunk_dictionary]
+        if sum(map(len, self.chunk_samples)) >= CHUNK_DICTIONARY_BYTES:
+            return make_chunk_dictionary(self.chunk_samples)
+        return None
+
+
+MAX_NAMESPACES = 1024  # (thread, ns) pairs remembered per saver, least recently used dropped
+MAX_DIGESTS = 200_000  # per (thread, ns): past this, start over (sending more, never wrong)
+
+
+class KnownChunks:
+    """Per saver: `Known` for recently used (thread, ns) pairs. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, str], Known] = OrderedDict()
+
+    def get(self, thread_id: str, ns: str) -> Known:
+        key = (thread_id, ns)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                found = self._entries[key] = Known()
+                if len(self._entries) > MAX_NAMESPACES:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(key)
+            return found
+
+    def learn(
+        self,
+        thread_id: str,
+        ns: str,
+        digests: Sequence[bytes],
+        bases: Mapping[str, Base] = {},
+        fields: Sequence[bytes] = (),
+        deleted: Sequence[bytes] = (),
+        *,
+        read: bool = False,
+        dictionaries: Mapping[bytes, bytes] = {},
+        sample: bytes | None = None,
+        chunk_samples: Sequence[bytes] = (),
+        with_dictionary: Sequence[bytes] = (),
+    ) -> None:
+        """`read`: the bases come from a read. Such a base replaces a known one only if it is
+        another record: this process's own record of the same version knows its run and anchor,
+        which a read cannot tell (taking the read's, an anchor at the record's depth, made chains
+        deepen at every LangGraph invoke, which reads the thread first, and end in a keyframe of
+        every chunk every dozen turns: 79 KB of a 200-turn chat's records)."""
+        known = self.get(thread_id, ns)
+        with self._lock:
+            if read:
+                # ... unless the read found it deeper than this process counted: another writer
+                # stored the same version since (its record replaced this one's), and only the
+                # read's count is right.
+                bases = {
+                    c: b
+                    for c, b in bases.items()
+                    if (k := known.bases.get(c)) is None or k.field != b.field or b.depth > k.depth
+                }
+            if len(known.digests) + len(digests) > MAX_DIGESTS:
+                known.digests = set()
+            if len(known.fields) + len(fields) > MAX_DIGESTS:
+                known.fields = set()
+            known.digests.update(digests)
+            known.bases.update(bases)
+            known.dictionaries.update(dictionaries)
+            for digest_, raw in dictionaries.items():
+                if is_chunk_dictionary(raw):
+                    if known.chunk_dictionary is None:
+                        # the samples are not needed any more (8 KB per namespace remembered); if
+                        # the dictionary is deleted with the thread, new samples make the next one
+                        known.chunk_dictionary, known.chunk_samples = digest_, []
+                elif known.dictionary is None:
+                    known.dictionary = digest_
+            if known.chunk_dictionary is None:
+                room = CHUNK_DICTIONARY_BYTES - sum(map(len, known.chunk_samples))
+                for raw in chunk_samples:
+                    if room <= 0:
+                        break
+                    known.chunk_samples.append(raw[:room])
+                    room -= len(raw)
+            if len(known.with_dictionary) + len(with_dictionary) > MAX_DIGESTS:
+                known.with_dictionary = set()
+            known.with_dictionary.update(with_dictionary)
+            if sample is not None:
+                known.bodies += 1
+                if known.dictionary is None and len(known.samples) < DICTIONARY_SAMPLES:
+                    known.samples.append(sample)
+            known.fields.update(fields)
+            known.fields.difference_update(deleted)
+
+    def dictionaries(self, thread_id: str, ns: str) -> dict[bytes, bytes]:
+        """A copy of the namespace dictionaries known in (thread, ns) (other threads may add some)."""
+        known = self.get(thread_id, ns)
+        with self._lock:
+            return dict(known.dictionaries)
+
+    def drop(self, thread_id: str, ns: str, missing: Sequence[bytes]) -> None:
+        """Stop relying on `missing` chunks and on bases whose record is missing."""
+        known = self.get(thread_id, ns)
+        gone = set(missing)
+        with self._lock:
+            known.digests -= gone
+            known.fields -= gone
+            known.with_dictionary -= gone
+            for digest in [d for d in known.dictionaries if dictionary_field(d) in gone]:
+                del known.dictionaries[digest]
+                if known.dictionary == digest:
+                    known.dictionary = None
+                if known.chunk_dictionary == digest:
+                    known.chunk_dictionary = None
+                    known.with_dictionary = set()
+            for channel, base in list(known.bases.items()):
+                if base.field in gone:
+                    del known.bases[channel]
+                elif base.anchor is not None and base.anchor.field in gone:
+                    known.bases[channel] = Base(base.field, base.version, base.digests, base.depth, MAX_RUN)
+
+    def forget(self, thread_id: str, ns: str | None = None) -> None:
+        """Drop what is known of (thread, ns), or of every namespace of the thread."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == thread_id and (ns is None or k[1] == ns)]:
+                del self._entries[key]
+
+
+# -- encoding a value for a put -------------------------------------------------------------------
+@dataclass
+class Encoded:
+    """One value as a put stores it."""
+
+    stored: bytes  # what goes in the blob field (or the pending write)
+    chunks: dict[bytes, bytes]  # digest -> stored chunk, to send
+    needed_fields: list[bytes]  # blob fields it relies on without sending them
+    needed_digests: list[bytes]  # chunks it relies on without sending them
+    base: Base | None  # what to remember for the next version of this channel
+    # chunks compressed with `dictionary`: written by the commit script once it checked the
+    # dictionary is stored (encoded again even when stored already, by a put_writes without it)
+    with_dictionary: dict[bytes, bytes] = field(default_factory=dict)
+    samples: list[bytes] = field(default_factory=list)  # raw chunks this record adds
+
+
+def encode_chunked(
+    parts: Split,
+    compress: bool,
+    known: Known | None,
+    channel: str | None = None,
+    field_name: bytes = b"",
+    version: Any = None,
+    dictionary: tuple[bytes, bytes] | None = None,
+) -> Encoded:
+    """A record for `parts`: a delta on the channel's last known version when that is possible,
+    with only the chunks not known to be stored; `known=None` sends everything (a keyframe).
+    With `dictionary` (a put's chunk dictionary), the chunks the record adds that are not known to
+    be stored with a namespace dictionary are sent compressed with it, also those stored already
+    (put_writes stores chunks without it: it cannot check the dictionary exists)."""
+    digests = parts.digests
+    last = known.bases.get(channel) if known is not None and channel is not None else None
+    base, keep, run, anchor = _choose_base(last, field_name, version, digests)
+    if base is not None:
+        stored = record(parts, base.field, keep, base.depth + 1, digests[keep:])
+        depth, needed_fields, tail = base.depth + 1, [base.field], range(keep, len(digests))
+    else:
+        stored = record(parts)
+        depth, needed_fields, tail = 0, [], range(len(digests))
+    chunks: dict[bytes, bytes] = {}
+    with_dictionary: dict[bytes, bytes] = {}
+    needed: list[bytes] = []
+    for i in tail:
+        d = digests[i]
+        if d in chunks or d in with_dictionary:
+            continue
+        if dictionary is not None and known is not None and d not in known.with_dictionary:
+            with_dictionary[d] = pack_chunk(parts.chunks[i], compress, dictionary)
+        elif known is not None and d in known.digests:
+            needed.append(d)
+        else:
+            chunks[d] = pack_chunk(parts.chunks[i], compress)
+    remembered = Base(field_name, version, digests, depth, run, anchor) if channel is not None else None
+    samples = [] if dictionary is not None else [parts.chunks[i] for i in tail]  # to make one of
+    return Encoded(stored, chunks, needed_fields, sorted(set(needed)), remembered, with_dictionary, samples)
+
+
+def _choose_base(
+    last: Base | None, field_name: bytes, version: Any, digests: Sequence[bytes]
+) -> tuple[Base | None, int, int, Base | None]:
+    """(base, chunks kept from it, run, anchor) of the new record: a delta on the channel's last
+    version while its run is short, else on that run's anchor, else a keyframe (base None)."""
+    if last is None:
+        return None, 0, 0, None
+    if last.run < MAX_RUN and last.depth < MAX_ANCHOR_DEPTH + MAX_RUN:
+        keep = _common_prefix(last.digests, digests)
+        if keep and _usable_base(last, field_name, version):
+            return last, keep, last.run + 1, (last if last.run == 0 else last.anchor)
+    anchor = last if last.run == 0 else last.anchor
+    if anchor is not None and anchor.depth < MAX_ANCHOR_DEPTH:
+        keep = _common_prefix(anchor.digests, digests)
+        if keep and _usable_base(anchor, field_name, version):
+            return anchor, keep, 0, None  # the new record is the next anchor
+    return None, 0, 0, None
+
+
+def _common_prefix(a: Sequence[bytes], b: Sequence[bytes]) -> int:
+    keep = 0
+    while keep < len(a) and keep < len(b) and a[keep] == b[keep]:
+        keep += 1
+    return keep
+
+
+def _usable_base(base: Base, field_name: bytes, version: Any) -> bool:
+    """A delta may sit on `base` only if that is a strictly older version of the same channel
+    (so chains cannot loop, even when an old checkpoint is put again)."""
+    if base.field == field_name or type(base.version) is not type(version):
+        return False
+    try:
+        return bool(base.version < version)
+    except TypeError:
+        return False
+
+
+def materialize_writes(flat: Sequence[bytes], found: Mapping[bytes, bytes]) -> list[bytes]:
+    """A writes hash's {field, record, ...} list with each value as its exact typed bytes."""
+    out: list[bytes] = []
+    for i in range(0, len(flat), 2):
+        task_path, channel, value = unpack_list(flat[i + 1])
+        if is_record(value) or value[:1] == COMPRESSED:
+            out += (flat[i], pack_list([task_path, channel, materialize(value, found)[0]]))
+        else:
+            out += (flat[i], flat[i + 1])
+    return out

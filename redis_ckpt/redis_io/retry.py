@@ -1,0 +1,159 @@
+"""The one retry policy of the saver and the store: retry transient errors until a deadline.
+
+`SaverCore._io` and `StoreCore._io` run an operation's first attempt themselves, with no
+bookkeeping (the hot path), and hand a failure to `RetryPolicy.recover`, which:
+- raises a typed error at once for what no retry can fix (redis_ckpt/redis_io/failures.py words it;
+  `explain`, supplied by the caller, may look at the server first: failure path only);
+- else retries with capped, jittered exponential backoff until the operation succeeds or the
+  deadline (RetryConfig.deadline, 30 s by default) has passed, then raises StoreUnavailableError.
+
+Logging is per outage, not per attempt: one WARNING when the first failure of an outage is met
+(whichever thread meets it), one INFO at the first success after it. The state is shared by every
+thread using the saver or store, so 64 threads retrying through a restart log two lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from redis_ckpt.config import RetryConfig
+from redis_ckpt.errors import StoreUnavailableError
+from redis_ckpt.redis_io.failures import CAUGHT, TRANSIENT_ERRORS
+
+T = TypeVar("T")
+# explain(error, never_reached) -> the typed error to raise instead, or None (retry if transient).
+# `never_reached`: no call has succeeded yet, so the settings themselves may be wrong.
+Explain = Callable[[BaseException, bool], "Exception | None"]
+
+
+class RetryHooks:
+    """Callables run before each retry, added by whoever observes retries (the tracing integration
+    counts them on the current span). The saver calls the hooks without importing their owners, so
+    nothing below the integrations imports one."""
+
+    def __init__(self) -> None:
+        self._hooks: list[Callable[[], None]] = []
+
+    def add(self, hook: Callable[[], None]) -> None:
+        if hook not in self._hooks:
+            self._hooks.append(hook)
+
+    def remove(self, hook: Callable[[], None]) -> None:
+        if hook in self._hooks:
+            self._hooks.remove(hook)
+
+    def __call__(self) -> None:
+        for hook in self._hooks:
+            hook()
+
+
+SAVER_RETRY_HOOKS = RetryHooks()  # run before each retry of a saver call (not of a store call)
+
+
+def backoff(config: RetryConfig, retry_number: int) -> float:
+    """Seconds to wait before retry `retry_number` (1, 2, ...): doubling from initial_wait up to
+    max_wait, with jitter over the upper half so that many clients do not retry in step."""
+    ceiling = min(config.max_wait, config.initial_wait * 2 ** min(retry_number - 1, 32))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class RetryPolicy:
+    """Retries for one saver or store; `down` is read on the hot path to end an outage."""
+
+    def __init__(
+        self,
+        config: RetryConfig | None,
+        where: str,
+        logger: logging.Logger,
+        *,
+        explain: Explain,
+        on_retry: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.where = where
+        self.logger = logger
+        self.explain = explain
+        self.on_retry = on_retry  # e.g. SAVER_RETRY_HOOKS
+        # Read on the hot path after each success: True until the first success, and during an
+        # outage (some call failed, none has succeeded since).
+        self.down = True
+        self._outage = False
+        self._reached = False  # some call has succeeded
+        self._since = 0.0
+        self._lock = threading.Lock()
+
+    def recover(self, error: BaseException, operation: Callable[..., T], args: Any, kwargs: Any) -> T:
+        """After the first attempt of `operation` failed with `error`: raise the typed error, or
+        retry until success or the deadline. Called inside the caller's `except` block."""
+        typed = self.explain(error, not self._reached)
+        if typed is not None:
+            raise typed from error
+        if not isinstance(error, TRANSIENT_ERRORS):
+            raise error
+        config = self.config
+        if config is None:
+            raise self.unavailable(error, 1, 0.0) from error
+        start = time.monotonic()
+        self._outage_started(error)
+        attempt = 1
+        while True:
+            elapsed = time.monotonic() - start
+            if elapsed >= config.deadline or (config.attempts is not None and attempt >= config.attempts):
+                raise self.unavailable(error, attempt, elapsed) from error
+            time.sleep(min(backoff(config, attempt), config.deadline - elapsed))
+            if self.on_retry is not None:
+                self.on_retry()
+            attempt += 1
+            try:
+                result = operation(*args, **kwargs)
+            except CAUGHT as exc:
+                typed = self.explain(exc, not self._reached)
+                if typed is not None:
+                    raise typed from exc
+                if not isinstance(exc, TRANSIENT_ERRORS):
+                    raise
+                error = exc
+                continue
+            self.recovered()
+            return result
+
+    def _outage_started(self, error: BaseException) -> None:
+        with self._lock:
+            if self._outage:
+                return
+            self.down = self._outage = True
+            self._since = time.monotonic()
+        deadline = self.config.deadline if self.config is not None else 0
+        self.logger.warning(
+            "redis-ckpt: Redis at %s is unavailable (%s: %s); retrying each call for up to %g s",
+            self.where,
+            type(error).__name__,
+            error,
+            deadline,
+        )
+
+    def recovered(self) -> None:
+        """A call succeeded: if an outage was under way, it is over (one INFO)."""
+        with self._lock:
+            outage, self._outage, self.down, self._reached = self._outage, False, False, True
+            lasted = time.monotonic() - self._since
+        if not outage:
+            return
+        self.logger.info("redis-ckpt: Redis at %s is reachable again after %.1f s", self.where, lasted)
+
+    def unavailable(self, error: BaseException, attempts: int, elapsed: float) -> StoreUnavailableError:
+        if self.config is None:
+            tried = "failed after 1 attempt(s) (retries are off: retry=None)"
+        else:
+            tried = f"failed after {attempts} attempt(s) over {elapsed:.1f} s"
+            tried += f" (retry deadline {self.config.deadline:g} s"
+            tried += f", at most {self.config.attempts} attempts)" if self.config.attempts is not None else ")"
+        return StoreUnavailableError(
+            f"Redis at {self.where} {tried}: {type(error).__name__}: {error}. "
+            "Check that the server is up and reachable, then retry the call."
+        )

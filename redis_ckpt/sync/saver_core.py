@@ -1,0 +1,495 @@
+"""State and I/O shared by every part of the sync saver: client, layout, scripts, retries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import redis
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from redis.cluster import RedisCluster
+from redis.exceptions import MovedError, ResponseError
+from typing_extensions import Self
+
+from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
+from redis_ckpt.errors import ConfigurationError, ReadConflictError
+from redis_ckpt.format import chunks, format_version
+from redis_ckpt.format.checkpoint_codec import materialize_entry, metadata_bytes
+from redis_ckpt.format.compression import dictionaries_needed, dictionary_digest, dictionary_field, unpack_chunk
+from redis_ckpt.format.encoding import text
+from redis_ckpt.format.key_layout import KeyLayout
+from redis_ckpt.redis_io import diagnose, scripts, search, spill, topology, wire
+from redis_ckpt.redis_io.connection import (
+    Client,
+    can_be_cluster,
+    check_client,
+    client_from_url,
+    close_client,
+    cluster_client_from_url,
+    redact_url,
+    server_is_cluster,
+)
+from redis_ckpt.redis_io.failures import CAUGHT, TRANSIENT_ERRORS
+from redis_ckpt.redis_io.retry import SAVER_RETRY_HOOKS, RetryPolicy
+
+logger = logging.getLogger("redis_ckpt")
+T = TypeVar("T")
+READ_ATTEMPTS = 5  # delta walks re-run when a deletion races them (see _walk_with_values)
+Group = tuple[str, str, "list[str] | None"]  # (thread, ns, candidate ids or None for all)
+
+__all__ = ["TRANSIENT_ERRORS", "SaverCore"]  # TRANSIENT_ERRORS lives in redis_ckpt/redis_io/failures.py
+
+
+def thread_and_ns(config: Mapping[str, Any]) -> tuple[str, str]:
+    """(thread_id, checkpoint_ns) of a config; a missing thread_id is a typed error."""
+    configurable = config.get("configurable") or {}
+    thread_id = configurable.get("thread_id")
+    if thread_id is None:
+        raise ConfigurationError('config["configurable"]["thread_id"] is required')
+    return key_text("thread_id", thread_id), key_text("checkpoint_ns", configurable.get("checkpoint_ns") or "")
+
+
+def key_text(name: str, value: Any) -> str:
+    """`value` as the text that goes into key names: any string that has a UTF-8 form."""
+    text_ = str(value)
+    if not text_.isascii():  # a lone surrogate has no UTF-8 form
+        try:
+            text_.encode()
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(f"{name} {text_!r} is not valid Unicode text: {exc.reason}") from exc
+    return text_
+
+
+def _materialize_ancestor(ancestor: Any, found: dict[bytes, bytes]) -> tuple[str, list[bytes], list[bytes]]:
+    """A delta walk ancestor (id, writes, seeds) with exact typed bytes for its values."""
+    checkpoint_id, writes, seeds = ancestor
+    values = [chunks.materialize(v, found)[0] for v in seeds[1::2]]
+    flat_seeds = [x for pair in zip(seeds[0::2], values) for x in pair]
+    return checkpoint_id, chunks.materialize_writes(writes, found), flat_seeds
+
+
+class SaverCore(BaseCheckpointSaver[str]):
+    """Connection, key layout, scripts and the retrying I/O primitive."""
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        redis_client: Client | None = None,
+        connection_args: dict[str, Any] | None = None,
+        ttl: Mapping[str, Any] | None = None,
+        checkpoint_prefix: str = "checkpoint",
+        checkpoint_write_prefix: str = "checkpoint_write",
+        serde: SerializerProtocol | None = None,
+        retry: RetryConfig | None = DEFAULT_RETRY,
+        compress: bool = True,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
+    ) -> None:
+        super().__init__(serde=serde)
+        if redis_client is None and redis_url is None:
+            raise ConfigurationError("pass redis_url or redis_client")
+        self.layout = KeyLayout(checkpoint_prefix, checkpoint_write_prefix)
+        self.ttl = TTLConfig.parse(ttl)
+        if isinstance(wait_replicas, bool) or not isinstance(wait_replicas, int) or wait_replicas < 0:
+            raise ConfigurationError(f"wait_replicas must be an integer >= 0, got {wait_replicas!r}")
+        if isinstance(wait_timeout_ms, bool) or not isinstance(wait_timeout_ms, int) or wait_timeout_ms <= 0:
+            raise ConfigurationError(f"wait_timeout_ms must be a positive integer, got {wait_timeout_ms!r}")
+        # put and put_writes return only once this many replicas have them (WAIT, same round trip).
+        self._wait = (wait_replicas, wait_timeout_ms) if wait_replicas else None
+        self._owns_client = redis_client is None
+        self._client: Client = redis_client or client_from_url(str(redis_url), connection_args)
+        self._url, self._connection_args = redis_url, connection_args
+        check_client(self._client)
+        self._where = redact_url(redis_url) if redis_url else "the given redis client"
+        self._retrying = RetryPolicy(retry, self._where, logger, explain=self._explain, on_retry=SAVER_RETRY_HOOKS)
+        self._search_ready = False
+        self.compress = compress
+        self._known = chunks.KnownChunks()
+        self._expanded = chunks.ExpandedChunks()
+        # The format this saver writes, from the deployment marker: read (and recorded where
+        # missing) by setup() or before the first write, once (docs/design.md, "Storage format").
+        self._format: int | None = None
+        self.resends = 0  # puts sent twice because what they relied on was gone (a counter for tests)
+        self._search_ready_on: tuple[str, ...] = ()  # cluster: the (node, index) pairs found ready
+        # A standalone client may point at a cluster node (a caller's client; or the server was not
+        # reachable when the URL was checked): asked once more, at setup or at the first
+        # cross-thread call. Unix sockets and Sentinel services are never cluster nodes.
+        self._topology_checked = topology.is_cluster(self._client) or (
+            self._owns_client and not can_be_cluster(str(redis_url))
+        )
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    @property
+    def retry(self) -> RetryConfig | None:
+        """The retry policy's settings (None: retries off); may be replaced on a live saver."""
+        return self._retrying.config
+
+    @retry.setter
+    def retry(self, config: RetryConfig | None) -> None:
+        self._retrying.config = config
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def is_cluster(self) -> bool:
+        return topology.is_cluster(self._client)
+
+    def close(self) -> None:
+        """Close the connection pool(s) if this saver created them."""
+        if self._owns_client:
+            close_client(self._client)
+
+    def _check_topology(self) -> None:
+        """A standalone client of a cluster node: replaced by a cluster client if the saver built it
+        from a URL, else refused, before anything cross-thread half-works. One INFO, once."""
+        if self._topology_checked:
+            return
+        if self._io(server_is_cluster, self._client):
+            if not self._owns_client:
+                raise topology.cluster_node_error(self._where)
+            standalone = self._client
+            self._client = cluster_client_from_url(str(self._url), self._connection_args)
+            assert isinstance(standalone, redis.Redis)
+            standalone.close()
+            standalone.connection_pool.disconnect()
+        self._topology_checked = True
+
+    # -- storage format ---------------------------------------------------------------------
+    def _record_format(self) -> int:
+        """Record the format this release writes by default where the deployment has no marker
+        yet, and read the marker: one round trip (the marker is one key, one slot)."""
+        marker = self.layout.format_marker
+        commands = [("SET", marker, format_version.DEFAULT, "NX"), ("GET", marker)]
+        found = format_version.parse(self._io(wire.execute, self._client, commands)[1])
+        self._format = format_version.DEFAULT if found is None else found
+        return self._format
+
+    def _check_writable(self) -> None:
+        """Refuse a write, before it sends anything, when the deployment's marker names a format
+        this release does not write (FormatTooNewError). Costs a round trip once per saver, when
+        setup() was not called."""
+        found = self._format if self._format is not None else self._record_format()
+        format_version.check_writable(found, self.layout.prefix)
+
+    def storage_format(self) -> dict[str, Any]:
+        """The deployment's storage format (None where nothing recorded it yet) and the formats
+        this release reads and writes. Writes nothing."""
+        found = format_version.parse(self._io(self._client.get, self.layout.format_marker))  # type: ignore[arg-type]
+        return {
+            "deployment": found,
+            "reads": sorted(format_version.READS),
+            "writes": sorted(format_version.WRITES),
+        }
+
+    def raise_storage_format(self, wanted: int) -> int:
+        """Set the deployment's storage format to `wanted` (only once every worker reads it: see
+        docs/upgrading.md). Refused unless this release writes `wanted`; never lowers it.
+        Returns the format now recorded."""
+        current = self.storage_format()["deployment"]
+        format_version.check_raise(current, wanted, self.layout.prefix)
+        self._io(self._client.set, self.layout.format_marker, wanted)
+        self._format = wanted
+        return wanted
+
+    # -- I/O --------------------------------------------------------------------------------
+    def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one idempotent Redis operation, retrying transient errors (redis_ckpt/redis_io/retry.py)."""
+        try:
+            # The first attempt runs without the policy's bookkeeping: this is the hot path.
+            result = operation(*args, **kwargs)
+        except MovedError as exc:  # a standalone client of a cluster node (a cluster client follows it)
+            if self.is_cluster:  # a per-node search index whose name's slot just moved: the caller scans
+                raise
+            raise topology.cluster_node_error(self._where) from exc
+        except CAUGHT as exc:
+            return self._retrying.recover(exc, operation, args, kwargs)
+        if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
+            self._retrying.recovered()
+        return result
+
+    def _explain(self, error: BaseException, never_reached: bool) -> Exception | None:
+        return diagnose.explain(self._client, self._where, error, never_reached)
+
+    def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return self._io(scripts.run, self._client, [(name, keys, args)])[0]
+
+    def _transaction(self, commands: list[Any]) -> list[Any]:
+        """Run a write's commands in MULTI/EXEC: one round trip, all or nothing queued."""
+        return self._io(scripts.execute, self._client, commands, transaction=True, wait=self._wait)
+
+    def _load(
+        self, thread_id: str, ns: str, mode: str, what: str, count: int, *rest: str, tags: str = ""
+    ) -> tuple[str, list[Any]]:
+        """Run the `load` script on one (thread, ns): (cursor, entries); see redis_ckpt/redis_io/lua/load.lua."""
+        keys = self._read_keys(thread_id, ns)
+        have = self._known.dictionaries(thread_id, ns)
+        args = [
+            self.layout.checkpoint_prefix(thread_id, ns),
+            self.layout.legacy_writes_prefix(thread_id, ns),
+            self.ttl.read_refresh_seconds,
+            mode,
+            what,
+            count,
+            tags,
+            b"".join(have),
+            *rest,
+        ]
+        cursor, entries, chunk_flat, dictionary_flat = self._script("load", keys, args)
+        dictionaries = {**have, **self._learn_dictionaries(thread_id, ns, dictionary_flat)}
+        entries = list(entries)
+        if what == "meta":
+            entries = [[e[0], metadata_bytes(e, dictionaries)] for e in entries]
+        else:
+            found: dict[bytes, bytes] = {}
+            if chunk_flat[:1] == [b"*"]:  # too many chunks to hand to Lua: their digests only
+                deferred = chunks.digest_set(chunk_flat[1])
+                entries = self._read_deferred_chunks(thread_id, ns, entries, deferred, found, dictionaries)
+            else:
+                found = self._expanded.expand(chunks.chunk_map(chunk_flat), dictionaries)
+            filled = self._fill_large_values(thread_id, ns, entries)
+            entries = [materialize_entry(e, found, dictionaries) for e in filled]
+            self._known.learn(thread_id, ns, list(found))
+        return text(cursor), entries
+
+    def _learn_dictionaries(self, thread_id: str, ns: str, flat: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The namespace dictionaries a `load` returned (flat {field, stored, ...}), learnt. A
+        missing one (its namespace deleted while read) leaves its documents unreadable: retry."""
+        found: dict[bytes, bytes] = {}
+        for field, stored in zip(flat[::2], flat[1::2]):
+            if not stored:
+                raise ReadConflictError("a namespace dictionary was deleted while read; retry")
+            found[dictionary_digest(field)] = unpack_chunk(stored)
+        if found:
+            self._known.learn(thread_id, ns, [], dictionaries=found)
+        return found
+
+    def _read_deferred_chunks(
+        self,
+        thread_id: str,
+        ns: str,
+        entries: list[Any],
+        deferred: list[bytes],
+        found: dict[bytes, bytes],
+        dictionaries: dict[bytes, bytes],
+    ) -> list[Any]:
+        """Put the chunks a `load` left out (a page needing more than chunks.INLINE_CHUNKS) into
+        `found`: from this saver's cache, else in one more round trip that reads them outside Lua
+        together with whether the entries' documents still exist. An entry whose document was deleted
+        between the two round trips is dropped, as if the first had come after the deletion (a
+        live checkpoint's chunks are never collected). Chunks compressed with a namespace
+        dictionary this process has not seen take one round trip more, once: the dictionary."""
+        found.update(self._expanded.cached(deferred))
+        missing = [d for d in deferred if d not in found]
+        if not missing:
+            return entries
+        documents = spill.document_exists(self.layout, thread_id, ns, [text(e[0]) for e in entries])
+        read = ("HMGET", self.layout.chunks(thread_id, ns), *missing)
+        replies = self._io(wire.transaction, self._client, [*documents, read])
+        stored = {d: v for d, v in zip(missing, replies[-1]) if v}
+        lacking = dictionaries_needed(stored.values()) - dictionaries.keys()
+        if lacking:
+            fetched = self._read_dictionaries(thread_id, ns, sorted(lacking))
+            if fetched is None:  # deleted since: a dictionary goes only with its namespace's last checkpoint
+                return []
+            dictionaries.update(fetched)
+        found.update(self._expanded.expand(stored, dictionaries))
+        return [e for e, alive in zip(entries, spill.documents_alive(replies[:-1])) if alive]
+
+    def _read_dictionaries(self, thread_id: str, ns: str, digests: list[bytes]) -> dict[bytes, bytes] | None:
+        """The namespace dictionaries of these digests, learnt; None if one is gone."""
+        fields = [dictionary_field(d) for d in digests]
+        values = self._io(wire.transaction, self._client, [("HMGET", self.layout.chunks(thread_id, ns), *fields)])[0]
+        if not all(values):
+            return None
+        return self._learn_dictionaries(thread_id, ns, [x for pair in zip(fields, values) for x in pair])
+
+    def _read_keys(self, thread_id: str, ns: str) -> list[str]:
+        """KEYS of the read scripts `load` and `delta`."""
+        idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
+        return [idx, blobs, widx, self.layout.namespaces(thread_id), chunk_hash]
+
+    def _fill_large_values(self, thread_id: str, ns: str, entries: list[Any]) -> list[Any]:
+        """`load` entries with their large values read in (one more round trip, only when some
+        value is large; see redis_ckpt/redis_io/spill.py). An entry whose document was deleted between the
+        two round trips is dropped, as if the first had come after the deletion."""
+        wanted = dict(w for e in entries if (w := spill.wanted(text(e[0]), e[5], e[6])))
+        if not wanted:
+            return entries
+        found = self._read_spilled(thread_id, ns, wanted)
+        filled = []
+        for entry in entries:
+            checkpoint_id = text(entry[0])
+            if checkpoint_id in wanted:
+                if not found.alive[checkpoint_id]:
+                    continue
+                channels, values = spill.fill_values(entry[4], entry[5], found)
+                entry = [*entry[:4], channels, values, spill.fill_writes(checkpoint_id, entry[6], found), *entry[7:]]
+            filled.append(entry)
+        return filled
+
+    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, spill.Wanted]) -> spill.Found:
+        """The spilled values `wanted` names, and whether their documents still exist: one MULTI/EXEC."""
+        commands = spill.read_commands(self.layout, thread_id, ns, wanted)
+        return spill.parse_replies(wanted, self._io(wire.transaction, self._client, commands))
+
+    def _scan(self, thread_id: str, ns: str, what: str, page: int, upper: str = "+", tags: str = "") -> Iterator[Any]:
+        """Every `load` entry of (thread, ns) below `upper`, newest first, one page per round trip."""
+        while upper:
+            upper, entries = self._load(thread_id, ns, "page", what, page, upper, tags=tags)
+            yield from entries
+
+    def _namespaces(self, thread_id: str) -> list[str]:
+        members = self._io(self._client.smembers, self.layout.namespaces(thread_id))
+        return sorted(text(m) for m in members)  # type: ignore[union-attr,arg-type]
+
+    def _candidate_groups(self, query: str | None) -> Iterator[Group]:
+        """Where to look for a cross-thread query: the checkpoints the search index matches,
+        grouped by (thread, ns) (only keys are held in memory; documents are loaded page by page
+        by the caller), or, with no query or no usable index, every namespace of every thread."""
+        self._check_topology()
+        if query and self._use_search():
+            try:
+                keys = self._io(self._matching_keys, query)
+            except ResponseError as exc:  # the index was dropped, or a failover lost the module
+                logger.warning("redis-ckpt: search failed (%s); scanning threads instead", exc)
+                self._search_ready, self._search_ready_on = False, ()
+            else:
+                grouped: dict[tuple[str, str], list[str]] = {}
+                for key in keys:
+                    thread_id, ns, checkpoint_id = self.layout.parse_checkpoint(text(key))
+                    grouped.setdefault((thread_id, ns), []).append(checkpoint_id)
+                for (thread_id, ns), ids in sorted(grouped.items()):
+                    yield thread_id, ns, ids
+                return
+        for thread_id in self._all_threads():
+            for ns in self._namespaces(thread_id):
+                yield thread_id, ns, None
+
+    def _matching_keys(self, query: str) -> list[bytes]:
+        """Keys of the checkpoint documents the search index matches; on a cluster, the union of
+        every primary's own index (each sees only its primary's documents)."""
+        if not self.is_cluster:
+            return list(search.matching_keys(self._client, self.layout, query))
+        return [key for node, index in self._node_indexes() for key in search.matching_ids(node, index, query)]
+
+    def _node_indexes(self) -> list[tuple[redis.Redis, str]]:
+        """Cluster: (client of the primary, name of its search index) for every primary. The name's
+        hash tag is recomputed from the slot map each time, so after resharding it follows the
+        slots (a primary whose name changed gets a new index, built in the background)."""
+        client = self._client
+        assert isinstance(client, RedisCluster)
+        found = []
+        for node in topology.primaries(client):
+            tag = topology.tag_in_slots_of(client, node, self.layout.node_search_index)
+            found.append((client.get_redis_connection(node), self.layout.node_search_index(tag)))
+        return found
+
+    def _use_cluster_search(self) -> bool:
+        """Whether every primary has its index, complete; creates the missing ones (they build in
+        the background: until then, queries scan)."""
+        indexes = self._io(self._node_indexes)
+        names = tuple(
+            f"{node.connection_pool.connection_kwargs.get('host')}:{node.connection_pool.connection_kwargs.get('port')}"
+            f"/{name}"
+            for node, name in indexes
+        )
+        if names == self._search_ready_on:
+            return True
+        states = [self._io(search.index_state, node, self.layout, name) for node, name in indexes]
+        if search.NO_MODULE in states:
+            return False
+        for (node, name), state in zip(indexes, states):
+            if state == search.NO_INDEX:
+                self._io(search.create_index, node, self.layout, name)
+        ready = all(state == search.READY for state in states)
+        self._search_ready_on = names if ready else ()
+        return ready
+
+    def _all_threads(self) -> list[str]:
+        """Every thread of this deployment: SCAN over the per-thread namespace sets (on a cluster,
+        over every primary in turn: a thread's keys live on one of them)."""
+        self._check_topology()
+        pattern = self.layout.namespaces_scan_pattern
+        keys = self._io(lambda: list(self._client.scan_iter(match=pattern, count=1000, _type="SET")))
+        return sorted({self.layout.thread_of_namespaces_key(text(k)) for k in keys})
+
+    def _walk_ancestors(
+        self, thread_id: str, ns: str, target: str, channels: Sequence[str]
+    ) -> tuple[str, list[Any], dict[bytes, bytes]]:
+        """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first,
+        the chunks of their deduplicated values)."""
+        have = self._known.dictionaries(thread_id, ns)
+        args = [
+            self.layout.checkpoint_prefix(thread_id, ns),
+            self.layout.legacy_writes_prefix(thread_id, ns),
+            target,
+            scripts.MAX_CHAIN_DEPTH,
+            self.ttl.read_refresh_seconds,
+            b"".join(have),
+            *channels,
+        ]
+        target_raw, ancestors, chunk_flat, dictionary_flat = self._script("delta", self._read_keys(thread_id, ns), args)
+        dictionaries = {**have, **self._learn_dictionaries(thread_id, ns, dictionary_flat)}
+        found = self._expanded.expand(chunks.chunk_map(chunk_flat), dictionaries)
+        return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors], found
+
+    def _walk_with_values(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> list[Any]:
+        """`_walk_ancestors` with large seeds and writes read in (one more round trip, only when
+        some value is large). If an ancestor was deleted between the two round trips (a prune or
+        delete racing this read), the walk is run again, on what is left."""
+        for _ in range(READ_ATTEMPTS):
+            _, ancestors, chunk_found = self._walk_ancestors(thread_id, ns, target, channels)
+            wanted = dict(w for a in ancestors if (w := spill.wanted(a[0], a[2][1::2], a[1])))
+            if not wanted:
+                return [_materialize_ancestor(a, chunk_found) for a in ancestors]
+            found = self._read_spilled(thread_id, ns, wanted)
+            if all(found.alive.values()):
+                break
+        else:  # a history read partly before and partly after a deletion would be wrong: say so
+            raise ReadConflictError(
+                f"the DeltaChannel history of thread {thread_id!r} was being deleted while read "
+                f"({READ_ATTEMPTS} attempts); retry"
+            )
+        filled = []
+        for checkpoint_id, writes, seeds in ancestors:
+            channels_, values = spill.fill_values(seeds[0::2], seeds[1::2], found)
+            seeds = [x for pair in zip(channels_, values) for x in pair]
+            filled.append((checkpoint_id, spill.fill_writes(checkpoint_id, writes, found), seeds))
+        return [_materialize_ancestor(a, chunk_found) for a in filled]
+
+    def _ids(self, thread_id: str, ns: str, key: str | None = None, page: int = 10_000) -> Iterator[str]:
+        """Every id in an index (default: the checkpoint index, read through its pages), oldest
+        first, in pages."""
+        lower: bytes = b"-"
+        while True:
+            batch: list[bytes]
+            if key is None:
+                batch = self._script("index", [self.layout.index(thread_id, ns)], ["fwd", lower, page])
+            else:
+                batch = self._io(self._client.zrangebylex, key, lower, "+", 0, page)  # type: ignore[arg-type]
+            for raw in batch:
+                yield text(raw)
+            if len(batch) < page:
+                return
+            lower = b"(" + batch[-1]
+
+    # -- search module --------------------------------------------------------------------------
+    def _use_search(self) -> bool:
+        """Whether cross-thread queries may use the search index: the module is there and the
+        index is complete (an index still building would give partial answers). Once ready, the
+        answer is cached; until then each query asks again (one FT.INFO) and falls back to a scan."""
+        if self.is_cluster:  # no coordinator: one index per primary (docs/design.md, "Cluster")
+            return self._use_cluster_search()
+        if not self._search_ready:
+            self._search_ready = self._io(search.index_state, self._client, self.layout) == search.READY
+        return self._search_ready
