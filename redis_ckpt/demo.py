@@ -1,5 +1,10 @@
-"""The documented path of the demo (`python -m redis_ckpt.demo`, console script `redis-ckpt-demo`);
-the demo itself is redis_ckpt/integrations/demo_app.py."""
+"""Demo: a LangGraph graph with a human-in-the-loop interrupt, persisted in Redis, resumed in a
+fresh process, then its history printed.
+
+    python -m redis_ckpt.demo            # embedded Redis from `redis-ckpt[demo]`, or REDIS_URL
+
+The code is redis_ckpt/integrations/demo_app.py; this module only hands its names on.
+"""
 
 from redis_ckpt.integrations.demo_app import PREFIX, RefundState, build_graph, clean_up, main, resume, start
 

@@ -218,12 +218,12 @@ def test_the_cli_shows_and_raises_the_format(saver: RedisSaver, raw: redis.Redis
 
 
 def test_the_scripts_know_the_same_stamp_and_formats_as_python() -> None:
-    common = (resources.files("redis_ckpt") / "lua" / "common.lua").read_text()
+    common = (resources.files("redis_ckpt.redis_io") / "lua" / "common.lua").read_text()
     assert "local FORMAT_FIELD = '\\0format'" in common and STAMP == b"\0format"
     readable = ", ".join(f"['{n}'] = true" for n in sorted(format_version.READS))
     assert f"local READS_FORMATS = {{{readable}}}" in common
     for name in ("commit", "load", "delta", "drop", "purge", "gc"):
-        source = (resources.files("redis_ckpt") / "lua" / f"{name}.lua").read_text()
+        source = (resources.files("redis_ckpt.redis_io") / "lua" / f"{name}.lua").read_text()
         assert "format_refusal(" in source, name
 
 

@@ -163,14 +163,14 @@ def test_snapshot_pages_stream(source: RedisStore, target: RedisStore, monkeypat
     for key, value in many.items():
         source.put(("bulk",), key, value)
     calls: list[str] = []
-    real_run = snapshots.scripts.run
+    real_run = snapshots.store_scripts.run
 
     def counting(client: redis.Redis, name: str, *args: Any) -> Any:
         calls.append(name)
         return real_run(client, name, *args)
 
     monkeypatch.setattr(snapshots, "PAGE", 3)
-    monkeypatch.setattr(snapshots.scripts, "run", counting)
+    monkeypatch.setattr(snapshots.store_scripts, "run", counting)
     buffer = io.StringIO()
     assert source.snapshot(("bulk",), buffer)["items"] == 25
     assert calls.count("dump") == 9  # 25 items in pages of 3 (the last page comes back short)

@@ -44,10 +44,11 @@ def test_wheel_carries_lua_scripts_py_typed_and_the_plugin_entry_point(tmp_path:
     assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("redis_ckpt-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    lua_in_source = {f"redis_ckpt/redis_io/lua/{p.name}" for p in (ROOT / "redis_ckpt" / "lua").glob("*.lua")}
+    lua_dir = ROOT / "redis_ckpt" / "redis_io" / "lua"
+    lua_in_source = {f"redis_ckpt/redis_io/lua/{p.name}" for p in lua_dir.glob("*.lua")}
     assert lua_in_source and lua_in_source <= names
     assert "redis_ckpt/py.typed" in names
-    assert "redis_ckpt/zstd_dict_v1.bin" in names  # part of the stored format (compression.py)
+    assert "redis_ckpt/format/zstd_dict_v1.bin" in names  # part of the stored format (compression.py)
     store_lua = {f"redis_ckpt/store/lua/{p.name}" for p in (ROOT / "redis_ckpt" / "store" / "lua").glob("*.lua")}
     assert store_lua and store_lua <= names
     assert "redis_ckpt/testing.py" in names and "redis_ckpt/agent_server.py" in names

