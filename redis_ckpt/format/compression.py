@@ -5,7 +5,7 @@ compression off, or before compression existed, stays readable:
 - a *typed value* (`type \\0 data`, see encoding.py) starts with its type name, a letter; compressed,
   it is `COMPRESSED` followed by a zstd frame of the whole typed value;
 - a *chunk* (chunks.py) is `RAW` or `COMPRESSED` followed by its bytes or their zstd frame; a
-  document's body (records.py) is stored like a chunk, or as `WITH_DICTIONARY`, the 8-byte digest
+  document's body (checkpoint_codec.py) is stored like a chunk, or as `WITH_DICTIONARY`, the 8-byte digest
   of a *namespace dictionary* and a zstd frame made with it.
 
 A namespace dictionary is made of the first few checkpoint bodies one process wrote in a (thread,

@@ -1,5 +1,5 @@
 """Walking a deployment's keys without decoding a checkpoint: threads page by page, and what a
-thread costs in memory. Besides keys.py (which names keys), the one module that knows which keys
+thread costs in memory. Besides key_layout.py (which names keys), the one module that knows which keys
 make up a thread; tools that list, size or back up threads go through it.
 """
 

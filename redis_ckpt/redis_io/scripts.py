@@ -2,7 +2,7 @@
 
 Scripts receive key names, or key prefixes to which they append a checkpoint id, from
 redis_ckpt.format.key_layout: they never build key names of their own, but for the checkpoint index's pages,
-which common.lua derives from the index key exactly as keys.py does (tested). Every key a script
+which common.lua derives from the index key exactly as key_layout.py does (tested). Every key a script
 touches shares the declared keys' hash slot (the thread's hash tag), so the scripts are ready to
 run on a cluster.
 

@@ -1,6 +1,6 @@
 """RedisStore: LangGraph's BaseStore (long-term memory) on Redis: batches, writes, conveniences.
 
-With StoreCore (core.py) and StoreReads (reads.py) it carries all of the store's logic; the async
+With StoreCore (store_core.py) and StoreReads (reads.py) it carries all of the store's logic; the async
 store only runs it on threads. Layout in redis_ckpt/store/store_layout.py, the plan per operation in
 docs/store.md. In short: one hash per item (upserts keep `created_at`), a sorted set indexing
 every item by (namespace, key) and a registry of namespaces, so everything works on any Redis 7+
