@@ -243,7 +243,7 @@ def raw_entries(saver: RedisSaver) -> dict[tuple[str, str], list[Any]]:
         for ns in saver._namespaces(thread_id):
             out[(thread_id, ns)] = [
                 [e[0], complete_checkpoint(saver.serde, e), e[2], e[3], *map(list, e[4:6]), raw_writes(e[6])]
-                for e in saver._scan(thread_id, ns, "full", 50)
+                for e in saver.stored_checkpoints(thread_id, ns)
             ]
     return out
 

@@ -29,7 +29,7 @@ def export_lines(saver: RedisSaver, threads: Iterable[str], counts: dict[str, in
     for thread_id in threads:
         before = counts["checkpoints"]
         for ns in inventory.namespaces(saver.client, saver.layout, thread_id):
-            for entry in saver._scan(thread_id, ns, "full", PAGE):
+            for entry in saver.stored_checkpoints(thread_id, ns, page=PAGE):
                 counts["checkpoints"] += 1
                 # The body may leave the checkpoint's id and versions to its document: put them back.
                 entry = [entry[0], complete_checkpoint(saver.serde, entry), *entry[2:]]

@@ -24,7 +24,7 @@ SOURCES = ("langgraph-checkpoint-redis",)
 
 
 def _existing(saver: RedisSaver, thread_id: str, ns: str) -> set[str]:
-    return set(saver._ids(thread_id, ns))
+    return set(saver.checkpoint_ids(thread_id, ns))
 
 
 def write_checkpoint(saver: RedisSaver, source: official.SourceCheckpoint) -> None:

@@ -344,6 +344,18 @@ class RedisSaver(Maintenance):
             result[ch] = entry
         return result
 
+    # -- for tools that copy stored checkpoints (the CLI's export and migrate) ----------------------
+    def checkpoint_ids(self, thread_id: str, checkpoint_ns: str = "") -> Iterator[str]:
+        """Every checkpoint id of (thread, namespace), oldest first, read a page per round trip."""
+        return self._ids(thread_id, checkpoint_ns)
+
+    def stored_checkpoints(self, thread_id: str, checkpoint_ns: str = "", *, page: int = 50) -> Iterator[Any]:
+        """Every checkpoint of (thread, namespace) as stored, newest first, `page` per round trip,
+        nothing decoded: each entry is the read script's list (id, body, metadata, parent id,
+        channels, values, pending writes), values as the serializer's bytes. For tools that copy
+        checkpoints byte for byte (`redis-ckpt export`); an application reads with `list`."""
+        return self._scan(thread_id, checkpoint_ns, "full", page)
+
     # -- versions ---------------------------------------------------------------------------------
     def get_next_version(self, current: str | None, channel: None) -> str:
         """`channel_versions.next_version`: a fixed-width counter plus a random suffix, 12 characters."""
