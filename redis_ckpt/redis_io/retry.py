@@ -10,6 +10,10 @@ bookkeeping (the hot path), and hand a failure to `RetryPolicy.recover`, which:
 Logging is per outage, not per attempt: one WARNING when the first failure of an outage is met
 (whichever thread meets it), one INFO at the first success after it. The state is shared by every
 thread using the saver or store, so 64 threads retrying through a restart log two lines.
+
+`Retried` is what the saver and the store share around the policy (the `retry` setting, the
+explanation of a failure); `SAVER_RETRY_HOOKS` lets an observer (tracing) count the saver's retries
+without the saver importing it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, TypeVar
 
 from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import StoreUnavailableError
+from redis_ckpt.redis_io import diagnose
 from redis_ckpt.redis_io.failures import CAUGHT, TRANSIENT_ERRORS
 
 T = TypeVar("T")
@@ -157,3 +162,31 @@ class RetryPolicy:
             f"Redis at {self.where} {tried}: {type(error).__name__}: {error}. "
             "Check that the server is up and reachable, then retry the call."
         )
+
+
+class Retried:
+    """What the saver and the store share around their retry policy: `retry` (the policy's
+    settings) and the explanation of a failure, asked of their server. Each sets `_client` and
+    `_where`, then calls `_start_retrying`; each keeps its own `_io` (the hot path), so that a call
+    stays one method deep."""
+
+    _client: Any
+    _where: str
+    _retrying: RetryPolicy
+
+    def _start_retrying(
+        self, config: RetryConfig | None, logger: logging.Logger, on_retry: Callable[[], None] | None = None
+    ) -> None:
+        self._retrying = RetryPolicy(config, self._where, logger, explain=self._explain, on_retry=on_retry)
+
+    @property
+    def retry(self) -> RetryConfig | None:
+        """The retry policy's settings (None: retries off); may be replaced on a live saver or store."""
+        return self._retrying.config
+
+    @retry.setter
+    def retry(self, config: RetryConfig | None) -> None:
+        self._retrying.config = config
+
+    def _explain(self, error: BaseException, never_reached: bool) -> Exception | None:
+        return diagnose.explain(self._client, self._where, error, never_reached)

@@ -32,10 +32,9 @@ from typing_extensions import Self
 
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig
 from redis_ckpt.errors import ConfigurationError, IncompatibleClientError
-from redis_ckpt.redis_io import diagnose
 from redis_ckpt.redis_io.connection import Client, check_client, client_from_url, redact_url
 from redis_ckpt.redis_io.failures import CAUGHT
-from redis_ckpt.redis_io.retry import RetryPolicy
+from redis_ckpt.redis_io.retry import Retried
 from redis_ckpt.store import embedding, matching, store_layout, store_scripts
 from redis_ckpt.store import index as vector_index
 
@@ -43,7 +42,7 @@ logger = logging.getLogger("redis_ckpt.store")
 T = TypeVar("T")
 
 
-class StoreCore(BaseStore):
+class StoreCore(Retried, BaseStore):
     """Connection, layout, indexes' state, retries and embedding calls shared by every part of the store."""
 
     supports_ttl = True
@@ -81,7 +80,7 @@ class StoreCore(BaseStore):
             )
         self._client: redis.Redis = client
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
-        self._retrying = RetryPolicy(retry, self._where, logger, explain=self._explain)
+        self._start_retrying(retry, logger)
         # Index states (vector_index.NO_MODULE / NOT_READY / READY): set by setup()
         self._item_state = self._vector_state = vector_index.NO_MODULE
         self._sweeper: threading.Thread | None = None  # RedisStore.start_ttl_sweeper
@@ -101,15 +100,6 @@ class StoreCore(BaseStore):
     @property
     def client(self) -> redis.Redis:
         return self._client
-
-    @property
-    def retry(self) -> RetryConfig | None:
-        """The retry policy's settings (None: retries off); may be replaced on a live store."""
-        return self._retrying.config
-
-    @retry.setter
-    def retry(self, config: RetryConfig | None) -> None:
-        self._retrying.config = config
 
     def setup(self) -> None:
         """Load the scripts and, where the Search module exists, create the item index and (with an
@@ -190,9 +180,6 @@ class StoreCore(BaseStore):
         if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
             self._retrying.recovered()
         return result
-
-    def _explain(self, error: BaseException, never_reached: bool) -> Exception | None:
-        return diagnose.explain(self._client, self._where, error, never_reached)
 
 
 def index_algorithms() -> tuple[str, ...]:

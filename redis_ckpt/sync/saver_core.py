@@ -20,7 +20,7 @@ from redis_ckpt.format.checkpoint_codec import materialize_entry, metadata_bytes
 from redis_ckpt.format.compression import dictionaries_needed, dictionary_digest, dictionary_field, unpack_chunk
 from redis_ckpt.format.encoding import text
 from redis_ckpt.format.key_layout import KeyLayout
-from redis_ckpt.redis_io import diagnose, scripts, search, spill, topology, wire
+from redis_ckpt.redis_io import scripts, search, spill, topology, wire
 from redis_ckpt.redis_io.connection import (
     Client,
     can_be_cluster,
@@ -32,7 +32,7 @@ from redis_ckpt.redis_io.connection import (
     server_is_cluster,
 )
 from redis_ckpt.redis_io.failures import CAUGHT, TRANSIENT_ERRORS
-from redis_ckpt.redis_io.retry import SAVER_RETRY_HOOKS, RetryPolicy
+from redis_ckpt.redis_io.retry import SAVER_RETRY_HOOKS, Retried
 
 logger = logging.getLogger("redis_ckpt")
 T = TypeVar("T")
@@ -70,7 +70,7 @@ def _materialize_ancestor(ancestor: Any, found: dict[bytes, bytes]) -> tuple[str
     return checkpoint_id, chunks.materialize_writes(writes, found), flat_seeds
 
 
-class SaverCore(BaseCheckpointSaver[str]):
+class SaverCore(Retried, BaseCheckpointSaver[str]):
     """Connection, key layout, scripts and the retrying I/O primitive."""
 
     def __init__(
@@ -104,7 +104,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         self._url, self._connection_args = redis_url, connection_args
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
-        self._retrying = RetryPolicy(retry, self._where, logger, explain=self._explain, on_retry=SAVER_RETRY_HOOKS)
+        self._start_retrying(retry, logger, on_retry=SAVER_RETRY_HOOKS)
         self._search_ready = False
         self.compress = compress
         self._known = chunks.KnownChunks()
@@ -124,15 +124,6 @@ class SaverCore(BaseCheckpointSaver[str]):
     @property
     def client(self) -> Client:
         return self._client
-
-    @property
-    def retry(self) -> RetryConfig | None:
-        """The retry policy's settings (None: retries off); may be replaced on a live saver."""
-        return self._retrying.config
-
-    @retry.setter
-    def retry(self, config: RetryConfig | None) -> None:
-        self._retrying.config = config
 
     def __enter__(self) -> Self:
         return self
@@ -216,9 +207,6 @@ class SaverCore(BaseCheckpointSaver[str]):
         if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
             self._retrying.recovered()
         return result
-
-    def _explain(self, error: BaseException, never_reached: bool) -> Exception | None:
-        return diagnose.explain(self._client, self._where, error, never_reached)
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._io(scripts.run, self._client, [(name, keys, args)])[0]
