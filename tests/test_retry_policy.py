@@ -73,3 +73,18 @@ def test_retry_config_defaults_and_checks() -> None:
     for bad in ({"attempts": 0}, {"deadline": -1}, {"initial_wait": 2, "max_wait": 1}):
         with pytest.raises(ConfigurationError):
             RetryConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_the_unavailable_message_has_no_double_period() -> None:
+    # redis-py's messages often end in a period ("Connection refused."): the saver's own sentence
+    # follows it without "..".
+    import logging
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from redis_ckpt.config import RetryConfig
+    from redis_ckpt.redis_io.retry import RetryPolicy
+
+    policy = RetryPolicy(RetryConfig(), "redis://h:1", logging.getLogger("t"), explain=lambda e, n: None)
+    message = str(policy.unavailable(RedisConnectionError("Error 111 connecting. Connection refused."), 3, 1.0))
+    assert ".." not in message and "Connection refused. Check that the server is up" in message

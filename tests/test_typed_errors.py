@@ -121,13 +121,12 @@ def test_a_key_outside_the_acl_patterns_is_a_permission_error_naming_the_key(
     raises_at_once(caplog, PermissionDeniedError, r"command on key\(s\) '", lambda: call(url))
 
 
+@pytest.mark.parametrize("call", WRITES, ids=lambda c: c.__name__)
 def test_a_full_server_refuses_the_write_with_a_typed_error_naming_maxmemory(
-    server: EmbeddedRedis, caplog: pytest.LogCaptureFixture
+    server: EmbeddedRedis, caplog: pytest.LogCaptureFixture, call: Callable[[str], None]
 ) -> None:
-    """The saver's writes are refused whole (MULTI/EXEC queues them with the OOM check). The
-    store's write script (declared without flags) was not refused by Redis 8.2 at all: a known
-    gap (docs/reliability.md); the store shares the saver's classification (failures.py)."""
-    call = saver_put
+    """The saver's writes are refused whole (MULTI/EXEC queues them with the OOM check), the
+    store's by its write script's `#!lua` shebang (Redis then checks maxmemory before running it)."""
     raw = redis.Redis(port=server.port)
     raw.config_set("maxmemory", 1)
     try:

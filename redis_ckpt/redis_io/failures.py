@@ -190,9 +190,9 @@ def typed_error(cause: str, exc: BaseException, where: str, facts: ServerFacts |
         used = f", {_mb(facts.used_memory)} used" if facts.used_memory is not None else ""
         policy = f"maxmemory-policy {facts.maxmemory_policy}" if facts.maxmemory_policy else "its maxmemory-policy"
         return ServerOutOfMemoryError(
-            f"Redis at {where} is full ({limit}{used}, {policy}) and refused a checkpoint write; nothing of "
-            "that write was applied. Raise maxmemory, free memory (prune old checkpoints, a TTL), then retry "
-            "the call."
+            f"Redis at {where} is full ({limit}{used}, {policy}) and refused a write; nothing of "
+            "that write was applied. Raise maxmemory, free memory (prune old checkpoints or store items, a TTL), "
+            "then retry the call."
         )
     if cause == BAD_DB:
         asked = f"db {facts.db}" if facts.db is not None else "the db number in the URL"

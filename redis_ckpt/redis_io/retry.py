@@ -158,8 +158,9 @@ class RetryPolicy:
             tried = f"failed after {attempts} attempt(s) over {elapsed:.1f} s"
             tried += f" (retry deadline {self.config.deadline:g} s"
             tried += f", at most {self.config.attempts} attempts)" if self.config.attempts is not None else ")"
+        cause = str(error).rstrip(". ")  # redis-py's messages often end in a period: no ".." here
         return StoreUnavailableError(
-            f"Redis at {self.where} {tried}: {type(error).__name__}: {error}. "
+            f"Redis at {self.where} {tried}: {type(error).__name__}: {cause}. "
             "Check that the server is up and reachable, then retry the call."
         )
 

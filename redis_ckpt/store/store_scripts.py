@@ -20,9 +20,17 @@ from redis_ckpt.redis_io import wire
 NAMES = ("write", "get", "page", "namespaces", "touch", "dump", "restore")
 
 
+# Scripts that add data. A script without flags is checked against `maxmemory` only at each write
+# command it runs, and Redis let the store's batch write through on a full server (measured on
+# 8.2); the `#!lua` shebang (no `no-writes` flag) makes Redis refuse the whole call up front with
+# OOM instead, before anything is written. Reads and TTL refreshes keep running on a full server.
+ADDS_DATA = ("write", "restore")
+
+
 def _source(name: str) -> str:
     lua = resources.files("redis_ckpt.store") / "lua"
-    return (lua / "common.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+    shebang = "#!lua\n" if name in ADDS_DATA else ""
+    return shebang + (lua / "common.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 
 SOURCES = {name: _source(name) for name in NAMES}
