@@ -31,6 +31,7 @@ class Contender:
     saver: Any
     is_async: bool
     loop: asyncio.AbstractEventLoop | None = None  # the loop an official async saver is bound to
+    prefix: str = ""  # its keys' prefix, where the saver has one
 
     def run(self, coro: Any) -> Any:
         if self.loop is None:
@@ -44,11 +45,11 @@ def build(name: str, url: str) -> Contender:
     if name == OURS:
         saver = RedisSaver(url, **kwargs)
         saver.setup()
-        return Contender(name, saver, False)
+        return Contender(name, saver, False, prefix=prefix)
     if name == OURS_ASYNC:
         saver = AsyncRedisSaver(url, **kwargs)
         saver.setup()
-        return Contender(name, saver, True, asyncio.new_event_loop())
+        return Contender(name, saver, True, asyncio.new_event_loop(), prefix=prefix)
     if name == MEMORY:
         return Contender(name, InMemorySaver(), False)
     if name in (AWS, AWS_ASYNC):
@@ -60,7 +61,7 @@ def build(name: str, url: str) -> Contender:
     if name == OFFICIAL:
         official = OfficialSync(redis_url=url, **kwargs)
         official.setup()
-        return Contender(name, official, False)
+        return Contender(name, official, False, prefix=prefix)
     loop = asyncio.new_event_loop()
 
     async def make() -> Any:
@@ -70,7 +71,7 @@ def build(name: str, url: str) -> Contender:
         await s.asetup()
         return s
 
-    return Contender(name, loop.run_until_complete(make()), True, loop)
+    return Contender(name, loop.run_until_complete(make()), True, loop, prefix=prefix)
 
 
 def build_aws(name: str, url: str) -> Contender:
