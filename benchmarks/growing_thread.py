@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import time
@@ -42,13 +43,15 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis
+from langchain_core.messages import HumanMessage
 
-from benchmarks.chat_agent import build_graph, run_turns
+from benchmarks.chat_agent import build_graph, prose, run_turns
 from benchmarks.chat_memory import memory_saver_bytes
-from benchmarks.savers import AWS, MEMORY, OFFICIAL, OURS, Contender, build
+from benchmarks.savers import AWS, AWS_ASYNC, MEMORY, OFFICIAL, OFFICIAL_ASYNC, OURS, OURS_ASYNC, Contender, build
 from benchmarks.servertime import ServerClock, command_stats, nesting, slowest
 
 SAVERS = (OURS, OFFICIAL, AWS, MEMORY)
+ASYNC_SAVERS = (OURS_ASYNC, OFFICIAL_ASYNC, AWS_ASYNC)
 CHECK_EVERY = 25  # turns between memory checks while a thread grows (a check scans the keyspace)
 SLOW_CALL_TARGET_US = 1000  # issue 21: no server call over 1 ms on a 200-turn thread
 SLOWLOG_AT = 200
@@ -75,9 +78,28 @@ class Thread:
     def turn(self) -> float:
         """One more graph turn; its wall time in seconds."""
         start = time.perf_counter()
-        run_turns(self.graph, self.thread_id, 1, start=self.turns)
+        if self.contender.is_async:
+            # The same human message run_turns would send, through the async face.
+            message = HumanMessage(content=prose(random.Random(11 + self.turns), 400), id=f"human-{self.turns}")
+            self.contender.run(self.graph.ainvoke({"messages": [message]}, self.config, durability="sync"))
+        else:
+            run_turns(self.graph, self.thread_id, 1, start=self.turns)
         self.turns += 1
         return time.perf_counter() - start
+
+    def get_tuple(self) -> Any:
+        if self.contender.is_async:
+            return self.contender.run(self.contender.saver.aget_tuple(self.config))
+        return self.contender.saver.get_tuple(self.config)
+
+    def list_10(self) -> list[Any]:
+        if self.contender.is_async:
+
+            async def collect() -> list[Any]:
+                return [t async for t in self.contender.saver.alist(self.config, limit=10)]
+
+            return self.contender.run(collect())  # type: ignore[no-any-return]
+        return list(self.contender.saver.list(self.config, limit=10))
 
 
 @dataclass
@@ -95,7 +117,7 @@ def keys_of(client: redis.Redis, thread: Thread) -> list[bytes]:
     the aws saver writes into every key name (`checkpoint:{thread}:...`)."""
     pattern = f"{thread.contender.prefix}*" if thread.contender.prefix else f"*{thread.thread_id}*"
     keys = set(client.scan_iter(match=pattern, count=1000))
-    if thread.name == OFFICIAL:  # its blobs and writes carry the thread id, under other prefixes too
+    if thread.name in (OFFICIAL, OFFICIAL_ASYNC):  # its blobs and writes carry the thread id, under other prefixes too
         keys |= set(client.scan_iter(match=f"*{thread.thread_id}*", count=1000))
     return sorted(keys)
 
@@ -165,45 +187,36 @@ def measure(thread: Thread, url: str, client: redis.Redis, turns: int, gets: int
     has_server = thread.name != MEMORY
     # One untimed turn and one get_tuple watched through MONITOR (which slows them): which
     # commands ran nested, so the server clock counts them once.
-
-    def get() -> Any:
-        return thread.contender.saver.get_tuple(thread.config)
-
     turn_clock = ServerClock(url, nesting(url, thread.turn)) if has_server else None
-    get_clock = ServerClock(url, nesting(url, get)) if has_server else None
+    get_clock = ServerClock(url, nesting(url, thread.get_tuple)) if has_server else None
     row.turn_ms, row.turn_server_us = timed(thread.turn, turn_clock, turns)
-    row.get_ms, row.get_server_us = timed(get, get_clock, gets)
+    row.get_ms, row.get_server_us = timed(thread.get_tuple, get_clock, gets)
     for clock in (turn_clock, get_clock):
         if clock:
             clock.close()
     row.thread_bytes = thread_bytes(client, thread)
-    if thread.name == OURS:
+    if thread.name in (OURS, OURS_ASYNC):
         row.index_mb = index_mb(client, thread.contender.prefix)
     return row
 
 
-def slow_calls(thread: Thread, client: redis.Redis) -> str:
-    """The slowest server call of one turn + get_tuple + list(limit=10), from SLOWLOG."""
-    saver = thread.contender.saver
-    before = command_stats(client)
-
-    def work() -> None:
-        thread.turn()
-        saver.get_tuple(thread.config)
-        list(saver.list(thread.config, limit=10))
-
-    us, command, entries = slowest(client, work)
-    after = command_stats(client)
-    calls = after.get("exec", (0, 0))[0] - before.get("exec", (0, 0))[0]
-    usec = after.get("exec", (0, 0))[1] - before.get("exec", (0, 0))[1]
-    verdict = "within" if us <= SLOW_CALL_TARGET_US else "OVER"
-    line = (
-        f"slowest server call, {thread.name} at {thread.turns - 1} turns (one turn + get_tuple + list(limit=10), "
-        f"SLOWLOG threshold 0, {entries} entries): {command.upper()} {us} µs, {verdict} the 1 ms target"
-    )
-    if calls:  # SLOWLOG never logs EXEC itself, only the commands inside it
-        line += f"; EXEC (not in SLOWLOG): {calls} calls, {usec / calls:.0f} µs each on average (commandstats)"
-    return line
+def slow_calls(thread: Thread, client: redis.Redis) -> list[str]:
+    """The slowest server call of one turn, of a get_tuple and of a list(limit=10), each from
+    SLOWLOG, with the average EXEC from commandstats (SLOWLOG logs a transaction's commands, never
+    the EXEC that runs them)."""
+    lines = [f"slowest server call on {thread.name}'s {thread.turns}-turn thread (SLOWLOG, threshold 0):"]
+    for what, op in (("one turn", thread.turn), ("get_tuple", thread.get_tuple), ("list(limit=10)", thread.list_10)):
+        before = command_stats(client)
+        us, command, entries = slowest(client, op)
+        after = command_stats(client)
+        calls = after.get("exec", (0, 0))[0] - before.get("exec", (0, 0))[0]
+        usec = after.get("exec", (0, 0))[1] - before.get("exec", (0, 0))[1]
+        verdict = "within" if us <= SLOW_CALL_TARGET_US else "OVER"
+        line = f"  {what:<15}{command.upper():>14} {us:>6,} µs ({verdict} 1 ms; {entries} entries logged)"
+        if calls:
+            line += f"; EXEC, not logged: {calls} calls, {usec / calls:,.0f} µs on average"
+        lines.append(line)
+    return lines
 
 
 def _ratio(base: float, mine: float) -> str:
@@ -217,21 +230,24 @@ def print_table(turns: int, threads: list[Thread], rows: dict[str, Row], extra: 
         "medians; ratios = the saver's speed over the peer's"
     )
     print(
-        f"{'saver':<15}{'turn ms':>9}{'srv us/turn':>13}{'get ms':>8}{'srv us/get':>12}{'thread MB':>11}"
+        f"{'saver':<17}{'turn ms':>9}{'srv us/turn':>13}{'get ms':>8}{'srv us/get':>12}{'thread MB':>11}"
         f"{'index MB':>10}{'turn vs aws':>13}{'get vs aws':>12}{'turn vs off.':>14}{'get vs off.':>13}"
     )
     for thread in threads:
         if thread.name not in rows:
-            print(f"{thread.name:<15}{'skipped':>9}   ({thread.skipped})")
+            print(f"{thread.name:<17}{'skipped':>9}   ({thread.skipped})")
             continue
         r = rows[thread.name]
-        aws, official = rows.get(AWS, Row()), rows.get(OFFICIAL, Row())
+        # Ratios compare faces alike: sync to the sync peers, async to the async ones.
+        asynchronous = thread.contender.is_async
+        aws = rows.get(AWS_ASYNC if asynchronous else AWS, Row())
+        official = rows.get(OFFICIAL_ASYNC if asynchronous else OFFICIAL, Row())
 
         def num(value: float, digits: int = 0) -> str:
             return "-" if value != value else f"{value:,.{digits}f}"
 
         print(
-            f"{thread.name:<15}{num(r.turn_ms, 1):>9}{num(r.turn_server_us):>13}{num(r.get_ms, 2):>8}"
+            f"{thread.name:<17}{num(r.turn_ms, 1):>9}{num(r.turn_server_us):>13}{num(r.get_ms, 2):>8}"
             f"{num(r.get_server_us):>12}{r.thread_bytes / 1e6:>11.2f}{num(r.index_mb, 2):>10}"
             f"{_ratio(aws.turn_ms, r.turn_ms):>13}{_ratio(aws.get_ms, r.get_ms):>12}"
             f"{_ratio(official.turn_ms, r.turn_ms):>14}{_ratio(official.get_ms, r.get_ms):>13}"
@@ -242,14 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 and 50 turns only (well under 3 minutes)")
     parser.add_argument("--turns", help="comma-separated sizes (default 10,50,200,500)")
-    parser.add_argument("--savers", default=",".join(SAVERS), help=f"comma-separated, from {', '.join(SAVERS)}")
+    parser.add_argument(
+        "--savers", default=",".join(SAVERS), help=f"comma-separated, from {', '.join(SAVERS + ASYNC_SAVERS)}"
+    )
+    parser.add_argument("--async", dest="both", action="store_true", help="the async faces too, after the sync ones")
     parser.add_argument("--max-mb", type=float, default=1000, help="skip a saver whose thread holds more (MB)")
     parser.add_argument("--max-turn-s", type=float, default=5.0, help="skip a saver when one turn takes longer")
     parser.add_argument("--url", default=os.environ.get("REDIS_URL"))
     args = parser.parse_args(argv)
     sizes = sorted(int(t) for t in (args.turns or ("10,50" if args.quick else "10,50,200,500")).split(","))
     extra, gets = 5, 15  # --quick only drops the large sizes: these samples cost seconds
-    names = [n.strip() for n in args.savers.split(",") if n.strip()]
+    names = [n.strip() for n in args.savers.split(",") if n.strip()] + (list(ASYNC_SAVERS) if args.both else [])
     server = None
     if not args.url:
         from redis_ckpt.embedded import EmbeddedRedis
@@ -275,11 +294,11 @@ def main(argv: list[str] | None = None) -> int:
                 if not thread.skipped:
                     rows[thread.name] = measure(thread, args.url, client, extra, gets)
             print_table(size, threads, rows, extra, gets)
+            if size == slowlog_at and size != SLOWLOG_AT:
+                print(f"(SLOWLOG probe at {size} turns: {SLOWLOG_AT} is not among the sizes)")
             for thread in threads:
-                if thread.name == OURS and size == slowlog_at and not thread.skipped:
-                    if size != SLOWLOG_AT:
-                        print(f"(SLOWLOG probe at {size} turns: {SLOWLOG_AT} is not among the sizes)")
-                    print(slow_calls(thread, client))
+                if thread.name in (OURS, OURS_ASYNC) and size == slowlog_at and not thread.skipped:
+                    print("\n".join(slow_calls(thread, client)))
             # The measuring turns grew the threads past `size`; the next size counts from there.
         return 0
     finally:
