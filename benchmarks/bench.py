@@ -103,10 +103,12 @@ def run_workload(
     result = {name: Measured() for name in names}
     ops: dict[str, Callable[[], Any]] = {}
     clocks: dict[str, ServerClock | None] = {}
-    contenders = {name: build(name, url) for name in names}
-    for name, c in contenders.items():
-        # A saver that cannot do the workload is reported and left out; the run goes on.
+    contenders: dict[str, Contender] = {}
+    for name in names:
+        # A saver that cannot do the workload (or is not installed) is reported and left out;
+        # the run goes on.
         try:
+            c = contenders[name] = build(name, url)
             op = make(c)
             op()  # warm-up: connections, scripts, caches
             # Which commands run nested, for the server clock (InMemorySaver has no server).
