@@ -134,7 +134,7 @@ def thread_bytes(client: redis.Redis, thread: Thread) -> int:
 def index_mb(client: redis.Redis, prefix: str) -> float:
     """FT.INFO total_index_memory_sz_mb of redis-ckpt's Search index for `prefix`."""
     try:
-        info = client.execute_command("FT.INFO", f"{prefix}:index")
+        info = client.execute_command("FT.INFO", f"{prefix}:index")  # type: ignore[no-untyped-call]
     except redis.ResponseError:
         return float("nan")  # no Search module, or no index under that name
     if isinstance(info, list):  # RESP2 answers a flat list

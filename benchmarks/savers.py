@@ -41,7 +41,7 @@ class Contender:
 
 def build(name: str, url: str) -> Contender:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
-    kwargs = {"checkpoint_prefix": prefix, "checkpoint_write_prefix": prefix + "_w"}
+    kwargs: dict[str, Any] = {"checkpoint_prefix": prefix, "checkpoint_write_prefix": prefix + "_w"}
     if name == OURS:
         saver = RedisSaver(url, **kwargs)
         saver.setup()
@@ -84,7 +84,8 @@ def build_aws(name: str, url: str) -> Contender:
     from langgraph_checkpoint_aws import AsyncValkeySaver, ValkeySaver
 
     if name == AWS:
-        client = valkey.Valkey(connection_pool=valkey.ConnectionPool.from_url(url, max_connections=AWS_POOL))
+        pool = valkey.ConnectionPool.from_url(url, max_connections=AWS_POOL)  # type: ignore[no-untyped-call]
+        client = valkey.Valkey(connection_pool=pool)
         return Contender(name, ValkeySaver(client), False)
     loop = asyncio.new_event_loop()
 

@@ -42,7 +42,7 @@ def nesting(url: str, op: Callable[[], Any]) -> dict[str, float]:
     watcher = redis.Redis.from_url(url)
     marker = f"servertime-probe-{uuid.uuid4().hex}"
     seen: list[dict[str, Any]] = []
-    with watcher.monitor() as monitor:
+    with watcher.monitor() as monitor:  # type: ignore[no-untyped-call]
 
         def read() -> None:
             for entry in monitor.listen():
@@ -116,9 +116,9 @@ def slowest(client: redis.Redis, run: Callable[[], Any], max_len: int = 10_000) 
     try:
         run()
     finally:
-        client.config_set("slowlog-log-slower-than", saved["slowlog-log-slower-than"])
+        client.config_set("slowlog-log-slower-than", str(saved["slowlog-log-slower-than"]))
     entries = client.slowlog_get(max_len)
-    client.config_set("slowlog-max-len", saved["slowlog-max-len"])
+    client.config_set("slowlog-max-len", str(saved["slowlog-max-len"]))
     # Our own CONFIG SET that switched the log on is in it; it is not the saver's.
     entries = [e for e in entries if not _word(e["command"]).startswith(("config", "slowlog"))]
     if not entries:

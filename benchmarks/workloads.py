@@ -85,7 +85,7 @@ def _chain(c: Contender, thread_id: str, n: int, writes: int = 3, values: Any = 
 
 def put(c: Contender) -> Op:
     thread_id = uuid.uuid4().hex
-    state = {"parent": None, "step": 0}
+    state: dict[str, Any] = {"parent": None, "step": 0}
     messages = chat()
 
     def op() -> None:
