@@ -75,7 +75,8 @@ def memory_saver_bytes(saver: InMemorySaver) -> int:
 
 
 def make(name: str, url: str, prefix: str) -> Any:
-    kwargs = {"checkpoint_prefix": prefix, "checkpoint_write_prefix": prefix + "_w"}
+    kwargs: dict[str, Any] = {"checkpoint_prefix": prefix, "checkpoint_write_prefix": prefix + "_w"}
+    saver: Any
     if name == "redis-ckpt":
         saver = RedisSaver(url, **kwargs)
     elif name == "redis-ckpt uncompressed":

@@ -21,6 +21,17 @@ from tests.helpers import checkpoint, config
 Op = Callable[[], Any]
 
 
+class Unsupported(Exception):
+    """A saver cannot do this workload (it answers wrongly): shown as n/a with this reason."""
+
+
+def _expect(found: list[Any], count: int, what: str) -> None:
+    """Checked once when a workload is prepared, never inside the timed op: a saver that answers
+    a query wrongly is not measured on it (a fast wrong answer is not a result)."""
+    if len(found) != count:
+        raise Unsupported(f"{what} returned {len(found)} checkpoints, expected {count}")
+
+
 def chat(n: int = 20) -> list[Any]:
     text = "The quick brown fox jumps over the lazy dog. " * 4
     return [(HumanMessage if i % 2 == 0 else AIMessage)(content=f"{i}: {text}", id=str(i)) for i in range(n)]
@@ -74,7 +85,7 @@ def _chain(c: Contender, thread_id: str, n: int, writes: int = 3, values: Any = 
 
 def put(c: Contender) -> Op:
     thread_id = uuid.uuid4().hex
-    state = {"parent": None, "step": 0}
+    state: dict[str, Any] = {"parent": None, "step": 0}
     messages = chat()
 
     def op() -> None:
@@ -157,7 +168,30 @@ def list_10(c: Contender) -> Op:
 
 def list_filtered(c: Contender) -> Op:
     thread_id, _ = _hundred(c)
-    return lambda: _list(c, config(thread_id), filter={"source": "loop", "step": 50}, limit=10)
+
+    def op() -> list[Any]:
+        return _list(c, config(thread_id), filter={"source": "loop", "step": 50}, limit=10)
+
+    _expect(op(), 1, "list(config, filter)")
+    return op
+
+
+def list_all_threads(c: Contender) -> Op:
+    """list(None, filter, limit=10): a search across every thread on the server, for the one
+    checkpoint of a 100-checkpoint thread whose metadata names a fresh run id."""
+    thread_id, run = uuid.uuid4().hex, uuid.uuid4().hex
+    parent = None
+    for step in range(100):
+        cp = checkpoint({"messages": chat(), "step": step}, {"messages": step + 1, "step": step + 1}, step=step)
+        metadata = {"source": "loop", "step": step, "run": run}
+        _call(c, "put", config(thread_id, "", parent), cp, metadata, {"messages": step + 1, "step": step + 1})
+        parent = cp["id"]
+
+    def op() -> list[Any]:
+        return _list(c, None, filter={"run": run, "step": 50}, limit=10)
+
+    _expect(op(), 1, "list(None, filter)")
+    return op
 
 
 class Counter(TypedDict):
@@ -244,6 +278,7 @@ SYNC_AND_ASYNC = {
     "get_tuple, 1 MB state": get_large,
     "list(limit=10)": list_10,
     "list(filter, limit=10)": list_filtered,
+    "list(None, filter)": list_all_threads,
     "3-node graph invoke": graph_invoke,
     "delta history walk": delta_walk,
 }
