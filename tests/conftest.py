@@ -205,3 +205,11 @@ def proxy(redis_url: str) -> Iterator[FaultProxy]:
     p = FaultProxy(port)
     yield p
     p.close()
+
+
+@pytest.fixture
+def aof_server() -> Iterator[EmbeddedRedis]:
+    """A plain server that fsyncs its AOF on every write: what it acknowledged survives a kill."""
+    server = EmbeddedRedis(modules=False, extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
+    yield server
+    server.stop()

@@ -7,7 +7,6 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -50,13 +49,6 @@ class Writer(threading.Thread):
             assert got is not None, f"acknowledged checkpoint {step} lost"
             assert got.checkpoint["channel_values"] == {"x": step, "big": "v" * 2000}
             assert got.pending_writes == [("task", "w", step)]
-
-
-@pytest.fixture
-def aof_server() -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(modules=False, extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -55,13 +55,6 @@ def check_history(saver: RedisSaver, thread_id: str) -> None:
     assert len(history) == STEPS + 2  # the input, START, one per step: as without faults
     counts = sorted(t.checkpoint["channel_values"].get("count", 0) for t in history)
     assert counts == [0, 0, *range(1, STEPS + 1)]
-
-
-@pytest.fixture
-def aof_server() -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(modules=False, extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.slow
