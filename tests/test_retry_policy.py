@@ -88,3 +88,25 @@ def test_the_unavailable_message_has_no_double_period() -> None:
     policy = RetryPolicy(RetryConfig(), "redis://h:1", logging.getLogger("t"), explain=lambda e, n: None)
     message = str(policy.unavailable(RedisConnectionError("Error 111 connecting. Connection refused."), 3, 1.0))
     assert ".." not in message and "Connection refused. Check that the server is up" in message
+
+
+def test_a_call_sent_before_an_outage_began_does_not_end_it(caplog: pytest.LogCaptureFixture) -> None:
+    # Seen under load: a SIGTERM'd server answered one call sent before the first failure, which
+    # ended the outage (INFO), and the next failure started a second one (a second WARNING).
+    import logging
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from redis_ckpt.config import RetryConfig
+    from redis_ckpt.redis_io.retry import RetryPolicy
+
+    logger = logging.getLogger("redis_ckpt.test_policy")
+    policy = RetryPolicy(RetryConfig(), "redis://h:1", logger, explain=lambda e, n: None)
+    policy.recovered(policy.outages)  # the first success ever
+    sent_before = policy.outages
+    with caplog.at_level(logging.INFO, logger="redis_ckpt.test_policy"):
+        policy._outage_started(RedisConnectionError("Connection closed by server."))
+        policy.recovered(sent_before)  # a straggler: the outage goes on
+        assert policy.down and [r.levelname for r in caplog.records] == ["WARNING"]
+        policy.recovered(policy.outages)  # a call sent during the outage: it is over
+        assert not policy.down and [r.levelname for r in caplog.records] == ["WARNING", "INFO"]

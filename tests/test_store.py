@@ -520,7 +520,11 @@ def test_the_ttl_sweeper_reclaims_index_entries_of_expired_items(redis_url: str,
         s.start_ttl_sweeper()
         s.start_ttl_sweeper()  # a second start does not start a second thread
         deadline = time.monotonic() + 10
-        while s.client.zcard(s.layout.items) > 1 and time.monotonic() < deadline:
+        # The sweeper drops the item's index entry, then its namespace's: wait for both (a slow
+        # machine can see the first without the second).
+        while (
+            s.client.zcard(s.layout.items) > 1 or s.client.zcard(s.layout.namespaces) > 1
+        ) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert s.client.zrange(s.layout.items, 0, -1) == [b"kept\0\0k"]
         assert s.client.zrange(s.layout.namespaces, 0, -1) == [b"kept\0"]

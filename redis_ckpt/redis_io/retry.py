@@ -4,8 +4,9 @@
 bookkeeping (the hot path), and hand a failure to `RetryPolicy.recover`, which:
 - raises a typed error at once for what no retry can fix (redis_ckpt/redis_io/failures.py words it;
   `explain`, supplied by the caller, may look at the server first: failure path only);
-- else retries with capped, jittered exponential backoff until the operation succeeds or the
-  deadline (RetryConfig.deadline, 30 s by default) has passed, then raises StoreUnavailableError.
+- else retries, through tenacity, with capped, jittered exponential backoff until the operation
+  succeeds or the deadline (RetryConfig.deadline, 30 s by default) has passed, then raises
+  StoreUnavailableError.
 
 Logging is per outage, not per attempt: one WARNING when the first failure of an outage is met
 (whichever thread meets it), one INFO at the first success after it. The state is shared by every
@@ -24,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import StoreUnavailableError
@@ -87,6 +90,7 @@ class RetryPolicy:
         # Read on the hot path after each success: True until the first success, and during an
         # outage (some call failed, none has succeeded since).
         self.down = True
+        self.outages = 0  # outages begun so far: read on the hot path before each first attempt
         self._outage = False
         self._reached = False  # some call has succeeded
         self._since = 0.0
@@ -94,7 +98,8 @@ class RetryPolicy:
 
     def recover(self, error: BaseException, operation: Callable[..., T], args: Any, kwargs: Any) -> T:
         """After the first attempt of `operation` failed with `error`: raise the typed error, or
-        retry until success or the deadline. Called inside the caller's `except` block."""
+        retry (tenacity runs the retries) until success or the deadline. Called inside the
+        caller's `except` block."""
         typed = self.explain(error, not self._reached)
         if typed is not None:
             raise typed from error
@@ -105,33 +110,43 @@ class RetryPolicy:
             raise self.unavailable(error, 1, 0.0) from error
         start = time.monotonic()
         self._outage_started(error)
-        attempt = 1
-        while True:
-            elapsed = time.monotonic() - start
-            if elapsed >= config.deadline or (config.attempts is not None and attempt >= config.attempts):
-                raise self.unavailable(error, attempt, elapsed) from error
-            time.sleep(min(backoff(config, attempt), config.deadline - elapsed))
+        explained: dict[int, Exception | None] = {}  # explain once per error: it may ask the server
+
+        def worth_retrying(exc: BaseException) -> bool:
+            explained[id(exc)] = self.explain(exc, not self._reached)
+            return explained[id(exc)] is None and isinstance(exc, TRANSIENT_ERRORS)
+
+        def wait(state: RetryCallState) -> float:  # never past the deadline
+            return max(0.0, min(backoff(config, state.attempt_number + 1), start + config.deadline - time.monotonic()))
+
+        def attempt() -> T:
             if self.on_retry is not None:
                 self.on_retry()
-            attempt += 1
-            try:
-                result = operation(*args, **kwargs)
-            except CAUGHT as exc:
-                typed = self.explain(exc, not self._reached)
-                if typed is not None:
-                    raise typed from exc
-                if not isinstance(exc, TRANSIENT_ERRORS):
-                    raise
-                error = exc
-                continue
-            self.recovered()
-            return result
+            return operation(*args, **kwargs)
+
+        stop: Any = stop_after_delay(config.deadline)
+        if config.attempts is not None:  # the hot path's attempt counts
+            stop = stop | stop_after_attempt(max(1, config.attempts - 1))
+        time.sleep(min(backoff(config, 1), config.deadline))  # the first retry waits too
+        retrying = Retrying(stop=stop, wait=wait, retry=retry_if_exception(worth_retrying), reraise=True)
+        try:
+            result = retrying(attempt)
+        except CAUGHT as exc:
+            if (typed := explained.get(id(exc))) is not None:
+                raise typed from exc
+            if not isinstance(exc, TRANSIENT_ERRORS):
+                raise
+            attempts = 1 + int(retrying.statistics.get("attempt_number", 1))
+            raise self.unavailable(exc, attempts, time.monotonic() - start) from exc
+        self.recovered()
+        return result
 
     def _outage_started(self, error: BaseException) -> None:
         with self._lock:
             if self._outage:
                 return
             self.down = self._outage = True
+            self.outages += 1
             self._since = time.monotonic()
         deadline = self.config.deadline if self.config is not None else 0
         self.logger.warning(
@@ -142,10 +157,16 @@ class RetryPolicy:
             deadline,
         )
 
-    def recovered(self) -> None:
-        """A call succeeded: if an outage was under way, it is over (one INFO)."""
+    def recovered(self, sent_in: int | None = None) -> None:
+        """A call succeeded: if an outage was under way, it is over (one INFO). `sent_in`: the
+        outage count when a first attempt was sent. A call sent before the current outage began
+        (another thread's, answered while the server was going down) ends nothing: it said
+        nothing of the server since, and ending the outage there would log it twice."""
         with self._lock:
-            outage, self._outage, self.down, self._reached = self._outage, False, False, True
+            self._reached = True
+            if self._outage and sent_in is not None and sent_in != self.outages:
+                return
+            outage, self._outage, self.down = self._outage, False, False
             lasted = time.monotonic() - self._since
         if not outage:
             return

@@ -173,12 +173,13 @@ class StoreCore(Retried, BaseStore):
     # -- I/O ---------------------------------------------------------------------------------
     def _io(self, operation: Callable[..., T], *args: Any) -> T:
         """Run one idempotent Redis operation, retrying transient errors (redis_ckpt/redis_io/retry.py)."""
+        sent_in = self._retrying.outages  # one attribute read: see RetryPolicy.recovered
         try:  # the first attempt runs without the policy's bookkeeping: this is the hot path
             result = operation(*args)
         except CAUGHT as exc:
             return self._retrying.recover(exc, operation, args, {})
         if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
-            self._retrying.recovered()
+            self._retrying.recovered(sent_in)
         return result
 
 

@@ -195,6 +195,7 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
     # -- I/O --------------------------------------------------------------------------------
     def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one idempotent Redis operation, retrying transient errors (redis_ckpt/redis_io/retry.py)."""
+        sent_in = self._retrying.outages  # one attribute read: see RetryPolicy.recovered
         try:
             # The first attempt runs without the policy's bookkeeping: this is the hot path.
             result = operation(*args, **kwargs)
@@ -205,7 +206,7 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
         except CAUGHT as exc:
             return self._retrying.recover(exc, operation, args, kwargs)
         if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
-            self._retrying.recovered()
+            self._retrying.recovered(sent_in)
         return result
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
