@@ -63,18 +63,13 @@ def _list(c: Contender, *args: Any, **kwargs: Any) -> list[Any]:
 def _chain(c: Contender, thread_id: str, n: int, writes: int = 3, values: Any = None) -> list[str]:
     ids: list[str] = []
     parent = None
+    version = None
     for step in range(n):
-        cp = checkpoint(
-            {"messages": values or chat(), "step": step}, {"messages": step + 1, "step": step + 1}, step=step
-        )
-        _call(
-            c,
-            "put",
-            config(thread_id, "", parent),
-            cp,
-            {"source": "loop", "step": step},
-            {"messages": step + 1, "step": step + 1},
-        )
+        # Versions as LangGraph makes them: from the saver's own get_next_version.
+        version = c.saver.get_next_version(version, None)
+        versions = {"messages": version, "step": version}
+        cp = checkpoint({"messages": values or chat(), "step": step}, versions, step=step)
+        _call(c, "put", config(thread_id, "", parent), cp, {"source": "loop", "step": step}, versions)
         cfg = config(thread_id, "", cp["id"])
         for w in range(writes):
             _call(c, "put_writes", cfg, [(f"ch{w}", {"w": w, "text": "x" * 100})], f"task-{w}", f"~path, {w:010d}")

@@ -17,7 +17,16 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from redis_ckpt.errors import SerializationError
-from redis_ckpt.format.chunks import Base, Known, Resolved, encode_chunked, materialize, materialize_writes, split
+from redis_ckpt.format.chunks import (
+    Base,
+    Known,
+    Resolved,
+    Split,
+    encode_chunked,
+    materialize,
+    materialize_writes,
+    split,
+)
 from redis_ckpt.format.compression import (
     dictionary_field,
     pack_chunk,
@@ -137,6 +146,8 @@ class StoredCheckpoint:
     with_dictionary: dict[bytes, bytes] = field(default_factory=dict)
     chunk_dictionary: tuple[bytes, bytes] | None = None
     chunk_samples: list[bytes] = field(default_factory=list)
+    raw_chunks: dict[bytes, bytes] = field(default_factory=dict)  # digest -> raw, of every chunked value
+    splits: dict[str, Split] = field(default_factory=dict)  # per chunked channel, its value cut
 
 
 def encode_checkpoint(
@@ -148,8 +159,10 @@ def encode_checkpoint(
     *,
     compress: bool = True,
     known: Known | None = None,
+    previous_splits: Mapping[str, Split] | None = None,
 ) -> StoredCheckpoint:
-    """`known` says what is already stored (chunks and last versions); None sends everything."""
+    """`known` says what is already stored (chunks and last versions); None sends everything.
+    `previous_splits`: the channels' last values as cut (recent_splits.py), to cut from."""
     values = checkpoint["channel_values"]
     versions = checkpoint["channel_versions"]
     fields = {channel: blob_field(channel, version) for channel, version in versions.items()}
@@ -161,6 +174,8 @@ def encode_checkpoint(
     bases: dict[str, Base] = {}
     with_dictionary: dict[bytes, bytes] = {}
     chunk_samples: list[bytes] = []
+    raw_chunks: dict[bytes, bytes] = {}
+    splits: dict[str, Split] = {}
     chunk_dictionary = known.chunks_dictionary() if known is not None and compress else None
     for channel, version in new_versions.items():
         current = versions.get(channel)
@@ -170,8 +185,10 @@ def encode_checkpoint(
             blobs_to_delete += (field, spill_field(field))
             continue
         typed = dumps(serde, values[channel], f"channel {channel!r}")
-        parts = split(typed)
+        parts = split(typed, previous_splits.get(channel) if previous_splits else None)
         if parts is not None:
+            splits[channel] = parts
+            raw_chunks.update(zip(parts.digests, parts.chunks))
             encoded = encode_chunked(parts, compress, known, channel, field, version, chunk_dictionary)
             blobs_to_set[field] = encoded.stored
             chunks.update(encoded.chunks)
@@ -232,6 +249,8 @@ def encode_checkpoint(
         with_dictionary,
         chunk_dictionary,
         chunk_samples,
+        raw_chunks,
+        splits,
     )
 
 

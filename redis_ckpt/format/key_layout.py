@@ -7,6 +7,7 @@ injective for any string and keeps user text from closing the hash tag early.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from redis_ckpt.errors import ConfigurationError
@@ -15,6 +16,7 @@ _ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
 _GLOB_CHARS = "\\*?[]"
 
 
+@functools.lru_cache(maxsize=4096)  # every operation names a few keys of the same thread
 def escape(part: str) -> str:
     """Escape a user string so it can sit between our `:` separators."""
     return part.translate(_ESCAPES)
@@ -33,6 +35,7 @@ def unescape(part: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def _thread_tag(thread_id: str) -> str:
     # An empty tag `{}` would make Redis hash the whole key; `%` alone never results from
     # escaping (every escaped `%` is followed by two hex digits), so it is a safe stand-in.

@@ -66,49 +66,56 @@ def _skip(data: bytes, pos: int) -> int:
     return pos
 
 
-def array_elements(data: bytes) -> tuple[bytes, list[bytes]] | None:
-    """(header, elements) when `data` is exactly one msgpack array, else None.
+def _array_at(data: bytes, at: int) -> tuple[int, int] | None:
+    """(offset of the first element, element count) of the msgpack array starting at `at`."""
+    b = data[at] if at < len(data) else -1
+    if 0x90 <= b <= 0x9F:
+        return at + 1, b & 0x0F
+    if b == 0xDC and len(data) >= at + 3:
+        return at + 3, _U16.unpack_from(data, at + 1)[0]
+    if b == 0xDD and len(data) >= at + 5:
+        return at + 5, _U32.unpack_from(data, at + 1)[0]
+    return None
+
+
+def list_layout(data: bytes) -> tuple[int, int] | None:
+    """(offset of the first element, element count) when `data` starts with a msgpack array, or a
+    map of one entry whose value is an array (a graph's input `{"messages": [...]}`: its messages
+    are the same elements the channel then holds); else None. Everything before the offset is
+    the header. Whether the elements fill `data` exactly is for the caller's walk to check."""
+    if data[:1] != b"\x81":
+        return _array_at(data, 0)
+    try:
+        return _array_at(data, _skip(data, 1))
+    except (NotMsgpack, struct.error):
+        return None
+
+
+def next_element(data: bytes, pos: int) -> int:
+    """The offset just past the element at `pos`; raises NotMsgpack when it is malformed."""
+    try:
+        return _skip(data, pos)
+    except struct.error:
+        raise NotMsgpack("truncated") from None
+
+
+def list_elements(data: bytes) -> tuple[bytes, list[bytes]] | None:
+    """(header, elements) when `data` is exactly one list as `list_layout` reads it, else None.
 
     `header + b"".join(elements) == data`."""
-    if not data:
+    layout = list_layout(data)
+    if layout is None:
         return None
-    b = data[0]
-    if 0x90 <= b <= 0x9F:
-        count, start = b & 0x0F, 1
-    elif b == 0xDC and len(data) >= 3:
-        count, start = _U16.unpack_from(data, 1)[0], 3
-    elif b == 0xDD and len(data) >= 5:
-        count, start = _U32.unpack_from(data, 1)[0], 5
-    else:
-        return None
+    start, count = layout
     elements: list[bytes] = []
     pos = start
     try:
         for _ in range(count):
-            nxt = _skip(data, pos)
+            nxt = next_element(data, pos)
             elements.append(data[pos:nxt])
             pos = nxt
-    except (NotMsgpack, struct.error):
+    except NotMsgpack:
         return None
     if pos != len(data):
         return None
     return data[:start], elements
-
-
-def list_elements(data: bytes) -> tuple[bytes, list[bytes]] | None:
-    """(header, elements) when `data` is one msgpack array, or a map of one entry whose value is an
-    array (a graph's input `{"messages": [...]}`: its messages are the same elements the channel
-    then holds); the header is everything before the first element. Else None.
-
-    `header + b"".join(elements) == data`."""
-    if data[:1] != b"\x81":
-        return array_elements(data)
-    try:
-        key_end = _skip(data, 1)
-    except (NotMsgpack, struct.error):
-        return None
-    found = array_elements(data[key_end:])
-    if found is None:
-        return None
-    header, elements = found
-    return data[:key_end] + header, elements

@@ -42,6 +42,7 @@ from redis_ckpt.format.encoding import (
     requirements_argument,
     text,
 )
+from redis_ckpt.format.resolved_records import keyframe
 from redis_ckpt.redis_io import scripts, search, write_commands
 from redis_ckpt.sync.saver_core import Group, logger, thread_and_ns
 from redis_ckpt.sync.saver_maintenance import Maintenance
@@ -131,13 +132,21 @@ class RedisSaver(Maintenance):
         # With a TTL, the ancestors these DeltaChannels are rebuilt from are kept alive too.
         delta_channels = list(metadata.get("counters_since_delta_snapshot") or ()) if ttl else []
         known: Known | None = self._known.get(thread_id, ns)
+        previous_splits = self._splits.get(thread_id, ns)
         for attempt in range(PUT_ATTEMPTS):
             # Only what Redis may not have yet is sent; what the put relies on is checked in its
             # transaction. If some of it is missing (collected by a prune or delete elsewhere),
             # no checkpoint was written and it is put again with the missing parts; the last
             # attempt sends everything.
             stored = encode_checkpoint(
-                self.serde, checkpoint, metadata, parent_id, new_versions, compress=self.compress, known=known
+                self.serde,
+                checkpoint,
+                metadata,
+                parent_id,
+                new_versions,
+                compress=self.compress,
+                known=known,
+                previous_splits=previous_splits,
             )
             put = write_commands.put(self.layout, thread_id, ns, checkpoint_id, parent_id, stored, ttl, delta_channels)
             results = self._write(thread_id, put, config)
@@ -151,6 +160,11 @@ class RedisSaver(Maintenance):
             # send all.
             chain_gone = any(m in stored.needed_fields for m in missing)
             known = None if chain_gone or attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
+        self._expanded.add(stored.raw_chunks)
+        self._splits.keep(thread_id, ns, stored.splits)
+        self._resolved.remember_put(
+            thread_id, ns, stored.blobs_to_set, {b.field: (b.digests, b.depth) for b in stored.bases.values()}
+        )
         fields = [*stored.blobs_to_set, *stored.needed_fields]
         sent = (*stored.chunks, *stored.with_dictionary, *stored.needed_digests)
         learnt = [d for d in sent if not is_dictionary_field(d)]
@@ -222,6 +236,20 @@ class RedisSaver(Maintenance):
         }
         fields = [blob_field(c, versions[c]) for c in found.checkpoint["channel_values"] if c in versions]
         self._known.learn(thread_id, ns, [], bases, fields, read=True)
+        self._remember_resolved(thread_id, ns, found, records)
+
+    def _remember_resolved(self, thread_id: str, ns: str, found: CheckpointTuple, records: dict[str, Any]) -> None:
+        """Keep the records a read resolved, so that the next read of them leaves them to us."""
+        versions = found.checkpoint["channel_versions"]
+        self._resolved.remember(
+            thread_id,
+            ns,
+            {
+                blob_field(c, versions[c]): keyframe(r.header, r.digests, r.depth)
+                for c, r in records.items()
+                if c in versions
+            },
+        )
 
     def get_channel_values(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
@@ -292,6 +320,7 @@ class RedisSaver(Maintenance):
             # The script's tag check is exact for scalar items; Python still re-checks each one.
             for entry in self._scan(thread_id, ns, "full", page, upper, tags):
                 found = decode_entry(self.serde, thread_id, ns, entry)
+                self._remember_resolved(thread_id, ns, found, entry[7])
                 if matches_filter(found.metadata, filter):
                     yield found
             return
@@ -313,6 +342,7 @@ class RedisSaver(Maintenance):
             return
         for entry in self._load(thread_id, ns, "ids", "full", len(ids), *ids)[1]:
             found = decode_entry(self.serde, thread_id, ns, entry)
+            self._remember_resolved(thread_id, ns, found, entry[7])
             if matches_filter(found.metadata, filter):
                 yield found
 

@@ -20,6 +20,8 @@ from redis_ckpt.format.checkpoint_codec import materialize_entry, metadata_bytes
 from redis_ckpt.format.compression import dictionaries_needed, dictionary_digest, dictionary_field, unpack_chunk
 from redis_ckpt.format.encoding import text
 from redis_ckpt.format.key_layout import KeyLayout
+from redis_ckpt.format.recent_splits import RecentSplits
+from redis_ckpt.format.resolved_records import ResolvedRecords, known_argument, resolved_digests, substitute
 from redis_ckpt.redis_io import scripts, search, spill, topology, wire
 from redis_ckpt.redis_io.connection import (
     Client,
@@ -109,6 +111,8 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
         self.compress = compress
         self._known = chunks.KnownChunks()
         self._expanded = chunks.ExpandedChunks()
+        self._resolved = ResolvedRecords()
+        self._splits = RecentSplits()
         # The format this saver writes, from the deployment marker: read (and recorded where
         # missing) by setup() or before the first write, once (docs/design.md, "Storage format").
         self._format: int | None = None
@@ -222,6 +226,8 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
         """Run the `load` script on one (thread, ns): (cursor, entries); see redis_ckpt/redis_io/lua/load.lua."""
         keys = self._read_keys(thread_id, ns)
         have = self._known.dictionaries(thread_id, ns)
+        # Records this process resolved already: the script leaves them (and their chunks) to us.
+        hints = self._resolved.hints(thread_id, ns, latest_only=mode == "page" and count == 1) if what == "full" else {}
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
             self.layout.legacy_writes_prefix(thread_id, ns),
@@ -231,6 +237,7 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
             count,
             tags,
             b"".join(have),
+            known_argument(hints),
             *rest,
         ]
         cursor, entries, chunk_flat, dictionary_flat = self._script("load", keys, args)
@@ -240,11 +247,20 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
             entries = [[e[0], metadata_bytes(e, dictionaries)] for e in entries]
         else:
             found: dict[bytes, bytes] = {}
+            deferred: list[bytes] = []
             if chunk_flat[:1] == [b"*"]:  # too many chunks to hand to Lua: their digests only
                 deferred = chunks.digest_set(chunk_flat[1])
-                entries = self._read_deferred_chunks(thread_id, ns, entries, deferred, found, dictionaries)
             else:
                 found = self._expanded.expand(chunks.chunk_map(chunk_flat), dictionaries)
+            hinted: list[bytes] = []
+            for i, entry in enumerate(entries):
+                values = substitute(entry[5], hints)
+                if values is not None:
+                    entries[i] = [*entry[:5], values, *entry[6:]]
+                    hinted += resolved_digests(values)
+            deferred += [d for d in dict.fromkeys(hinted) if d not in found]
+            if deferred:  # from this saver's cache, else in one more round trip
+                entries = self._read_deferred_chunks(thread_id, ns, entries, deferred, found, dictionaries)
             filled = self._fill_large_values(thread_id, ns, entries)
             entries = [materialize_entry(e, found, dictionaries) for e in filled]
             self._known.learn(thread_id, ns, list(found))

@@ -119,6 +119,8 @@ class Maintenance(Owning):
         """One round trip: one `purge` script call per namespace, pipelined."""
         calls: list[scripts.Call] = []
         self._known.forget(thread_id)
+        self._resolved.forget(thread_id)
+        self._splits.forget(thread_id)
         held = self._owner_of(thread_id)
         # a fenced batch is one transaction: its namespaces share the bound
         batch = BATCH if held is None else BATCH // max(1, len(namespaces))
@@ -144,6 +146,8 @@ class Maintenance(Owning):
         keys = [idx, widx, blobs, self.layout.namespaces(thread_id), chunk_hash, *self.layout.gc_marks(thread_id, ns)]
         prefixes = [self.layout.checkpoint_prefix(thread_id, ns), self.layout.legacy_writes_prefix(thread_id, ns)]
         self._known.forget(thread_id, ns)
+        self._resolved.forget(thread_id, ns)
+        self._splits.forget(thread_id, ns)
         ids = list(ids)
         held = self._owner_of(thread_id)
         collected = 0

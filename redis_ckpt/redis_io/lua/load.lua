@@ -2,11 +2,14 @@
 -- KEYS: idx, blobs, widx, namespaces, chunks
 -- ARGV: doc_prefix, writes_prefix, ttl, mode ('page' | 'ids'), what ('full' | 'meta'), count,
 --       tags, dictionaries (concatenated digests of the namespace dictionaries the caller has),
---       arg...
+--       known, arg...
 --   mode 'ids':  arg... are checkpoint ids; missing ones are skipped.
 --   mode 'page': arg is a ZREVRANGEBYLEX upper bound ('+' or '(<id>'); loads the `count` newest
 --                existing checkpoints below it (count=1 from '+' is "latest"), scanning at most
 --                max(count, 1000) index entries per call.
+--   known: blob fields (length-prefixed list) whose resolved record and chunks the caller has
+--          (redis_ckpt/format/resolved_records.py): such a record comes back as KNOWN .. field,
+--          its chain not followed and its chunks not fetched.
 --   tags: requirements on a document's `meta` tags, comma-separated, each a '|'-separated list of
 --         alternatives of which the document must carry one ('' = no condition); a server-side
 --         pre-filter for scalar metadata filters, re-checked by the caller.
@@ -30,6 +33,8 @@ local dictionaries = dictionary_collector(KEYS[5], ARGV[8])
 local index = checkpoint_index(idx)
 local required = {}
 for tag in string.gmatch(ARGV[7], '[^,]+') do required[#required + 1] = tag end
+local known = set_of(split_list(ARGV[9]), 1)
+local KNOWN = '\4' -- resolved_records.KNOWN
 
 -- Whether a document meets every requirement (a missing document meets none).
 local function tagged(doc_key)
@@ -76,9 +81,13 @@ local function load_full(cid)
       local val = vals[i]
       if val then
         if is_record(val) then
-          local digests
-          val, digests = resolve(blobs, val)
-          if digests then collector.want(digests) end
+          if known[fields[i]] then
+            val = KNOWN .. fields[i]
+          else
+            local digests
+            val, digests = resolve(blobs, val)
+            if digests then collector.want(digests) end
+          end
         end
         found_ch[#found_ch + 1] = channels[i]
         found_val[#found_val + 1] = val
@@ -97,14 +106,14 @@ if what == 'meta' then load = load_meta end
 
 local out, cursor = {}, ''
 if mode == 'ids' then
-  for i = 9, #ARGV do
+  for i = 10, #ARGV do
     if tagged(doc_prefix .. ARGV[i]) then
       out[#out + 1] = load(ARGV[i])
       if ttl > 0 then index.touch(ARGV[i]) end -- its page lives as long as it does
     end
   end
 else
-  local upper, budget = ARGV[9], math.max(count, 1000)
+  local upper, budget = ARGV[10], math.max(count, 1000)
   while #out < count and budget > 0 do
     local asked = math.min(budget, count - #out + 16)
     local ids = index.rev(upper, asked)

@@ -1,0 +1,162 @@
+"""Records this process has already resolved, so that a read need not resolve them again. Pure.
+
+A deduplicated value is a record: a keyframe of chunk digests, or a delta on an older version of
+the channel. The `load` script follows a delta's chain (one HGET per link) and hands back the
+value's chunks: most of a small read's server time (docs/performance.md). A process that wrote or
+read a value already knows both, so it names those blob fields in its call (the `known` argument
+of lua/load.lua); the script then returns `KNOWN` + field for them, and the saver puts back the
+resolved keyframe it kept here and the chunks from its cache of expanded chunks.
+
+Only fields whose version is one of this saver's own (`channel_versions.next_version`: a counter
+and 36 random bits) are kept. Such a field names one value for good: a fork bumping the same
+channel gets another random suffix, and a thread deleted and written again gets new versions.
+Versions given by callers (integers, InMemorySaver's) can name different values over time, so
+their records are always resolved by the script.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+
+from redis_ckpt.format.chunks import KEYFRAME, Resolved, is_record
+from redis_ckpt.format.encoding import pack_list, unpack_list
+
+KNOWN = b"\x04"  # a value the script left to the caller: KNOWN + its blob field (lua/load.lua)
+PER_NAMESPACE = 16  # resolved records kept per (thread, ns): named in every read that is not of the latest
+MAX_NAMESPACES = 1024
+MAX_BYTES = 16 * 1024 * 1024  # of keyframes kept per saver, least recently used dropped first
+
+# `channel \0 s:` + a version of channel_versions.next_version: `v` + 5 counter digits or `w` + 11,
+# then 6 random characters.
+_UNIQUE_FIELD = re.compile(rb"\0s:(?:v[0-9A-Za-z]{5}|w[0-9A-Za-z]{11})[0-9A-Za-z_-]{6}\Z")
+
+
+def names_one_value(field: bytes) -> bool:
+    """Whether a blob field's version is this saver's own, so that its value never changes."""
+    return _UNIQUE_FIELD.search(field) is not None
+
+
+def keyframe(header: bytes, digests: Sequence[bytes], depth: int) -> bytes:
+    """A resolved record as the `load` script returns it (lua/common.lua, resolve)."""
+    return KEYFRAME + pack_list([header, b"".join(digests), b"%d" % depth])
+
+
+class _Namespace:
+    def __init__(self) -> None:
+        self.records: OrderedDict[bytes, bytes] = OrderedDict()  # field -> resolved keyframe
+        self.latest: dict[bytes, bytes] = {}  # channel -> its field last remembered
+
+
+class ResolvedRecords:
+    """Per saver: resolved keyframes of recently written or read values, by (thread, ns, blob
+    field). Only a shortcut: a field missing here is resolved by the script. Thread-safe."""
+
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+        self._lock = threading.Lock()
+        self._spaces: OrderedDict[tuple[str, str], _Namespace] = OrderedDict()
+        self._sizes: dict[tuple[str, str], int] = {}
+        self._size, self._max_bytes = 0, max_bytes
+
+    def remember(self, thread_id: str, ns: str, records: Mapping[bytes, bytes]) -> None:
+        """Keep `records` (blob field -> resolved keyframe) of (thread, ns)."""
+        records = {f: r for f, r in records.items() if names_one_value(f)}
+        if not records:
+            return
+        key = (thread_id, ns)
+        with self._lock:
+            space = self._spaces.get(key)
+            if space is None:
+                space = self._spaces[key] = _Namespace()
+                self._sizes[key] = 0
+                if len(self._spaces) > MAX_NAMESPACES:
+                    self._drop(next(iter(self._spaces)))
+            self._spaces.move_to_end(key)
+            for field, resolved in records.items():
+                old = space.records.pop(field, None)
+                self._grow(key, len(resolved) - (len(old) if old is not None else 0))
+                space.records[field] = resolved
+                space.latest[field.partition(b"\0")[0]] = field
+            while len(space.records) > PER_NAMESPACE:
+                field, old = space.records.popitem(last=False)
+                self._grow(key, -len(old))
+            while self._size > self._max_bytes and self._spaces:
+                self._drop(next(iter(self._spaces)))
+
+    def remember_put(
+        self,
+        thread_id: str,
+        ns: str,
+        records: Mapping[bytes, bytes],
+        depths: Mapping[bytes, tuple[Sequence[bytes], int]],
+    ) -> None:
+        """Keep the records a put stored (blob field -> stored record), resolved with what the put
+        knew of them (`depths`: field -> (every digest of the value, chain depth))."""
+        resolved = {}
+        for field, (digests, depth) in depths.items():
+            stored = records.get(field)
+            if stored is not None and is_record(stored):
+                resolved[field] = keyframe(unpack_list(stored[1:])[0], digests, depth)
+        self.remember(thread_id, ns, resolved)
+
+    def hints(self, thread_id: str, ns: str, latest_only: bool) -> dict[bytes, bytes]:
+        """The records to name in a `load` call (field -> resolved keyframe): each channel's last
+        one for a read of the latest checkpoint, else every one kept for (thread, ns)."""
+        with self._lock:
+            space = self._spaces.get((thread_id, ns))
+            if space is None:
+                return {}
+            if latest_only:
+                return {f: space.records[f] for f in space.latest.values() if f in space.records}
+            return dict(space.records)
+
+    def forget(self, thread_id: str, ns: str | None = None) -> None:
+        """Drop what is kept of (thread, ns), or of every namespace of the thread."""
+        with self._lock:
+            for key in [k for k in self._spaces if k[0] == thread_id and (ns is None or k[1] == ns)]:
+                self._drop(key)
+
+    def _grow(self, key: tuple[str, str], by: int) -> None:
+        self._sizes[key] += by
+        self._size += by
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        del self._spaces[key]
+        self._size -= self._sizes.pop(key)
+
+
+def known_argument(hints: Mapping[bytes, bytes]) -> bytes:
+    """The `known` argument of lua/load.lua: the hinted fields, length-prefixed."""
+    return pack_list(list(hints))
+
+
+def substitute(values: Sequence[bytes], hints: Mapping[bytes, bytes]) -> list[bytes] | None:
+    """A `load` entry's values with each KNOWN + field replaced by the hinted keyframe; None when
+    none was (the common case of a cold read: the list is left as it is)."""
+    if not any(v[:1] == KNOWN for v in values):
+        return None
+    return [hints[v[1:]] if v[:1] == KNOWN else v for v in values]
+
+
+def resolved_digests(values: Sequence[bytes]) -> list[bytes]:
+    """Every chunk digest of the keyframes among `values`."""
+    out: list[bytes] = []
+    for v in values:
+        if v[:1] == KEYFRAME:
+            own = unpack_list(v[1:])[1]
+            out += [own[i : i + 16] for i in range(0, len(own), 16)]
+    return out
+
+
+__all__ = [
+    "KNOWN",
+    "Resolved",
+    "ResolvedRecords",
+    "keyframe",
+    "known_argument",
+    "names_one_value",
+    "resolved_digests",
+    "substitute",
+]
