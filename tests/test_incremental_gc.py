@@ -1,6 +1,6 @@
 """The incremental garbage collection of prune and delete_for_runs (lua/gc.lua) with other writers
 interleaving: every server call is bounded, and a put or put_writes landing between two steps
-keeps everything it references (docs/design.md, "Garbage collection without ownership")."""
+keeps everything it references (docs/design.md, "Garbage collection in steps")."""
 
 from __future__ import annotations
 
