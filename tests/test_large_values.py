@@ -112,11 +112,11 @@ class DeletedMidRead(RedisSaver):
         super().__init__(*args, **kwargs)
         self.doomed: set[str] = set()
 
-    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
-        for cid in set(wanted) & self.doomed:
+    def _read_missing(self, thread_id: str, ns: str, wanted: Any) -> Any:
+        for cid in set(wanted.checked) & self.doomed:
             self.client.delete(self.layout.checkpoint(thread_id, ns, cid))
             self.doomed.discard(cid)
-        return super()._read_spilled(thread_id, ns, wanted)
+        return super()._read_missing(thread_id, ns, wanted)
 
 
 def test_a_checkpoint_deleted_between_the_two_round_trips_is_not_returned(redis_url: str, prefix: str) -> None:
@@ -139,12 +139,12 @@ class PrunedAndWrittenMidRead(RedisSaver):
         super().__init__(*args, **kwargs)
         self.doomed: set[str] = set()
 
-    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
-        for cid in set(wanted) & self.doomed:
+    def _read_missing(self, thread_id: str, ns: str, wanted: Any) -> Any:
+        for cid in set(wanted.checked) & self.doomed:
             self._drop(thread_id, ns, [cid])
             self.put_writes(config(thread_id, ns, cid), [("late", 1)], "late-task")
             self.doomed.discard(cid)
-        return super()._read_spilled(thread_id, ns, wanted)
+        return super()._read_missing(thread_id, ns, wanted)
 
 
 def test_a_checkpoint_pruned_between_the_two_round_trips_is_not_returned_even_if_a_write_came_after(
@@ -225,12 +225,12 @@ def test_garbage_collection_tells_spill_fields_from_a_channel_named_empty(saver:
 class AlwaysRaced(RedisSaver):
     """Every second round trip finds the ancestor gone (deleted, then restored right after)."""
 
-    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
-        keys = [self.layout.checkpoint(thread_id, ns, cid) for cid in wanted]
+    def _read_missing(self, thread_id: str, ns: str, wanted: Any) -> Any:
+        keys = [self.layout.checkpoint(thread_id, ns, cid) for cid in wanted.checked]
         dumps = {key: self.client.dump(key) for key in keys}
         self.client.delete(*keys)
         try:
-            return super()._read_spilled(thread_id, ns, wanted)
+            return super()._read_missing(thread_id, ns, wanted)
         finally:
             for key, dumped in dumps.items():
                 self.client.restore(key, 0, dumped)
