@@ -14,7 +14,7 @@ import redis
 from redis_ckpt import AsyncRedisSaver, RedisSaver
 from redis_ckpt.format.compression import unpack_typed_value
 from redis_ckpt.format.encoding import LARGE_VALUE, blob_field, spill_field
-from tests.conftest import fresh_saver, keys_under
+from tests.conftest import fresh_saver, keys_under, saver_kwargs
 from tests.helpers import checkpoint, config
 from tests.roundtrips import counting
 
@@ -294,3 +294,25 @@ def test_a_large_write_stored_before_and_again_after_the_upgrade_reads_as_in_mem
     saver.put_writes(config("t", "", cp["id"]), [(channel, big("new"))], "task")
     found = saver.get_tuple(config("t"))
     assert found is not None and found.pending_writes == [("task", channel, big(kept))]
+
+
+def test_a_read_needing_deferred_chunks_and_a_large_value_takes_one_more_round_trip(
+    redis_url: str, prefix: str
+) -> None:
+    """The completion step reads whatever the read script left out (here: the chunks of a page over
+    chunks.INLINE_CHUNKS, and a spilled value) in one MULTI/EXEC; the two used to take one each."""
+    from redis_ckpt.format import chunks
+    from tests.test_dedup import messages
+
+    many = messages(chunks.INLINE_CHUNKS + 40)
+    with fresh_saver(RedisSaver, redis_url, prefix) as writer:
+        cp = checkpoint({"messages": many, "doc": big("d")}, {"messages": 1, "doc": 1})
+        writer.put(config("t"), cp, {}, {"messages": 1, "doc": 1})
+        writer.put_writes(config("t", "", cp["id"]), [("doc", big("w"))], "task")
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as reader:
+            reader.client.ping()
+            found, first = trips(reader.get_tuple, config("t"))
+            assert found.checkpoint["channel_values"] == {"messages": many, "doc": big("d")}
+            assert found.pending_writes == [("task", "doc", big("w"))]
+            _, again = trips(reader.get_tuple, config("t"))  # the chunks are expanded in this process now
+        assert (first, again) == (2, 2)

@@ -37,7 +37,7 @@ class Missing:
     checked: list[str]  # the checkpoints needing either: their documents are checked
 
 
-@dataclass
+@dataclass(frozen=True)
 class Read:
     """What the completion round trip found."""
 
@@ -65,12 +65,12 @@ def missing(items: Sequence[Completable], found: Mapping[bytes, bytes], deferred
     if not spilled and not absent:
         return None
     lacking = set(absent)
-    checked = [
-        cid
+    checked = {  # an id asked for twice is checked once
+        cid: True
         for item in items
         if (cid := text_id(item)) in spilled or (lacking and not lacking.isdisjoint(_record_digests(item)))
-    ]
-    return Missing(spilled, absent, checked)
+    }
+    return Missing(spilled, absent, list(checked))
 
 
 def text_id(item: Completable) -> str:

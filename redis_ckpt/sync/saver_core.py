@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -255,7 +256,7 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
         ns: str,
         items: Sequence[Completable],
         reply_chunks: Chunks,
-        dictionaries: dict[bytes, bytes],
+        dictionaries: Mapping[bytes, bytes],
     ) -> tuple[list[Completable], dict[bytes, bytes]]:
         """The completion step between a read script and decoding (redis_ckpt/redis_io/read_completion.py):
         (the entries or ancestors with their large values read in, those whose document was
@@ -273,9 +274,9 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
             # is known only once they are read, and Lua never saw them (load.lua defers them).
             fetched = self._read_dictionaries(thread_id, ns, sorted(lacking))
             if fetched is None:  # deleted since: a dictionary goes only with its namespace's last checkpoint
-                read.alive = dict.fromkeys(read.alive, False)
+                read = dataclasses.replace(read, alive=dict.fromkeys(read.alive, False))
             else:
-                dictionaries.update(fetched)
+                dictionaries = {**dictionaries, **fetched}
         if read.chunks and any(read.alive.values()):
             found.update(self._expanded.expand(read.chunks, dictionaries))
         return read_completion.fill(items, wanted, read), found
