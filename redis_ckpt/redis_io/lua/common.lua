@@ -123,8 +123,8 @@ end
 
 -- A checkpoint's pending writes as HGETALL's flat {field, record, ...}: first those stored before
 -- in a hash of their own (`legacy`, holding only writes), then those among the fields of its
--- document's hash (`own`: that flat list, doc.flat of read_doc), so that a write stored in both reads as
--- the one first stored (redis_ckpt/format/checkpoint_codec.py, raw_writes).
+-- document's hash (`own`: that flat list, read_doc's `flat`), so that a write stored in both reads
+-- as the one first stored (redis_ckpt/format/checkpoint_codec.py, raw_writes).
 local function pending_writes(own, legacy)
   local flat = small_fields(legacy)
   for i = 2, #flat, 2 do flat[i] = coded_write(flat[i]) end
