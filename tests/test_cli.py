@@ -242,7 +242,15 @@ def raw_entries(saver: RedisSaver) -> dict[tuple[str, str], list[Any]]:
     for thread_id in saver._all_threads():
         for ns in saver._namespaces(thread_id):
             out[(thread_id, ns)] = [
-                [e[0], complete_checkpoint(saver.serde, e), e[2], e[3], *map(list, e[4:6]), raw_writes(e[6])]
+                [
+                    e.id,
+                    complete_checkpoint(saver.serde, e),
+                    e.metadata,
+                    e.parent,
+                    e.channels,
+                    e.values,
+                    raw_writes(e.writes),
+                ]
                 for e in saver.stored_checkpoints(thread_id, ns)
             ]
     return out

@@ -414,7 +414,7 @@ def _task_paths(saver: RedisSaver, thread_id: str, checkpoint_id: str) -> list[s
     from redis_ckpt.format.checkpoint_codec import raw_writes
 
     entry = saver._load(thread_id, "", "ids", "full", 1, checkpoint_id)[1][0]
-    return [w[2] for w in raw_writes(entry[6])]
+    return [w[2] for w in raw_writes(entry.writes)]
 
 
 @pytest.mark.parametrize("task", ["task-a", str(uuid.uuid4())])

@@ -61,10 +61,10 @@ def test_values_read_back_as_the_exact_serializer_bytes(saver: RedisSaver) -> No
     cp = checkpoint(values, {k: 1 for k in values})
     saver.put(config("t"), cp, {}, {k: 1 for k in values})
     entry = saver._load("t", "", "ids", "full", 1, cp["id"])[1][0]
-    stored = dict(zip((c.decode() for c in entry[4]), entry[5]))
+    stored = dict(zip((c.decode() for c in entry.channels), entry.values))
     for channel, value in values.items():
         assert stored[channel] == pack_typed(saver.serde.dumps_typed(value)), channel
-    assert "messages" in entry[7]  # the list was stored as chunks
+    assert "messages" in entry.records  # the list was stored as chunks
 
 
 def test_an_input_map_of_one_list_shares_the_chunks_of_the_list_it_feeds(saver: RedisSaver, raw: redis.Redis) -> None:
@@ -78,9 +78,9 @@ def test_an_input_map_of_one_list_shares_the_chunks_of_the_list_it_feeds(saver: 
     saver.put(config("t"), cp, {}, {k: 1 for k in values})
     assert len(stored_digests(raw, saver.layout.chunks("t", ""))) == 6  # the input's message is the list's last chunk
     entry = saver._load("t", "", "ids", "full", 1, cp["id"])[1][0]
-    stored = dict(zip((c.decode() for c in entry[4]), entry[5]))
+    stored = dict(zip((c.decode() for c in entry.channels), entry.values))
     assert stored["__start__"] == pack_typed(saver.serde.dumps_typed(values["__start__"]))
-    assert {"__start__", "messages"} <= entry[7].keys()
+    assert {"__start__", "messages"} <= entry.records.keys()
     # only a map of exactly one entry whose value is an array, with nothing after it
     for value in ({"a": [1, 2], "b": [3]}, {"a": "text"}, {"a": {"b": [1]}}, [1, {"a": 2}]):
         data = ormsgpack.packb(value)
@@ -550,12 +550,12 @@ class PrunedAndWrittenMidRead(RedisSaver):
         super().__init__(*args, **kwargs)
         self.doomed: set[str] = set()
 
-    def _read_deferred_chunks(self, thread_id: str, ns: str, entries: list[Any], *args: Any) -> list[Any]:
-        for cid in {e[0].decode() for e in entries} & self.doomed:
+    def _read_missing(self, thread_id: str, ns: str, wanted: Any) -> Any:
+        for cid in set(wanted.checked) & self.doomed:
             self._drop(thread_id, ns, [cid])
             self.put_writes(config(thread_id, ns, cid), [("late", 1)], "late-task")
             self.doomed.discard(cid)
-        return super()._read_deferred_chunks(thread_id, ns, entries, *args)
+        return super()._read_missing(thread_id, ns, wanted)
 
 
 def test_a_checkpoint_deleted_before_its_chunks_are_read_outside_lua_is_not_returned(

@@ -14,7 +14,7 @@ import redis
 from redis_ckpt import AsyncRedisSaver, RedisSaver
 from redis_ckpt.format.compression import unpack_typed_value
 from redis_ckpt.format.encoding import LARGE_VALUE, blob_field, spill_field
-from tests.conftest import fresh_saver, keys_under
+from tests.conftest import fresh_saver, keys_under, saver_kwargs
 from tests.helpers import checkpoint, config
 from tests.roundtrips import counting
 
@@ -112,11 +112,11 @@ class DeletedMidRead(RedisSaver):
         super().__init__(*args, **kwargs)
         self.doomed: set[str] = set()
 
-    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
-        for cid in set(wanted) & self.doomed:
+    def _read_missing(self, thread_id: str, ns: str, wanted: Any) -> Any:
+        for cid in set(wanted.checked) & self.doomed:
             self.client.delete(self.layout.checkpoint(thread_id, ns, cid))
             self.doomed.discard(cid)
-        return super()._read_spilled(thread_id, ns, wanted)
+        return super()._read_missing(thread_id, ns, wanted)
 
 
 def test_a_checkpoint_deleted_between_the_two_round_trips_is_not_returned(redis_url: str, prefix: str) -> None:
@@ -139,12 +139,12 @@ class PrunedAndWrittenMidRead(RedisSaver):
         super().__init__(*args, **kwargs)
         self.doomed: set[str] = set()
 
-    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
-        for cid in set(wanted) & self.doomed:
+    def _read_missing(self, thread_id: str, ns: str, wanted: Any) -> Any:
+        for cid in set(wanted.checked) & self.doomed:
             self._drop(thread_id, ns, [cid])
             self.put_writes(config(thread_id, ns, cid), [("late", 1)], "late-task")
             self.doomed.discard(cid)
-        return super()._read_spilled(thread_id, ns, wanted)
+        return super()._read_missing(thread_id, ns, wanted)
 
 
 def test_a_checkpoint_pruned_between_the_two_round_trips_is_not_returned_even_if_a_write_came_after(
@@ -225,12 +225,12 @@ def test_garbage_collection_tells_spill_fields_from_a_channel_named_empty(saver:
 class AlwaysRaced(RedisSaver):
     """Every second round trip finds the ancestor gone (deleted, then restored right after)."""
 
-    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, Any]) -> Any:
-        keys = [self.layout.checkpoint(thread_id, ns, cid) for cid in wanted]
+    def _read_missing(self, thread_id: str, ns: str, wanted: Any) -> Any:
+        keys = [self.layout.checkpoint(thread_id, ns, cid) for cid in wanted.checked]
         dumps = {key: self.client.dump(key) for key in keys}
         self.client.delete(*keys)
         try:
-            return super()._read_spilled(thread_id, ns, wanted)
+            return super()._read_missing(thread_id, ns, wanted)
         finally:
             for key, dumped in dumps.items():
                 self.client.restore(key, 0, dumped)
@@ -294,3 +294,25 @@ def test_a_large_write_stored_before_and_again_after_the_upgrade_reads_as_in_mem
     saver.put_writes(config("t", "", cp["id"]), [(channel, big("new"))], "task")
     found = saver.get_tuple(config("t"))
     assert found is not None and found.pending_writes == [("task", channel, big(kept))]
+
+
+def test_a_read_needing_deferred_chunks_and_a_large_value_takes_one_more_round_trip(
+    redis_url: str, prefix: str
+) -> None:
+    """The completion step reads whatever the read script left out (here: the chunks of a page over
+    chunks.INLINE_CHUNKS, and a spilled value) in one MULTI/EXEC; the two used to take one each."""
+    from redis_ckpt.format import chunks
+    from tests.test_dedup import messages
+
+    many = messages(chunks.INLINE_CHUNKS + 40)
+    with fresh_saver(RedisSaver, redis_url, prefix) as writer:
+        cp = checkpoint({"messages": many, "doc": big("d")}, {"messages": 1, "doc": 1})
+        writer.put(config("t"), cp, {}, {"messages": 1, "doc": 1})
+        writer.put_writes(config("t", "", cp["id"]), [("doc", big("w"))], "task")
+        with RedisSaver(redis_url, **saver_kwargs(prefix)) as reader:
+            reader.client.ping()
+            found, first = trips(reader.get_tuple, config("t"))
+            assert found.checkpoint["channel_values"] == {"messages": many, "doc": big("d")}
+            assert found.pending_writes == [("task", "doc", big("w"))]
+            _, again = trips(reader.get_tuple, config("t"))  # the chunks are expanded in this process now
+        assert (first, again) == (2, 2)

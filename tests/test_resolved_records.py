@@ -10,13 +10,14 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from redis_ckpt import RedisSaver
 from redis_ckpt.format.encoding import blob_field
+from redis_ckpt.format.read_entries import StoredEntry
 from redis_ckpt.format.resolved_records import (
     KNOWN,
     PER_NAMESPACE,
     ResolvedRecords,
     keyframe,
     names_one_value,
-    substitute,
+    put_back,
 )
 from tests.conftest import fresh_saver
 from tests.helpers import checkpoint, config
@@ -97,10 +98,14 @@ def test_records_kept_are_bounded_per_namespace_and_in_bytes() -> None:
     assert records.hints("t199", "", latest_only=True) == {}
 
 
-def test_substitute_leaves_cold_entries_alone() -> None:
-    assert substitute([b"\x03abc", b"plain"], {}) is None
+def test_put_back_leaves_cold_entries_alone() -> None:
+    cold = StoredEntry(b"1", b"body", b"", b"", [b"a"], [b"\x03abc"], [], None)
+    assert put_back([cold], {}) == ([cold], [])
     field = blob_field("messages", "v00001abcdef")
-    assert substitute([KNOWN + field, b"plain"], {field: b"kf"}) == [b"kf", b"plain"]
+    warm = cold._replace(values=[KNOWN + field, b"plain"])
+    resolved = keyframe(b"\x92", [b"a" * 16, b"b" * 16], 3)
+    entries, digests = put_back([warm], {field: resolved})
+    assert entries[0].values == [resolved, b"plain"] and digests == [b"a" * 16, b"b" * 16]
 
 
 def test_a_warm_read_skips_chains_and_chunks_and_matches_a_cold_one(redis_url: str, prefix: str) -> None:

@@ -32,7 +32,7 @@ def export_lines(saver: RedisSaver, threads: Iterable[str], counts: dict[str, in
             for entry in saver.stored_checkpoints(thread_id, ns, page=PAGE):
                 counts["checkpoints"] += 1
                 # The body may leave the checkpoint's id and versions to its document: put them back.
-                entry = [entry[0], complete_checkpoint(saver.serde, entry), *entry[2:]]
+                entry = entry._replace(checkpoint=complete_checkpoint(saver.serde, entry))
                 yield fmt.checkpoint_line(thread_id, ns, entry)
         counts["threads"] += counts["checkpoints"] > before
     yield fmt.end(counts["checkpoints"], counts["threads"])

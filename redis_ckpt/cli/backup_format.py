@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis_ckpt.format.checkpoint_codec import raw_writes
 from redis_ckpt.format.encoding import pack_typed, text, unpack_typed
+from redis_ckpt.format.read_entries import LoadedEntry
 from redis_ckpt.store.export_format import FORMAT as STORE_FORMAT
 
 FORMAT = "redis-ckpt/export"
@@ -47,21 +47,20 @@ def end(checkpoints: int, threads: int) -> str:
     return json.dumps({"end": True, "checkpoints": checkpoints, "threads": threads})
 
 
-def checkpoint_line(thread_id: str, ns: str, entry: Sequence[Any]) -> str:
-    """One `load` entry ([id, checkpoint, metadata, parent, channels, values, writes]) as a line."""
-    cid, checkpoint, metadata, parent, channels, values, writes = entry[:7]
+def checkpoint_line(thread_id: str, ns: str, entry: LoadedEntry) -> str:
+    """One loaded entry (its checkpoint complete: `complete_checkpoint`) as a line."""
     return json.dumps(
         {
             "thread_id": thread_id,
             "checkpoint_ns": ns,
-            "checkpoint_id": text(cid),
-            "parent_id": text(parent) if parent else None,
-            "checkpoint": typed_json(checkpoint),
-            "metadata": typed_json(metadata),
-            "values": [{"channel": text(ch), "value": typed_json(v)} for ch, v in zip(channels, values)],
+            "checkpoint_id": text(entry.id),
+            "parent_id": text(entry.parent) if entry.parent else None,
+            "checkpoint": typed_json(entry.checkpoint),
+            "metadata": typed_json(entry.metadata),
+            "values": [{"channel": text(ch), "value": typed_json(v)} for ch, v in zip(entry.channels, entry.values)],
             "writes": [
                 {"task_id": task, "idx": idx, "task_path": path, "channel": channel, "value": typed_json(value)}
-                for task, idx, path, channel, value in raw_writes(writes)
+                for task, idx, path, channel, value in raw_writes(entry.writes)
             ],
         },
     )

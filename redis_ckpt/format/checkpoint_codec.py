@@ -55,6 +55,7 @@ from redis_ckpt.format.encoding import (
     unpack_typed,
     write_field,
 )
+from redis_ckpt.format.read_entries import Ancestor, LoadedEntry, MetaEntry, StoredEntry, StoredMeta
 
 
 def dumps(serde: SerializerProtocol, value: Any, what: str) -> bytes:
@@ -102,9 +103,11 @@ def restore_checkpoint(checkpoint: Any, checkpoint_id: str, refs: bytes | None) 
     return checkpoint
 
 
-def metadata_bytes(entry: Sequence[bytes], dictionaries: Mapping[bytes, bytes] | None = None) -> bytes:
-    """The metadata typed bytes of a `load` entry in 'meta' mode: {id, metadata} or {id, body, ''}."""
-    return document_parts(entry[1], entry[2], dictionaries)[1] if len(entry) > 2 else entry[1]
+def meta_entry(entry: StoredMeta, dictionaries: Mapping[bytes, bytes] | None = None) -> MetaEntry:
+    """A `load` entry in 'meta' mode with its metadata as typed bytes."""
+    if not entry.body:
+        return MetaEntry(entry.id, entry.metadata)
+    return MetaEntry(entry.id, document_parts(entry.body, b"", dictionaries)[1])
 
 
 # Redis keeps a small hash in its compact listpack encoding while each of its values is at most
@@ -237,20 +240,20 @@ def encode_checkpoint(
         document["meta"] = ",".join(tags).encode()
     needed = sorted(needed_digests)
     return StoredCheckpoint(
-        document,
-        blobs_to_set,
-        blobs_to_delete,
-        chunks,
-        needed_fields,
-        needed,
-        bases,
-        body_raw,
-        dictionary,
-        with_dictionary,
-        chunk_dictionary,
-        chunk_samples,
-        raw_chunks,
-        splits,
+        document=document,
+        blobs_to_set=blobs_to_set,
+        blobs_to_delete=blobs_to_delete,
+        chunks=chunks,
+        needed_fields=needed_fields,
+        needed_digests=needed,
+        bases=bases,
+        body=body_raw,
+        dictionary=dictionary,
+        with_dictionary=with_dictionary,
+        chunk_dictionary=chunk_dictionary,
+        chunk_samples=chunk_samples,
+        raw_chunks=raw_chunks,
+        splits=splits,
     )
 
 
@@ -331,49 +334,62 @@ def make_config(thread_id: str, ns: str, checkpoint_id: str) -> dict[str, Any]:
 
 
 def decode_entry(
-    serde: SerializerProtocol, thread_id: str, ns: str, entry: Sequence[Any], config: Mapping[str, Any] | None = None
+    serde: SerializerProtocol, thread_id: str, ns: str, entry: LoadedEntry, config: Mapping[str, Any] | None = None
 ) -> CheckpointTuple:
     """One entry of the `load` script, materialized (`materialize_entry`) -> CheckpointTuple."""
-    cid_raw, checkpoint_raw, metadata_raw, parent_raw, channels, values, writes = entry[:7]
-    checkpoint_id = text(cid_raw)
-    checkpoint = restore_checkpoint(loads(serde, checkpoint_raw), checkpoint_id, entry[8])
-    checkpoint["channel_values"] = {text(ch): loads(serde, val) for ch, val in zip(channels, values)}
-    parent_id = text(parent_raw) if parent_raw else None
+    checkpoint_id = text(entry.id)
+    checkpoint = restore_checkpoint(loads(serde, entry.checkpoint), checkpoint_id, entry.refs)
+    checkpoint["channel_values"] = {text(ch): loads(serde, val) for ch, val in zip(entry.channels, entry.values)}
+    parent_id = text(entry.parent) if entry.parent else None
     return CheckpointTuple(
         config=config or make_config(thread_id, ns, checkpoint_id),  # type: ignore[arg-type]
         checkpoint=checkpoint,
-        metadata=loads(serde, metadata_raw),
+        metadata=loads(serde, entry.metadata),
         parent_config=make_config(thread_id, ns, parent_id) if parent_id else None,  # type: ignore[arg-type]
-        pending_writes=decode_writes(serde, writes),
+        pending_writes=decode_writes(serde, entry.writes),
     )
 
 
 def materialize_entry(
-    entry: Sequence[Any], found: Mapping[bytes, bytes], dictionaries: Mapping[bytes, bytes] | None = None
-) -> list[Any]:
-    """A `load` entry {id, checkpoint, metadata, parent, channels, values, writes[, refs]} with exact
-    typed bytes everywhere, plus an eighth item: {channel: Resolved} of the values that were
-    records, and a ninth: the document's references when the checkpoint left its id and versions
-    to them (see `restore_checkpoint`), else None."""
+    entry: StoredEntry, found: Mapping[bytes, bytes], dictionaries: Mapping[bytes, bytes] | None = None
+) -> LoadedEntry:
+    """A `load` entry, complete (no spill references left: see redis_ckpt/redis_io/read_completion.py),
+    with exact typed bytes everywhere (`found`: the raw chunks of its records, by digest), the
+    records its values were stored as, and its references where the checkpoint left its id and
+    versions to them (see `restore_checkpoint`)."""
     records: dict[str, Resolved] = {}
     values = []
-    for channel, stored in zip(entry[4], entry[5]):
+    for channel, stored in zip(entry.channels, entry.values):
         typed, resolved = materialize(stored, found)
         values.append(typed)
         if resolved is not None:
             records[text(channel)] = resolved
-    checkpoint, metadata, elided = document_parts(entry[1], entry[2], dictionaries)
-    refs = entry[7] if elided else None
-    writes = materialize_writes(entry[6], found)
-    return [entry[0], checkpoint, metadata, entry[3], entry[4], values, writes, records, refs]
+    checkpoint, metadata, elided = document_parts(entry.body, entry.metadata, dictionaries)
+    return LoadedEntry(
+        id=entry.id,
+        checkpoint=checkpoint,
+        metadata=metadata,
+        parent=entry.parent,
+        channels=entry.channels,
+        values=values,
+        writes=materialize_writes(entry.writes, found),
+        records=records,
+        refs=entry.refs if elided else None,
+    )
 
 
-def complete_checkpoint(serde: SerializerProtocol, entry: Sequence[Any]) -> bytes:
+def materialize_ancestor(ancestor: Ancestor, found: Mapping[bytes, bytes]) -> Ancestor:
+    """A delta walk ancestor, complete, with exact typed bytes for its values and writes."""
+    values = [materialize(v, found)[0] for v in ancestor.values]
+    return ancestor._replace(values=values, writes=materialize_writes(ancestor.writes, found))
+
+
+def complete_checkpoint(serde: SerializerProtocol, entry: LoadedEntry) -> bytes:
     """The typed bytes of a materialized entry's whole checkpoint, what was left to its document
     put back (for tools that copy checkpoints as bytes)."""
-    if entry[8] is None:
-        return bytes(entry[1])
-    checkpoint = restore_checkpoint(loads(serde, entry[1]), text(entry[0]), entry[8])
+    if entry.refs is None:
+        return bytes(entry.checkpoint)
+    checkpoint = restore_checkpoint(loads(serde, entry.checkpoint), text(entry.id), entry.refs)
     return dumps(serde, checkpoint, "checkpoint")
 
 

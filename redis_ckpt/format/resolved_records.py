@@ -21,8 +21,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
-from redis_ckpt.format.chunks import KEYFRAME, Resolved, is_record
+from redis_ckpt.format.chunks import DIGEST_SIZE, KEYFRAME, Resolved, is_record
 from redis_ckpt.format.encoding import pack_list, unpack_list
+from redis_ckpt.format.read_entries import StoredEntry
 
 KNOWN = b"\x04"  # a value the script left to the caller: KNOWN + its blob field (lua/load.lua)
 PER_NAMESPACE = 16  # resolved records kept per (thread, ns): named in every read that is not of the latest
@@ -132,22 +133,25 @@ def known_argument(hints: Mapping[bytes, bytes]) -> bytes:
     return pack_list(list(hints))
 
 
-def substitute(values: Sequence[bytes], hints: Mapping[bytes, bytes]) -> list[bytes] | None:
-    """A `load` entry's values with each KNOWN + field replaced by the hinted keyframe; None when
-    none was (the common case of a cold read: the list is left as it is)."""
-    if not any(v[:1] == KNOWN for v in values):
-        return None
-    return [hints[v[1:]] if v[:1] == KNOWN else v for v in values]
-
-
-def resolved_digests(values: Sequence[bytes]) -> list[bytes]:
-    """Every chunk digest of the keyframes among `values`."""
-    out: list[bytes] = []
-    for v in values:
-        if v[:1] == KEYFRAME:
-            own = unpack_list(v[1:])[1]
-            out += [own[i : i + 16] for i in range(0, len(own), 16)]
-    return out
+def put_back(entries: Sequence[StoredEntry], hints: Mapping[bytes, bytes]) -> tuple[list[StoredEntry], list[bytes]]:
+    """`load` entries with each KNOWN + field value replaced by the hinted keyframe, and the digests
+    of those keyframes (their chunks come from the saver's cache). Entries of a cold read, which
+    hold no KNOWN value, are returned as they are."""
+    out: list[StoredEntry] = []
+    digests: list[bytes] = []
+    for entry in entries:
+        if not any(v[:1] == KNOWN for v in entry.values):
+            out.append(entry)
+            continue
+        values = []
+        for value in entry.values:
+            if value[:1] == KNOWN:
+                value = hints[value[1:]]
+                own = unpack_list(value[1:])[1]
+                digests += [own[i : i + DIGEST_SIZE] for i in range(0, len(own), DIGEST_SIZE)]
+            values.append(value)
+        out.append(entry._replace(values=values))
+    return out, list(dict.fromkeys(digests))
 
 
 __all__ = [
@@ -157,6 +161,5 @@ __all__ = [
     "keyframe",
     "known_argument",
     "names_one_value",
-    "resolved_digests",
-    "substitute",
+    "put_back",
 ]

@@ -5,9 +5,8 @@ read the spilled values, and putting them back in place. Pure functions; see doc
 A read script returns a spilled value as a reference (the name of the field holding it):
 - a channel value: the blob field holds `spill_field(blob field)`, in the thread's blob hash;
 - a pending write: the record's value is `spill_field(write field)`, in the checkpoint's writes hash.
-The second round trip reads them in one MULTI/EXEC together with whether the documents they
-belong to still exist (`document_exists`): a document deleted since the first round trip means the
-checkpoint is gone.
+The read's completion step (read_completion.py) reads them in its one MULTI/EXEC, together with
+whether the documents they belong to still exist.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ class Wanted:
 
 @dataclass
 class Found:
-    alive: dict[str, bool]
     values: dict[bytes, bytes | None]
     writes: dict[str, dict[bytes, bytes | None]]
 
@@ -57,30 +55,10 @@ def _value_references(wanted: dict[str, Wanted]) -> list[bytes]:
     return sorted({v for refs in wanted.values() for v in refs.values})
 
 
-# A checkpoint's hash may hold pending writes only (they came before its document, or after a
-# delete or prune removed it): its document exists when the hash has `d` (`c`: documents stored
-# before deduplication), not merely when the key does.
-_DOCUMENT_FIELDS = (b"d", b"c")
-
-
-def document_exists(layout: KeyLayout, thread_id: str, ns: str, checkpoint_ids: Sequence[str]) -> list[Command]:
-    """Commands whose replies `documents_alive` reads: whether each checkpoint's document exists."""
-    return [
-        ("HEXISTS", layout.checkpoint(thread_id, ns, cid), name) for cid in checkpoint_ids for name in _DOCUMENT_FIELDS
-    ]
-
-
-def documents_alive(replies: Sequence[Any]) -> list[bool]:
-    """The replies of `document_exists`, one bool per checkpoint."""
-    n = len(_DOCUMENT_FIELDS)
-    return [any(replies[i : i + n]) for i in range(0, len(replies), n)]
-
-
 def read_commands(layout: KeyLayout, thread_id: str, ns: str, wanted: dict[str, Wanted]) -> list[Command]:
-    """Whether each document exists, then one HMGET on the blob hash and, as needed, two per
-    checkpoint with spilled writes: on its hash, and on the writes hash of before (writes were not
-    yet fields of the checkpoint's hash)."""
-    commands = document_exists(layout, thread_id, ns, list(wanted))
+    """One HMGET on the blob hash and, as needed, two per checkpoint with spilled writes: on its
+    hash, and on the writes hash of before (writes were not yet fields of the checkpoint's hash)."""
+    commands: list[Command] = []
     if values := _value_references(wanted):
         commands.append(("HMGET", layout.blobs(thread_id, ns), *values))
     for cid, refs in wanted.items():
@@ -92,9 +70,7 @@ def read_commands(layout: KeyLayout, thread_id: str, ns: str, wanted: dict[str, 
 
 def parse_replies(wanted: dict[str, Wanted], replies: Sequence[Any]) -> Found:
     """The replies of `read_commands`, in its order."""
-    checks = len(wanted) * len(_DOCUMENT_FIELDS)
-    alive = dict(zip(wanted, documents_alive(replies[:checks])))
-    rest = iter(replies[checks:])
+    rest = iter(replies)
     values = _value_references(wanted)
     found_values = dict(zip(values, next(rest))) if values else {}
     writes = {}
@@ -102,7 +78,7 @@ def parse_replies(wanted: dict[str, Wanted], replies: Sequence[Any]) -> Found:
         if refs.writes:
             own, legacy = next(rest), next(rest)
             writes[cid] = {ref: _stored_value(ref, a, b) for ref, a, b in zip(refs.writes, own, legacy)}
-    return Found(alive, found_values, writes)
+    return Found(found_values, writes)
 
 
 def _stored_value(reference: bytes, own: bytes | None, legacy: bytes | None) -> bytes | None:

@@ -42,6 +42,7 @@ from redis_ckpt.format.encoding import (
     requirements_argument,
     text,
 )
+from redis_ckpt.format.read_entries import LoadedEntry
 from redis_ckpt.format.resolved_records import keyframe
 from redis_ckpt.redis_io import scripts, search, write_commands
 from redis_ckpt.sync.saver_core import Group, logger, thread_and_ns
@@ -221,7 +222,7 @@ class RedisSaver(Maintenance):
         if entry is None:
             return None
         found = decode_entry(self.serde, thread_id, ns, entry, config if checkpoint_id else None)
-        self._learn_from_read(thread_id, ns, found, entry[7])
+        self._learn_from_read(thread_id, ns, found, entry.records)
         return found
 
     def _learn_from_read(self, thread_id: str, ns: str, found: CheckpointTuple, records: dict[str, Any]) -> None:
@@ -320,7 +321,7 @@ class RedisSaver(Maintenance):
             # The script's tag check is exact for scalar items; Python still re-checks each one.
             for entry in self._scan(thread_id, ns, "full", page, upper, tags):
                 found = decode_entry(self.serde, thread_id, ns, entry)
-                self._remember_resolved(thread_id, ns, found, entry[7])
+                self._remember_resolved(thread_id, ns, found, entry.records)
                 if matches_filter(found.metadata, filter):
                     yield found
             return
@@ -328,8 +329,8 @@ class RedisSaver(Maintenance):
         # then load the matches.
         matching: builtins.list[str] = []
         for entry in self._scan(thread_id, ns, "meta", PAGE, upper, tags):
-            if matches_filter(loads(self.serde, entry[1]), filter):
-                matching.append(text(entry[0]))
+            if matches_filter(loads(self.serde, entry.metadata), filter):
+                matching.append(text(entry.id))
                 if len(matching) == page:
                     yield from self._load_matching(thread_id, ns, matching, None)
                     matching = []
@@ -342,7 +343,7 @@ class RedisSaver(Maintenance):
             return
         for entry in self._load(thread_id, ns, "ids", "full", len(ids), *ids)[1]:
             found = decode_entry(self.serde, thread_id, ns, entry)
-            self._remember_resolved(thread_id, ns, found, entry[7])
+            self._remember_resolved(thread_id, ns, found, entry.records)
             if matches_filter(found.metadata, filter):
                 yield found
 
@@ -357,13 +358,13 @@ class RedisSaver(Maintenance):
         ancestors = self._walk_with_values(thread_id, ns, get_checkpoint_id(config) or "", channels)
         writes_by_ch: dict[str, list[PendingWrite]] = {ch: [] for ch in channels}
         seeds: dict[str, Any] = {}
-        for _, writes_flat, _ in reversed(ancestors):  # oldest first
-            for write in decode_writes(self.serde, writes_flat):
+        for ancestor in reversed(ancestors):  # oldest first
+            for write in decode_writes(self.serde, ancestor.writes):
                 if write[1] in writes_by_ch:
                     writes_by_ch[write[1]].append(write)
-        for _, _, seed_flat in ancestors:
-            for i in range(0, len(seed_flat), 2):
-                seeds.setdefault(text(seed_flat[i]), seed_flat[i + 1])
+        for ancestor in ancestors:
+            for channel, value in zip(ancestor.channels, ancestor.values):
+                seeds.setdefault(text(channel), value)
         # A seed ends its channel's history: writes from ancestors older than the seed never came
         # back from the walk for that channel, because the script stops collecting at the seed.
         result: dict[str, DeltaChannelHistory] = {}
@@ -379,10 +380,10 @@ class RedisSaver(Maintenance):
         """Every checkpoint id of (thread, namespace), oldest first, read a page per round trip."""
         return self._ids(thread_id, checkpoint_ns)
 
-    def stored_checkpoints(self, thread_id: str, checkpoint_ns: str = "", *, page: int = 50) -> Iterator[Any]:
+    def stored_checkpoints(self, thread_id: str, checkpoint_ns: str = "", *, page: int = 50) -> Iterator[LoadedEntry]:
         """Every checkpoint of (thread, namespace) as stored, newest first, `page` per round trip,
-        nothing decoded: each entry is the read script's list (id, body, metadata, parent id,
-        channels, values, pending writes), values as the serializer's bytes. For tools that copy
+        nothing decoded: each entry is a LoadedEntry (id, checkpoint, metadata, parent id,
+        channels, values, pending writes, ...), values as the serializer's bytes. For tools that copy
         checkpoints byte for byte (`redis-ckpt export`); an application reads with `list`."""
         return self._scan(thread_id, checkpoint_ns, "full", page)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -16,13 +17,14 @@ from typing_extensions import Self
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.errors import ConfigurationError, ReadConflictError
 from redis_ckpt.format import chunks, format_version
-from redis_ckpt.format.checkpoint_codec import materialize_entry, metadata_bytes
+from redis_ckpt.format.checkpoint_codec import materialize_ancestor, materialize_entry, meta_entry
 from redis_ckpt.format.compression import dictionaries_needed, dictionary_digest, dictionary_field, unpack_chunk
 from redis_ckpt.format.encoding import text
 from redis_ckpt.format.key_layout import KeyLayout
+from redis_ckpt.format.read_entries import Ancestor, Chunks, Completable, DeltaReply, delta_reply, load_reply
 from redis_ckpt.format.recent_splits import RecentSplits
-from redis_ckpt.format.resolved_records import ResolvedRecords, known_argument, resolved_digests, substitute
-from redis_ckpt.redis_io import scripts, search, spill, topology, wire
+from redis_ckpt.format.resolved_records import ResolvedRecords, known_argument, put_back
+from redis_ckpt.redis_io import read_completion, scripts, search, topology, wire
 from redis_ckpt.redis_io.connection import (
     Client,
     can_be_cluster,
@@ -62,14 +64,6 @@ def key_text(name: str, value: Any) -> str:
         except UnicodeEncodeError as exc:
             raise ConfigurationError(f"{name} {text_!r} is not valid Unicode text: {exc.reason}") from exc
     return text_
-
-
-def _materialize_ancestor(ancestor: Any, found: dict[bytes, bytes]) -> tuple[str, list[bytes], list[bytes]]:
-    """A delta walk ancestor (id, writes, seeds) with exact typed bytes for its values."""
-    checkpoint_id, writes, seeds = ancestor
-    values = [chunks.materialize(v, found)[0] for v in seeds[1::2]]
-    flat_seeds = [x for pair in zip(seeds[0::2], values) for x in pair]
-    return checkpoint_id, chunks.materialize_writes(writes, found), flat_seeds
 
 
 class SaverCore(Retried, BaseCheckpointSaver[str]):
@@ -223,7 +217,9 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
     def _load(
         self, thread_id: str, ns: str, mode: str, what: str, count: int, *rest: str, tags: str = ""
     ) -> tuple[str, list[Any]]:
-        """Run the `load` script on one (thread, ns): (cursor, entries); see redis_ckpt/redis_io/lua/load.lua."""
+        """Run the `load` script on one (thread, ns): (cursor, entries: LoadedEntry, or MetaEntry
+        in 'meta' mode); see redis_ckpt/redis_io/lua/load.lua. The read pipeline: the script, the
+        completion step (`_complete`), decoding."""
         keys = self._read_keys(thread_id, ns)
         have = self._known.dictionaries(thread_id, ns)
         # Records this process resolved already: the script leaves them (and their chunks) to us.
@@ -240,34 +236,21 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
             known_argument(hints),
             *rest,
         ]
-        cursor, entries, chunk_flat, dictionary_flat = self._script("load", keys, args)
-        dictionaries = {**have, **self._learn_dictionaries(thread_id, ns, dictionary_flat)}
-        entries = list(entries)
+        reply = load_reply(self._script("load", keys, args), what)
+        dictionaries = {**have, **self._learn_dictionaries(thread_id, ns, reply.dictionaries)}
         if what == "meta":
-            entries = [[e[0], metadata_bytes(e, dictionaries)] for e in entries]
-        else:
-            found: dict[bytes, bytes] = {}
-            deferred: list[bytes] = []
-            if chunk_flat[:1] == [b"*"]:  # too many chunks to hand to Lua: their digests only
-                deferred = chunks.digest_set(chunk_flat[1])
-            else:
-                found = self._expanded.expand(chunks.chunk_map(chunk_flat), dictionaries)
-            hinted: list[bytes] = []
-            for i, entry in enumerate(entries):
-                values = substitute(entry[5], hints)
-                if values is not None:
-                    entries[i] = [*entry[:5], values, *entry[6:]]
-                    hinted += resolved_digests(values)
-            deferred += [d for d in dict.fromkeys(hinted) if d not in found]
-            if deferred:  # from this saver's cache, else in one more round trip
-                entries = self._read_deferred_chunks(thread_id, ns, entries, deferred, found, dictionaries)
-            filled = self._fill_large_values(thread_id, ns, entries)
-            entries = [materialize_entry(e, found, dictionaries) for e in filled]
-            self._known.learn(thread_id, ns, list(found))
-        return text(cursor), entries
+            return reply.cursor, [meta_entry(e, dictionaries) for e in reply.entries]
+        entries, known_digests = put_back(reply.entries, hints)
+        chunks = reply.chunks
+        if known_digests:  # their chunks come from this saver's cache, else from the completion step
+            chunks = chunks._replace(deferred=[*chunks.deferred, *known_digests])
+        entries, found = self._complete(thread_id, ns, entries, chunks, dictionaries)
+        loaded = [materialize_entry(e, found, dictionaries) for e in entries]
+        self._known.learn(thread_id, ns, list(found))
+        return reply.cursor, loaded
 
     def _learn_dictionaries(self, thread_id: str, ns: str, flat: Sequence[bytes]) -> dict[bytes, bytes]:
-        """The namespace dictionaries a `load` returned (flat {field, stored, ...}), learnt. A
+        """The namespace dictionaries a read script returned (flat {field, stored, ...}), learnt. A
         missing one (its namespace deleted while read) leaves its documents unreadable: retry."""
         found: dict[bytes, bytes] = {}
         for field, stored in zip(flat[::2], flat[1::2]):
@@ -278,37 +261,41 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
             self._known.learn(thread_id, ns, [], dictionaries=found)
         return found
 
-    def _read_deferred_chunks(
+    def _complete(
         self,
         thread_id: str,
         ns: str,
-        entries: list[Any],
-        deferred: list[bytes],
-        found: dict[bytes, bytes],
-        dictionaries: dict[bytes, bytes],
-    ) -> list[Any]:
-        """Put the chunks a `load` left out (a page needing more than chunks.INLINE_CHUNKS) into
-        `found`: from this saver's cache, else in one more round trip that reads them outside Lua
-        together with whether the entries' documents still exist. An entry whose document was deleted
-        between the two round trips is dropped, as if the first had come after the deletion (a
-        live checkpoint's chunks are never collected). Chunks compressed with a namespace
-        dictionary this process has not seen take one round trip more, once: the dictionary."""
-        found.update(self._expanded.cached(deferred))
-        missing = [d for d in deferred if d not in found]
-        if not missing:
-            return entries
-        documents = spill.document_exists(self.layout, thread_id, ns, [text(e[0]) for e in entries])
-        read = ("HMGET", self.layout.chunks(thread_id, ns), *missing)
-        replies = self._io(wire.transaction, self._client, [*documents, read])
-        stored = {d: v for d, v in zip(missing, replies[-1]) if v}
-        lacking = dictionaries_needed(stored.values()) - dictionaries.keys()
-        if lacking:
+        items: Sequence[Completable],
+        reply_chunks: Chunks,
+        dictionaries: Mapping[bytes, bytes],
+    ) -> tuple[list[Completable], dict[bytes, bytes]]:
+        """The completion step between a read script and decoding (redis_ckpt/redis_io/read_completion.py):
+        (the entries or ancestors with their large values read in, those whose document was
+        deleted since the script ran left out; every chunk they need, raw, by digest). No round
+        trip when the script left nothing out (the common case), else one."""
+        found = self._expanded.expand(reply_chunks.returned, dictionaries)
+        found.update(self._expanded.cached(reply_chunks.deferred))
+        wanted = read_completion.missing(items, found, reply_chunks.deferred)
+        if wanted is None:
+            return list(items), found
+        read = self._read_missing(thread_id, ns, wanted)
+        if lacking := dictionaries_needed(read.chunks.values()) - dictionaries.keys():
+            # Chunks compressed with a namespace dictionary this process had not seen: the one case
+            # of a third round trip (once per process and dictionary). Which dictionary they need
+            # is known only once they are read, and Lua never saw them (load.lua defers them).
             fetched = self._read_dictionaries(thread_id, ns, sorted(lacking))
             if fetched is None:  # deleted since: a dictionary goes only with its namespace's last checkpoint
-                return []
-            dictionaries.update(fetched)
-        found.update(self._expanded.expand(stored, dictionaries))
-        return [e for e, alive in zip(entries, spill.documents_alive(replies[:-1])) if alive]
+                read = dataclasses.replace(read, alive=dict.fromkeys(read.alive, False))
+            else:
+                dictionaries = {**dictionaries, **fetched}
+        if read.chunks and any(read.alive.values()):
+            found.update(self._expanded.expand(read.chunks, dictionaries))
+        return read_completion.fill(items, wanted, read), found
+
+    def _read_missing(self, thread_id: str, ns: str, wanted: read_completion.Missing) -> read_completion.Read:
+        """What a read script left out, and whether the documents needing it still exist: one MULTI/EXEC."""
+        commands = read_completion.commands(self.layout, thread_id, ns, wanted)
+        return read_completion.parse(wanted, self._io(wire.transaction, self._client, commands))
 
     def _read_dictionaries(self, thread_id: str, ns: str, digests: list[bytes]) -> dict[bytes, bytes] | None:
         """The namespace dictionaries of these digests, learnt; None if one is gone."""
@@ -322,30 +309,6 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
         """KEYS of the read scripts `load` and `delta`."""
         idx, widx, blobs, chunk_hash = self.layout.ns_data_keys(thread_id, ns)
         return [idx, blobs, widx, self.layout.namespaces(thread_id), chunk_hash]
-
-    def _fill_large_values(self, thread_id: str, ns: str, entries: list[Any]) -> list[Any]:
-        """`load` entries with their large values read in (one more round trip, only when some
-        value is large; see redis_ckpt/redis_io/spill.py). An entry whose document was deleted between the
-        two round trips is dropped, as if the first had come after the deletion."""
-        wanted = dict(w for e in entries if (w := spill.wanted(text(e[0]), e[5], e[6])))
-        if not wanted:
-            return entries
-        found = self._read_spilled(thread_id, ns, wanted)
-        filled = []
-        for entry in entries:
-            checkpoint_id = text(entry[0])
-            if checkpoint_id in wanted:
-                if not found.alive[checkpoint_id]:
-                    continue
-                channels, values = spill.fill_values(entry[4], entry[5], found)
-                entry = [*entry[:4], channels, values, spill.fill_writes(checkpoint_id, entry[6], found), *entry[7:]]
-            filled.append(entry)
-        return filled
-
-    def _read_spilled(self, thread_id: str, ns: str, wanted: dict[str, spill.Wanted]) -> spill.Found:
-        """The spilled values `wanted` names, and whether their documents still exist: one MULTI/EXEC."""
-        commands = spill.read_commands(self.layout, thread_id, ns, wanted)
-        return spill.parse_replies(wanted, self._io(wire.transaction, self._client, commands))
 
     def _scan(self, thread_id: str, ns: str, what: str, page: int, upper: str = "+", tags: str = "") -> Iterator[Any]:
         """Every `load` entry of (thread, ns) below `upper`, newest first, one page per round trip."""
@@ -430,9 +393,9 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
 
     def _walk_ancestors(
         self, thread_id: str, ns: str, target: str, channels: Sequence[str]
-    ) -> tuple[str, list[Any], dict[bytes, bytes]]:
-        """Run the `delta` script: (target id, [(ancestor id, writes, seeds), ...] nearest first,
-        the chunks of their deduplicated values)."""
+    ) -> tuple[DeltaReply, dict[bytes, bytes]]:
+        """Run the `delta` script: its reply (ancestors nearest first), and the namespace
+        dictionaries known after it."""
         have = self._known.dictionaries(thread_id, ns)
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
@@ -443,34 +406,23 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
             b"".join(have),
             *channels,
         ]
-        target_raw, ancestors, chunk_flat, dictionary_flat = self._script("delta", self._read_keys(thread_id, ns), args)
-        dictionaries = {**have, **self._learn_dictionaries(thread_id, ns, dictionary_flat)}
-        found = self._expanded.expand(chunks.chunk_map(chunk_flat), dictionaries)
-        return text(target_raw), [(text(a[0]), a[1], a[2]) for a in ancestors], found
+        reply = delta_reply(self._script("delta", self._read_keys(thread_id, ns), args))
+        return reply, {**have, **self._learn_dictionaries(thread_id, ns, reply.dictionaries)}
 
-    def _walk_with_values(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> list[Any]:
-        """`_walk_ancestors` with large seeds and writes read in (one more round trip, only when
-        some value is large). If an ancestor was deleted between the two round trips (a prune or
-        delete racing this read), the walk is run again, on what is left."""
+    def _walk_with_values(self, thread_id: str, ns: str, target: str, channels: Sequence[str]) -> list[Ancestor]:
+        """`_walk_ancestors`, completed (`_complete`: one more round trip only when some value is
+        large) and materialized. If an ancestor was deleted between the two round trips (a prune
+        or delete racing this read), the walk is run again, on what is left: a history read partly
+        before and partly after a deletion would be wrong."""
         for _ in range(READ_ATTEMPTS):
-            _, ancestors, chunk_found = self._walk_ancestors(thread_id, ns, target, channels)
-            wanted = dict(w for a in ancestors if (w := spill.wanted(a[0], a[2][1::2], a[1])))
-            if not wanted:
-                return [_materialize_ancestor(a, chunk_found) for a in ancestors]
-            found = self._read_spilled(thread_id, ns, wanted)
-            if all(found.alive.values()):
-                break
-        else:  # a history read partly before and partly after a deletion would be wrong: say so
-            raise ReadConflictError(
-                f"the DeltaChannel history of thread {thread_id!r} was being deleted while read "
-                f"({READ_ATTEMPTS} attempts); retry"
-            )
-        filled = []
-        for checkpoint_id, writes, seeds in ancestors:
-            channels_, values = spill.fill_values(seeds[0::2], seeds[1::2], found)
-            seeds = [x for pair in zip(channels_, values) for x in pair]
-            filled.append((checkpoint_id, spill.fill_writes(checkpoint_id, writes, found), seeds))
-        return [_materialize_ancestor(a, chunk_found) for a in filled]
+            reply, dictionaries = self._walk_ancestors(thread_id, ns, target, channels)
+            ancestors, found = self._complete(thread_id, ns, reply.ancestors, reply.chunks, dictionaries)
+            if len(ancestors) == len(reply.ancestors):
+                return [materialize_ancestor(a, found) for a in ancestors]
+        raise ReadConflictError(
+            f"the DeltaChannel history of thread {thread_id!r} was being deleted while read "
+            f"({READ_ATTEMPTS} attempts); retry"
+        )
 
     def _ids(self, thread_id: str, ns: str, key: str | None = None, page: int = 10_000) -> Iterator[str]:
         """Every id in an index (default: the checkpoint index, read through its pages), oldest

@@ -112,7 +112,7 @@ class Maintenance(Owning):
             metadata: Iterable[dict[str, Any]] = (m for _, m in self._metadata(thread_id, ns, candidate_ids))
         else:  # no index: the load script's tag check skips what cannot match, server-side
             tags = requirements_argument(filter_requirements(filter, short=True))
-            metadata = (loads(self.serde, e[1]) for e in self._scan(thread_id, ns, "meta", BATCH, "+", tags))
+            metadata = (loads(self.serde, e.metadata) for e in self._scan(thread_id, ns, "meta", BATCH, "+", tags))
         return any(matches_filter(m, filter) for m in metadata)
 
     def _purge_batch(self, thread_id: str, namespaces: list[str]) -> list[Any]:
@@ -247,10 +247,10 @@ class Maintenance(Owning):
             for start in range(0, len(ids), page):
                 chunk = ids[start : start + page]
                 for entry in self._load(thread_id, ns, "ids", "meta", len(chunk), *chunk)[1]:
-                    yield text(entry[0]), loads(self.serde, entry[1])
+                    yield text(entry.id), loads(self.serde, entry.metadata)
             return
         for entry in self._scan(thread_id, ns, "meta", page):
-            yield text(entry[0]), loads(self.serde, entry[1])
+            yield text(entry.id), loads(self.serde, entry.metadata)
 
     # -- copy_thread ------------------------------------------------------------------------------
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -410,13 +410,13 @@ class Maintenance(Owning):
         # Heads are the newest checkpoints that still exist: index entries whose document expired
         # are skipped (and dropped) by the scan, so they never stand in for a live checkpoint.
         newest = itertools.islice(self._scan(thread_id, ns, "meta", keep_last), keep_last)
-        heads = [(text(e[0]), loads(self.serde, e[1])) for e in newest]
+        heads = [(text(e.id), loads(self.serde, e.metadata)) for e in newest]
         checkpoint_ids = list(self._ids(thread_id, ns))
         keep = {head for head, _ in heads}
         for head, metadata in heads:
             delta_channels = sorted((metadata.get("counters_since_delta_snapshot") or {}).keys())
             if delta_channels:
-                keep.update(a[0] for a in self._walk_ancestors(thread_id, ns, head, delta_channels)[1])
+                keep.update(a.id for a in self._walk_ancestors(thread_id, ns, head, delta_channels)[0].ancestors)
         newest_kept = max(keep) if keep else ""
         doomed = [i for i in checkpoint_ids if i not in keep]
         # Writes without a checkpoint newer than every kept one may belong to a put in flight.

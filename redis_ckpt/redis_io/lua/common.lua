@@ -123,8 +123,8 @@ end
 
 -- A checkpoint's pending writes as HGETALL's flat {field, record, ...}: first those stored before
 -- in a hash of their own (`legacy`, holding only writes), then those among the fields of its
--- document's hash (`own`: that flat list, see read_doc), so that a write stored in both reads as
--- the one first stored (redis_ckpt/format/checkpoint_codec.py, raw_writes).
+-- document's hash (`own`: that flat list, read_doc's `flat`), so that a write stored in both reads
+-- as the one first stored (redis_ckpt/format/checkpoint_codec.py, raw_writes).
 local function pending_writes(own, legacy)
   local flat = small_fields(legacy)
   for i = 2, #flat, 2 do flat[i] = coded_write(flat[i]) end
@@ -163,16 +163,21 @@ local function parent_id(raw, cid)
     string.sub(hex, 17, 20) .. '-' .. string.sub(hex, 21, 32)
 end
 
--- A checkpoint document as {c, m, p, pairs, refs}, or nil when it does not exist; pairs is the
--- flat {channel, blob field, ...} list of the values it references, refs the same as stored
--- ({channel, version repr, ...} packed: the checkpoint's channel_versions, which its body leaves
--- out). A document holds 'd' = {p, refs, body} (body: checkpoint and metadata together,
--- compressed; returned in c's place, with m = '' saying so), cut into pieces 'd', 'd1', 'd2'... of
--- at most 64 bytes so that its hash keeps Redis' compact encoding (redis_ckpt/format/checkpoint_codec.py,
+-- A checkpoint document, or nil when it does not exist, as a table of named fields:
+--   body      its body (checkpoint and metadata together, compressed); for documents written
+--             before bodies, the checkpoint's typed value
+--   metadata  '' when body holds it; for documents written before bodies, the metadata
+--   parent    the parent id ('' for none)
+--   pairs     the flat {channel, blob field, ...} list of the values it references
+--   refs      the same as stored ({channel, version repr, ...} packed: the checkpoint's
+--             channel_versions, which its body leaves out); nil for documents of before bodies
+--   flat      the hash's whole flat field list: the checkpoint's pending writes are fields of it
+--             too (see pending_writes)
+-- A document holds 'd' = {parent, refs, body}, cut into pieces 'd', 'd1', 'd2'... of at most 64
+-- bytes so that its hash keeps Redis' compact encoding (redis_ckpt/format/checkpoint_codec.py,
 -- document_fields), and the search tags. Documents written before deduplication held 'c', 'm',
 -- 'p' and 'v' = {channel, blob field, ...} as fields (no refs). `cid`, the document's id, unpacks
--- p (see parent_id); without it p comes back as stored. A sixth item is the hash's whole flat
--- field list: the checkpoint's pending writes are fields of it too (see pending_writes).
+-- the parent (see parent_id); without it the parent comes back as stored.
 local function read_doc(key, cid)
   local flat = small_fields(key)
   if #flat == 0 then return nil end
@@ -190,10 +195,11 @@ local function read_doc(key, cid)
       pairs_[i] = versions[i]
       pairs_[i + 1] = versions[i] .. '\0' .. versions[i + 1]
     end
-    return {x[3], '', cid and parent_id(x[1], cid) or x[1], pairs_, x[2], flat}
+    return {body = x[3], metadata = '', parent = cid and parent_id(x[1], cid) or x[1], pairs = pairs_,
+            refs = x[2], flat = flat}
   end
   if not f.c then return nil end
-  return {f.c, f.m, f.p or '', split_list(f.v), nil, flat}
+  return {body = f.c, metadata = f.m, parent = f.p or '', pairs = split_list(f.v), flat = flat}
 end
 
 local function expire_all(ttl, keys)
@@ -213,9 +219,9 @@ local function walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open,
     seen[cur] = true
     depth = depth + 1
     local doc_key = doc_prefix .. cur
-    local d = read_doc(doc_key, cur)
-    if not d then break end
-    local pairs_, seeds = d[4], {}
+    local doc = read_doc(doc_key, cur)
+    if not doc then break end
+    local pairs_, seeds = doc.pairs, {}
     for i = 1, #pairs_, 2 do
       if open[pairs_[i]] then
         local val = redis.call('HGET', blobs, pairs_[i + 1])
@@ -225,11 +231,11 @@ local function walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open,
         end
       end
     end
-    visit(cur, doc_key, writes_prefix .. cur, seeds, d)
+    visit(cur, doc_key, writes_prefix .. cur, seeds, doc)
     for i = 1, #seeds, 2 do
       if open[seeds[i]] then open[seeds[i]] = nil; n_open = n_open - 1 end
     end
-    cur = d[3]
+    cur = doc.parent
   end
 end
 

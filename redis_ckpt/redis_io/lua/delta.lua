@@ -33,7 +33,7 @@ local dictionaries = dictionary_collector(KEYS[5], ARGV[6])
 local collector = chunk_collector(KEYS[5], 0)
 local out = {}
 local function collect(cid, doc_key, writes_key, seeds, doc)
-  local raw = pending_writes(doc[6], writes_key)
+  local raw = pending_writes(doc.flat, writes_key)
   local writes = {}
   for i = 1, #raw, 2 do
     local rec = split_list(raw[i + 1]) -- {task_path, channel, typed value}
@@ -56,7 +56,7 @@ local function collect(cid, doc_key, writes_key, seeds, doc)
 end
 
 local target_doc = read_doc(doc_prefix .. target, target)
-local start = target_doc and target_doc[3]
+local start = target_doc and target_doc.parent
 walk_chain(doc_prefix, writes_prefix, blobs, start, open, n_open, max_depth, {[target] = true}, collect)
 expire_all(ttl, {doc_prefix .. target, writes_prefix .. target, unpack(KEYS)})
 if ttl > 0 then index.touch(target) end

@@ -48,9 +48,9 @@ local remaining = index.fwd('-', size)
 local hashes = {} -- each remaining checkpoint's hash as read_doc read it, for its pending writes
 for _, cid in ipairs(remaining) do
   local doc = read_doc(doc_prefix .. cid)
-  local pairs_ = doc and doc[4] or {}
+  local pairs_ = doc and doc.pairs or {}
   for i = 2, #pairs_, 2 do reference(pairs_[i]) end
-  if doc then hashes[cid] = doc[6] end
+  if doc then hashes[cid] = doc.flat end
 end
 local head = 1
 while head <= #queue do

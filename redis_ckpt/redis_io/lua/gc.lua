@@ -59,8 +59,8 @@ if phase == 'docs' or phase == 'writes' then
   for _, cid in ipairs(ids) do
     local doc = phase == 'docs' and read_doc(doc_prefix .. cid)
     if doc then
-      for i = 2, #doc[4], 2 do mark_field(blobs, mf, mc, doc[4][i], false) end
-      mark_writes(pending_writes(doc[6], writes_prefix .. cid), mc) -- the hash read once
+      for i = 2, #doc.pairs, 2 do mark_field(blobs, mf, mc, doc.pairs[i], false) end
+      mark_writes(pending_writes(doc.flat, writes_prefix .. cid), mc) -- the hash read once
     else
       mark_writes(writes_of(doc_prefix .. cid, writes_prefix .. cid), mc)
     end

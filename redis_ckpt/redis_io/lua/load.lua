@@ -53,22 +53,22 @@ end
 -- Each loader returns nil when the document does not exist.
 local function load_meta(cid)
   local doc_key = doc_prefix .. cid
-  local d = read_doc(doc_key)
-  if not d then return nil end
+  local doc = read_doc(doc_key)
+  if not doc then return nil end
   expire_all(ttl, {doc_key, writes_prefix .. cid}) -- a checkpoint's writes live as long as it does
-  if d[2] == '' then
-    dictionaries.want(d[1])
-    return {cid, d[1], ''}
+  if doc.metadata == '' then
+    dictionaries.want(doc.body)
+    return {cid, doc.body, ''}
   end
-  return {cid, d[2]}
+  return {cid, doc.metadata}
 end
 
 local function load_full(cid)
   local doc_key = doc_prefix .. cid
-  local d = read_doc(doc_key, cid)
-  if not d then return nil end
-  if d[2] == '' then dictionaries.want(d[1]) end
-  local pairs_ = d[4]
+  local doc = read_doc(doc_key, cid)
+  if not doc then return nil end
+  if doc.metadata == '' then dictionaries.want(doc.body) end
+  local pairs_ = doc.pairs
   local channels, fields = {}, {}
   for i = 1, #pairs_, 2 do
     channels[#channels + 1] = pairs_[i]
@@ -95,10 +95,11 @@ local function load_full(cid)
     end
   end
   local writes_key = writes_prefix .. cid -- writes stored before they were fields of the document
-  local writes = pending_writes(d[6], writes_key)
+  local writes = pending_writes(doc.flat, writes_key)
   collector.want_writes(writes)
   expire_all(ttl, {doc_key, writes_key})
-  return {cid, d[1], d[2], d[3], found_ch, found_val, writes, d[5]}
+  -- the reply's entry (redis_ckpt/format/read_entries.py, StoredEntry, reads it)
+  return {cid, doc.body, doc.metadata, doc.parent, found_ch, found_val, writes, doc.refs}
 end
 
 local load = load_full
