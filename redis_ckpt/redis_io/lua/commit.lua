@@ -64,7 +64,7 @@ local index = checkpoint_index(idx)
 index.add(ARGV[1])
 index.expire(ttl)
 if collecting then
-  local pairs_ = read_doc(doc).pairs
-  for i = 2, #pairs_, 2 do mark_field(blobs, mf, mc, pairs_[i], true) end
+  local pairs_, marks = read_doc(doc).pairs, set_marks(mf, mc)
+  for i = 2, #pairs_, 2 do mark_field(blobs, marks, pairs_[i], true) end
 end
 return missing

@@ -361,6 +361,15 @@ local function dictionary_collector(chunks_key, have)
   return c
 end
 
+-- Call fn(digests) for each pending write of a writes hash (flat {field, record, ...}) whose value
+-- is a record: its digests, one string (16 bytes each).
+local function each_write_record(flat, fn)
+  for i = 2, #flat, 2 do
+    local value = split_list(flat[i])[3]
+    if is_record(value) then fn(record_parts(value)[2]) end
+  end
+end
+
 -- The chunks one read returns: want() collects digest strings, fetch() reads each chunk once,
 -- as a flat {digest, stored chunk, ...} list. With inline_limit > 0, a read that needs more
 -- chunks than that returns {'*', all digests} instead, and the caller reads them outside Lua (or
@@ -373,12 +382,9 @@ local function chunk_collector(chunks_key, inline_limit)
     wanted[#wanted + 1] = digests
     count = count + #digests / DIGEST
   end
-  -- the pending writes of a writes hash (flat {field, record, ...}) that hold records
+  -- the chunks of the pending writes of a writes hash (flat {field, record, ...}) that hold records
   function c.want_writes(flat)
-    for i = 2, #flat, 2 do
-      local value = split_list(flat[i])[3]
-      if is_record(value) then c.want(record_parts(value)[2]) end
-    end
+    each_write_record(flat, c.want)
   end
   function c.fetch()
     if count == 0 then return {} end
@@ -394,34 +400,100 @@ local function chunk_collector(chunks_key, inline_limit)
   return c
 end
 
--- Marks of an incremental garbage collection (gc.lua): the set `mf` of blob fields and `mc` of
--- chunk digests that must survive it. Both exist only while a collection of the namespace runs.
+-- Garbage collection (drop.lua in one call, gc.lua in bounded steps): mark what the remaining
+-- checkpoints reference, then sweep the rest. The marks are the blob fields and chunk digests that
+-- must survive the collection, kept by `marks`: table_marks() in Lua tables, for one call;
+-- set_marks(mf, mc) in the sets `mf` and `mc` in the thread's slot, which exist only while a
+-- stepwise collection of the namespace runs, so that writers between its steps mark too
+-- (commit.lua, track_writes.lua). Either has add_field(field) (true if it was not marked yet),
+-- add_chunks(digests) (one string, 16 bytes each), has_field(field) and has_chunk(digest).
+local function table_marks()
+  local fields, chunks, m = {}, {}, {}
+  function m.add_field(field)
+    local new = not fields[field]
+    fields[field] = true
+    return new
+  end
+  function m.add_chunks(digests)
+    for _, d in ipairs(digests_of(digests)) do chunks[d] = true end
+  end
+  function m.has_field(field) return fields[field] == true end
+  function m.has_chunk(digest) return chunks[digest] == true end
+  return m
+end
+
+local function set_marks(mf, mc)
+  local m = {}
+  function m.add_field(field) return redis.call('SADD', mf, field) == 1 end
+  function m.add_chunks(digests)
+    local ds = digests_of(digests)
+    for s = 1, #ds, 1000 do redis.call('SADD', mc, unpack(ds, s, math.min(s + 999, #ds))) end
+  end
+  function m.has_field(field) return redis.call('SISMEMBER', mf, field) == 1 end
+  function m.has_chunk(digest) return redis.call('SISMEMBER', mc, digest) == 1 end
+  return m
+end
+
 -- Marking a field marks the chunks its record names and, transitively, its base, stopping at a
 -- field already marked (its chain is marked). `force` follows the first field even if marked:
 -- its record may have just been rewritten, with new chunks and a new base.
-local function mark_field(blobs, mf, mc, field, force)
+local function mark_field(blobs, marks, field, force)
   while field do
-    if redis.call('SADD', mf, field) == 0 and not force then return end
+    if not marks.add_field(field) and not force then return end
     force = false
     local value = redis.call('HGET', blobs, field)
     field = nil
     if is_record(value) then
       local p = record_parts(value)
-      local ds = digests_of(p[2])
-      for s = 1, #ds, 1000 do redis.call('SADD', mc, unpack(ds, s, math.min(s + 999, #ds))) end
+      marks.add_chunks(p[2])
       field = p[4]
     end
   end
 end
 
--- Mark the chunks named by the pending writes of a writes hash (flat {field, record, ...}).
-local function mark_writes(flat, mc)
-  for i = 2, #flat, 2 do
-    local value = split_list(flat[i])[3]
-    if is_record(value) then
-      local ds = digests_of(record_parts(value)[2])
-      for s = 1, #ds, 1000 do redis.call('SADD', mc, unpack(ds, s, math.min(s + 999, #ds))) end
+-- Mark what the checkpoints `ids` keep alive: the blob fields their documents reference (with
+-- `docs`; ids of the writes index are read for their pending writes only), and the chunks their
+-- pending writes name.
+local function mark_checkpoints(blobs, marks, doc_prefix, writes_prefix, ids, docs)
+  for _, cid in ipairs(ids) do
+    local doc = docs and read_doc(doc_prefix .. cid)
+    if doc then
+      for i = 2, #doc.pairs, 2 do mark_field(blobs, marks, doc.pairs[i], false) end
+      each_write_record(pending_writes(doc.flat, writes_prefix .. cid), marks.add_chunks) -- the hash read once
+    else
+      each_write_record(writes_of(doc_prefix .. cid, writes_prefix .. cid), marks.add_chunks)
     end
+  end
+end
+
+-- Sweep: delete from the hash `key` those of `fields` (every `stride`-th item: 2 for an HSCAN
+-- page) that `keep` does not keep (see blob_keeper, chunk_keeper); returns how many.
+local function sweep(key, fields, stride, keep)
+  local doomed = {}
+  for i = 1, #fields, stride do
+    if not keep(fields[i]) then doomed[#doomed + 1] = fields[i] end
+  end
+  for s = 1, #doomed, 1000 do redis.call('HDEL', key, unpack(doomed, s, math.min(s + 999, #doomed))) end
+  return #doomed
+end
+
+-- What a collection keeps of the blob hash: the marked fields and their spill fields.
+local function blob_keeper(blobs, marks)
+  return function(field)
+    if marks.has_field(field) then return true end
+    if string.byte(field, 1) ~= 0 then return false end
+    -- A spill field ('\0' .. blob field) lives as long as the blob field that names it. (A blob
+    -- field may start with NUL too, for a channel named '': only the stored name decides.)
+    local base = string.sub(field, 2)
+    return marks.has_field(base) and redis.call('HGET', blobs, base) == field
+  end
+end
+
+-- What a collection keeps of the chunk hash: the marked chunks; a namespace's dictionaries and
+-- its format stamp are no chunks: they stay with the namespace.
+local function chunk_keeper(marks)
+  return function(field)
+    return is_dictionary_field(field) or field == FORMAT_FIELD or marks.has_chunk(field)
   end
 end
 

@@ -39,64 +39,11 @@ local size = index.count(limit) + redis.call('ZCARD', widx) + redis.call('HLEN',
 if size > limit then return -1 end
 
 -- Mark: blob fields the remaining checkpoints reference, the bases of their records, and the
--- chunks those records and the remaining pending writes name.
-local referenced, queue, marked = {}, {}, {}
-local function reference(field)
-  if not referenced[field] then referenced[field] = true; queue[#queue + 1] = field end
-end
-local remaining = index.fwd('-', size)
-local hashes = {} -- each remaining checkpoint's hash as read_doc read it, for its pending writes
-for _, cid in ipairs(remaining) do
-  local doc = read_doc(doc_prefix .. cid)
-  local pairs_ = doc and doc.pairs or {}
-  for i = 2, #pairs_, 2 do reference(pairs_[i]) end
-  if doc then hashes[cid] = doc.flat end
-end
-local head = 1
-while head <= #queue do
-  local value = redis.call('HGET', blobs, queue[head])
-  head = head + 1
-  if is_record(value) then
-    local p = record_parts(value)
-    for _, d in ipairs(digests_of(p[2])) do marked[d] = true end
-    if p[4] then reference(p[4]) end
-  end
-end
-local function mark_pending(ids)
-  for _, cid in ipairs(ids) do
-    local own = hashes[cid]
-    local flat = own and pending_writes(own, writes_prefix .. cid) or writes_of(doc_prefix .. cid, writes_prefix .. cid)
-    for i = 2, #flat, 2 do
-      local value = split_list(flat[i])[3]
-      if is_record(value) then
-        for _, d in ipairs(digests_of(record_parts(value)[2])) do marked[d] = true end
-      end
-    end
-  end
-end
-mark_pending(remaining)
-mark_pending(redis.call('ZRANGE', widx, 0, -1))
+-- chunks those records and the remaining pending writes name (in Lua tables: see common.lua).
+local marks = table_marks()
+mark_checkpoints(blobs, marks, doc_prefix, writes_prefix, index.fwd('-', size), true)
+mark_checkpoints(blobs, marks, doc_prefix, writes_prefix, redis.call('ZRANGE', widx, 0, -1), false)
 
 -- Sweep.
-local unreferenced = {}
-for _, field in ipairs(redis.call('HKEYS', blobs)) do
-  local keep = referenced[field]
-  if not keep and string.byte(field, 1) == 0 then
-    -- A spill field ('\0' .. blob field) lives as long as the blob field that names it. (A blob
-    -- field may start with NUL too, for a channel named '': only the stored name decides.)
-    local base = string.sub(field, 2)
-    keep = referenced[base] and redis.call('HGET', blobs, base) == field
-  end
-  if not keep then unreferenced[#unreferenced + 1] = field end
-end
-for s = 1, #unreferenced, 1000 do
-  redis.call('HDEL', blobs, unpack(unreferenced, s, math.min(s + 999, #unreferenced)))
-end
-local unmarked = {}
-for _, d in ipairs(redis.call('HKEYS', chunks)) do
-  if not marked[d] and not is_dictionary_field(d) and d ~= FORMAT_FIELD then unmarked[#unmarked + 1] = d end
-end
-for s = 1, #unmarked, 1000 do
-  redis.call('HDEL', chunks, unpack(unmarked, s, math.min(s + 999, #unmarked)))
-end
-return #unreferenced + #unmarked
+local deleted = sweep(blobs, redis.call('HKEYS', blobs), 1, blob_keeper(blobs, marks))
+return deleted + sweep(chunks, redis.call('HKEYS', chunks), 1, chunk_keeper(marks))

@@ -1,6 +1,7 @@
 -- One bounded step of the incremental garbage collection of one (thread, ns). It does what
--- drop.lua's one-call collection does, spread over calls of `count` items each, with the marks
--- kept in two sets in the thread's slot, each holding the collection's token as a member:
+-- drop.lua's one-call collection does, with the same marking and sweep (common.lua), spread over
+-- calls of `count` items each, with the marks kept in two sets in the thread's slot, each
+-- holding the collection's token as a member:
 --   'begin'  creates the marks, unless another collection of the namespace runs (returns done 0),
 --            or takes over those of one that stopped stepping (see below);
 --   'docs'   marks, for a page of checkpoint ids after `cursor`, the blob fields their documents
@@ -53,37 +54,17 @@ local function page_of(phase)
   return redis.call('ZRANGEBYLEX', widx, low, '+', 'LIMIT', 0, count)
 end
 
+local marks = set_marks(mf, mc)
 local done, next_cursor, deleted = 0, '', 0
 if phase == 'docs' or phase == 'writes' then
   local ids = page_of(phase)
-  for _, cid in ipairs(ids) do
-    local doc = phase == 'docs' and read_doc(doc_prefix .. cid)
-    if doc then
-      for i = 2, #doc.pairs, 2 do mark_field(blobs, mf, mc, doc.pairs[i], false) end
-      mark_writes(pending_writes(doc.flat, writes_prefix .. cid), mc) -- the hash read once
-    else
-      mark_writes(writes_of(doc_prefix .. cid, writes_prefix .. cid), mc)
-    end
-  end
+  mark_checkpoints(blobs, marks, doc_prefix, writes_prefix, ids, phase == 'docs')
   if #ids < count then done = 1 else next_cursor = ids[#ids] end
 else
-  local key, marks = blobs, mf
-  if phase == 'chunks' then key, marks = chunks, mc end
+  local key, keep = blobs, blob_keeper(blobs, marks)
+  if phase == 'chunks' then key, keep = chunks, chunk_keeper(marks) end
   local scan = redis.call('HSCAN', key, cursor, 'COUNT', count)
-  local doomed = {}
-  for i = 1, #scan[2], 2 do
-    local field = scan[2][i]
-    -- a namespace's dictionaries and its format stamp are no chunks: they stay with the namespace
-    local kept = phase == 'chunks' and (is_dictionary_field(field) or field == FORMAT_FIELD)
-    local keep = kept or redis.call('SISMEMBER', marks, field) == 1
-    if not keep and phase == 'blobs' and string.byte(field, 1) == 0 then
-      local base = string.sub(field, 2)
-      keep = redis.call('SISMEMBER', mf, base) == 1 and redis.call('HGET', blobs, base) == field
-    end
-    if not keep then doomed[#doomed + 1] = field end
-  end
-  for s = 1, #doomed, 1000 do redis.call('HDEL', key, unpack(doomed, s, math.min(s + 999, #doomed))) end
-  deleted = #doomed
+  deleted = sweep(key, scan[2], 2, keep)
   next_cursor = scan[1]
   if next_cursor == '0' then done = 1 end
 end
