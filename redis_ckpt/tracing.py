@@ -4,10 +4,11 @@
     tracing.instrument()                    # thread ids hashed (default)
     tracing.instrument(thread_id="omit")    # no thread id attribute at all
 
-Opt-in, like OpenTelemetry's own instrumentors: until `instrument()` is called the saver's methods
-are untouched, so there is no cost at all, with or without OpenTelemetry installed. `uninstrument()`
-restores them. Both faces are covered: the async methods run the sync ones, and the caller's
-context (its current span) crosses into the saver's threads.
+Opt-in, like OpenTelemetry's own instrumentors: until `instrument()` is called each saver operation
+only finds it has no observer (one attribute read), so there is no cost, with or without
+OpenTelemetry installed. `instrument()` sets the observer the operations hand themselves to; no
+method is ever replaced. `uninstrument()` removes it. Both faces are covered: the async methods run
+the sync ones, and the caller's context (its current span) crosses into the saver's threads.
 
 Span name `"<operation> <checkpoint prefix>"`; attributes follow the database semantic conventions
 (`db.system.name`, `db.operation.name`, `db.collection.name`, `db.namespace`, `server.address`,

@@ -3,6 +3,7 @@ the entry point), against real servers holding data written by real graph runs."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import redis
 from click.testing import CliRunner, Result
 from langgraph.types import Command
 
-from redis_ckpt import RedisSaver
+from redis_ckpt import AsyncRedisSaver, RedisSaver
 from redis_ckpt.cli import cli
 from redis_ckpt.format.checkpoint_codec import complete_checkpoint, raw_writes
 from redis_ckpt.integrations.embedded_redis import EmbeddedRedis
@@ -235,12 +236,34 @@ def test_stats_totals_and_top(saver: RedisSaver, run: Cli) -> None:
     assert [r["thread_id"] for r in stats["top"]] == ["big"]
 
 
+def test_the_saver_lists_and_sizes_threads_for_the_cli(saver: RedisSaver, redis_url: str, prefix: str) -> None:
+    counter_graph(saver, nodes=2).invoke({"count": 0, "log": []}, config("a"))
+    counter_graph(saver, nodes=1).invoke({"count": 0, "log": []}, config("b"))
+    assert sorted(saver.threads()) == ["a", "b"]
+    first = saver.thread_page("0", 1)
+    assert len(first.threads) == 1 and first.cursor
+    assert first.threads + saver.thread_page(first.cursor, 10).threads in (["a", "b"], ["b", "a"])
+    assert saver.namespaces("a") == [""] and saver.namespaces("nope") == []
+    counts = saver.namespace_counts("a")
+    assert counts == {"": len(list(saver.list(config("a"))))} and saver.namespace_counts("nope") == {}
+    size = saver.thread_footprint("a")
+    assert (size.thread_id, size.namespaces, size.checkpoints) == ("a", 1, counts[""]) and size.bytes > 0
+
+    async def twins(a: AsyncRedisSaver) -> tuple[Any, ...]:
+        page = await a.athread_page("0", 10)
+        namespaces, counts = await a.anamespaces("a"), await a.anamespace_counts("a")
+        return sorted(page.threads), namespaces, counts, await a.athread_footprint("a")
+
+    with AsyncRedisSaver(redis_url, **saver_kwargs(prefix)) as async_saver:
+        assert asyncio.run(twins(async_saver)) == (["a", "b"], [""], counts, saver.thread_footprint("a"))
+
+
 def raw_entries(saver: RedisSaver) -> dict[tuple[str, str], list[Any]]:
     """Every stored entry of every (thread, ns), values as the serializer's bytes (the checkpoint's
     whole: a stored body may leave its id and versions to its document)."""
     out = {}
-    for thread_id in saver._all_threads():
-        for ns in saver._namespaces(thread_id):
+    for thread_id in saver.threads():
+        for ns in saver.namespaces(thread_id):
             out[(thread_id, ns)] = [
                 [
                     e.id,

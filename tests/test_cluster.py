@@ -13,7 +13,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from redis_ckpt import AsyncRedisSaver, RedisSaver
-from redis_ckpt.errors import IncompatibleClientError
+from redis_ckpt.errors import ConfigurationError, IncompatibleClientError
 from redis_ckpt.format.key_layout import KeyLayout
 from redis_ckpt.redis_io import scripts
 from redis_ckpt.redis_io.topology import wants_cluster
@@ -136,6 +136,9 @@ def test_cross_thread_operations_fan_out_to_every_primary(cluster_url: str, clus
     with fresh_saver(RedisSaver, cluster_url, prefix) as saver:
         for n, thread in enumerate(threads):
             put_chain(saver, thread, 2, metadata=lambda s, n=n: {"step": s, "run_id": f"run-{n % 2}"})
+        assert sorted(saver.threads()) == sorted(threads)  # every primary scanned
+        with pytest.raises(ConfigurationError, match="on a cluster use threads"):
+            saver.thread_page()
         matched = [t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"run_id": "run-1"})]
         assert matched == [t for i, t in enumerate(threads) for _ in range(2) if i % 2 == 1]
         assert (

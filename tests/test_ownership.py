@@ -282,7 +282,7 @@ def test_subgraphs_and_interrupts_write_under_the_ownership_of_the_run(redis_url
         parent = builder.compile(checkpointer=saver)
         with saver.own("sub") as owned:
             assert parent.invoke({"count": 0, "log": []}, owned.config)["count"] == 2
-        namespaces = saver._namespaces("sub")
+        namespaces = saver.namespaces("sub")
         assert len(namespaces) == 2 and namespaces[1].startswith("child:")  # the subgraph wrote, fenced
         approval = approval_graph(saver)
         with saver.own("hitl") as owned:

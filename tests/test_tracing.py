@@ -128,8 +128,8 @@ def test_uninstrument_restores_the_methods_and_bad_settings_are_refused(
     spans, provider = exporter
     original_put = RedisSaver.put
     otel_tracing.instrument(tracer_provider=provider)
-    otel_tracing.instrument(tracer_provider=provider)  # idempotent: wraps once
-    assert RedisSaver.put.__wrapped__ is original_put  # type: ignore[attr-defined]
+    otel_tracing.instrument(tracer_provider=provider)  # idempotent: one observer
+    assert RedisSaver.put is original_put and otel_tracing.is_instrumented()  # a hook, not a patch
     otel_tracing.uninstrument()
     assert RedisSaver.put is original_put and "delete_thread" not in RedisSaver.__dict__
     with fresh_saver(RedisSaver, redis_url, prefix) as saver:
@@ -137,3 +137,18 @@ def test_uninstrument_restores_the_methods_and_bad_settings_are_refused(
     assert spans.get_finished_spans() == ()
     with pytest.raises(ConfigurationError, match="thread_id"):
         otel_tracing.instrument(thread_id="plain")
+
+
+def test_an_operation_run_by_another_has_its_own_child_span(exporter: Any, redis_url: str, prefix: str) -> None:
+    spans, provider = exporter
+    otel_tracing.instrument(tracer_provider=provider)
+    otel_tracing.instrument(tracer_provider=provider)  # idempotent: one span per call
+    with fresh_saver(RedisSaver, redis_url, prefix) as saver:
+        saver.put(_config(), empty_checkpoint(), {"source": "input", "step": -1}, {})
+        assert saver.get_channel_values(THREAD) == {}
+    got = _by_operation(spans)
+    assert len(got["put"]) == 1
+    (outer,) = got["get_channel_values"]
+    (inner,) = got["get_tuple"]  # get_channel_values reads through get_tuple
+    assert inner.parent is not None and inner.parent.span_id == outer.context.span_id
+    assert inner.attributes["redis_ckpt.round_trips"] == 1 and outer.attributes["redis_ckpt.round_trips"] == 0

@@ -30,7 +30,7 @@ from langgraph.checkpoint.base import (
 from typing_extensions import Self
 
 from redis_ckpt.errors import SaverClosedError
-from redis_ckpt.redis_io import ownership
+from redis_ckpt.redis_io import inventory, ownership
 from redis_ckpt.redis_io.connection import DEFAULT_MAX_CONNECTIONS, close_client, sync_twin
 from redis_ckpt.redis_io.ownership import Ownership
 from redis_ckpt.sync.redis_saver import RedisSaver
@@ -222,3 +222,15 @@ class AsyncRedisSaver(RedisSaver):
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
     ) -> dict[str, Any]:
         return await self._run(self.get_channel_values, thread_id, checkpoint_ns, checkpoint_id)
+
+    async def athread_page(self, cursor: str = "0", limit: int = 100) -> inventory.ThreadPage:
+        return await self._run(self.thread_page, cursor, limit)
+
+    async def anamespaces(self, thread_id: str) -> list[str]:
+        return await self._run(self.namespaces, thread_id)
+
+    async def anamespace_counts(self, thread_id: str) -> dict[str, int]:
+        return await self._run(self.namespace_counts, thread_id)
+
+    async def athread_footprint(self, thread_id: str) -> inventory.Footprint:
+        return await self._run(self.thread_footprint, thread_id)

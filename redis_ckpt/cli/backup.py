@@ -14,7 +14,6 @@ from redis_ckpt.cli.app import env, json_option, prepare
 from redis_ckpt.cli.progress import progress
 from redis_ckpt.cli.rawput import PassThroughSerde, RawWrite, put_raw, put_raw_writes
 from redis_ckpt.format.checkpoint_codec import complete_checkpoint
-from redis_ckpt.redis_io import inventory
 from redis_ckpt.sync import RedisSaver
 
 PAGE = 50  # checkpoints read per round trip
@@ -28,7 +27,7 @@ def export_lines(saver: RedisSaver, threads: Iterable[str], counts: dict[str, in
     counts.update(checkpoints=0, threads=0)
     for thread_id in threads:
         before = counts["checkpoints"]
-        for ns in inventory.namespaces(saver.client, saver.layout, thread_id):
+        for ns in saver.namespaces(thread_id):
             for entry in saver.stored_checkpoints(thread_id, ns, page=PAGE):
                 counts["checkpoints"] += 1
                 # The body may leave the checkpoint's id and versions to its document: put them back.
@@ -47,12 +46,12 @@ def export(ctx: click.Context, thread_ids: tuple[str, ...], output: str | None) 
     """Write threads (default: all) as JSON lines; values keep their serializer bytes."""
     e = env(ctx)
     saver = e.saver()
-    missing = [t for t in thread_ids if not inventory.namespaces(saver.client, saver.layout, t)]
+    missing = [t for t in thread_ids if not saver.namespaces(t)]
     if missing:
         raise click.ClickException(
             f"no such thread under prefix {saver.layout.prefix!r}: {', '.join(map(repr, missing))}"
         )
-    threads: Iterable[str] = thread_ids or inventory.iter_threads(saver.client, saver.layout)
+    threads: Iterable[str] = thread_ids or saver.threads()
     counts: dict[str, int] = {}
     if output is None:  # data on stdout: nothing else goes there
         for line in export_lines(saver, threads, counts):

@@ -14,23 +14,18 @@ from rich.console import Console
 from redis_ckpt.cli import render
 from redis_ckpt.cli.app import env, json_option
 from redis_ckpt.cli.progress import progress
-from redis_ckpt.redis_io import inventory
 from redis_ckpt.sync import RedisSaver
 
 
 def last_activity(saver: RedisSaver, thread_id: str) -> dt.datetime | None:
     """The newest `ts` over the latest checkpoint of each namespace (one read per namespace)."""
     newest: dt.datetime | None = None
-    for ns in inventory.namespaces(saver.client, saver.layout, thread_id):
+    for ns in saver.namespaces(thread_id):
         for found in saver.list({"configurable": {"thread_id": thread_id, "checkpoint_ns": ns}}, limit=1):
             ts = render.parse_ts(found.checkpoint.get("ts"))
             if ts and (newest is None or ts > newest):
                 newest = ts
     return newest
-
-
-def per_namespace_counts(saver: RedisSaver, thread_id: str) -> dict[str, int]:
-    return inventory.namespace_counts(saver.client, saver.layout, thread_id)
 
 
 @click.command()
@@ -58,12 +53,12 @@ def prune(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     saver = e.saver()
-    targets: Iterable[str] = thread_ids or inventory.iter_threads(saver.client, saver.layout)
+    targets: Iterable[str] = thread_ids or saver.threads()
     report: list[dict[str, Any]] = []
     with progress(not e.json, "pruning", len(thread_ids) or None) as advance:
         for thread_id in targets:
             advance(1)
-            counts = per_namespace_counts(saver, thread_id)
+            counts = saver.namespace_counts(thread_id)
             if not counts:
                 if thread_ids:
                     report.append({"thread_id": thread_id, "action": "none", "reason": "no such thread"})
@@ -85,7 +80,7 @@ def prune(
                     saver.delete_thread(thread_id)
                 else:
                     saver.prune([thread_id], keep_last=keep_last or 1)
-                row["checkpoints_after"] = sum(per_namespace_counts(saver, thread_id).values())
+                row["checkpoints_after"] = sum(saver.namespace_counts(thread_id).values())
             report.append(row)
     data = {"dry_run": dry_run, "threads": report}
 
@@ -151,7 +146,7 @@ def delete(ctx: click.Context, thread_ids: tuple[str, ...], where: tuple[str, ..
     filter_ = parse_where(where)
     if where:
         thread_ids = tuple(saver.delete_threads(filter_, dry_run=True))
-    counts = {t: sum(per_namespace_counts(saver, t).values()) for t in thread_ids}
+    counts = {t: sum(saver.namespace_counts(t).values()) for t in thread_ids}
     # Deleting is idempotent (as delete_thread is): a thread that is not there is reported, and
     # the command still succeeds, so that a retried script or a double click is not an error.
     present = [t for t in dict.fromkeys(thread_ids) if counts[t]]
@@ -189,14 +184,14 @@ def copy(ctx: click.Context, source: str, target: str) -> None:
     """Copy a thread (every namespace, checkpoint ids kept) to a new thread id."""
     e = env(ctx)
     saver = e.saver()
-    have = sum(per_namespace_counts(saver, source).values())
+    have = sum(saver.namespace_counts(source).values())
     if not have:
         raise click.ClickException(f"no such thread under prefix {saver.layout.prefix!r}: {source!r}")
-    existing = sum(per_namespace_counts(saver, target).values())
+    existing = sum(saver.namespace_counts(target).values())
     if existing:
         raise click.ClickException(f"target thread {target!r} already has {existing} checkpoints; delete it first")
     saver.copy_thread(source, target)
-    copied = sum(per_namespace_counts(saver, target).values())
+    copied = sum(saver.namespace_counts(target).values())
     data = {"source": source, "target": target, "checkpoints": copied}
     e.emit(
         data,

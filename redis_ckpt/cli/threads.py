@@ -12,7 +12,6 @@ from rich.console import Console
 from redis_ckpt.cli import render
 from redis_ckpt.cli.app import env, json_option
 from redis_ckpt.cli.progress import progress
-from redis_ckpt.redis_io import inventory
 
 
 @click.command()
@@ -25,11 +24,11 @@ def threads(ctx: click.Context, cursor: str, limit: int, sizes: bool) -> None:
     """One page of threads (SCAN order; no checkpoint is decoded)."""
     e = env(ctx)
     saver = e.saver()
-    page = inventory.thread_page(saver.client, saver.layout, cursor, limit)
+    page = saver.thread_page(cursor, limit)
     rows: list[dict[str, Any]] = []
     for thread_id in page.threads:
         if sizes:
-            found = inventory.footprint(saver.client, saver.layout, thread_id)
+            found = saver.thread_footprint(thread_id)
             rows.append(asdict(found))
         else:
             rows.append({"thread_id": thread_id})
@@ -63,8 +62,8 @@ def stats(ctx: click.Context, top: int) -> None:
     totals = {"threads": 0, "namespaces": 0, "checkpoints": 0, "keys": 0, "bytes": 0}
     largest: list[tuple[int, str, dict[str, Any]]] = []
     with progress(not e.json, "sizing threads") as advance:
-        for thread_id in inventory.iter_threads(saver.client, saver.layout):
-            found = asdict(inventory.footprint(saver.client, saver.layout, thread_id))
+        for thread_id in saver.threads():
+            found = asdict(saver.thread_footprint(thread_id))
             totals["threads"] += 1
             for name in ("namespaces", "checkpoints", "keys", "bytes"):
                 totals[name] += found[name]

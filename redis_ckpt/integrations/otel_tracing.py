@@ -1,22 +1,24 @@
-"""OpenTelemetry tracing of the saver's operations: wraps RedisSaver's methods in spans, counts round
-trips and bytes on its connections, and counts retries through the saver's retry hooks. Users import
-it as `redis_ckpt.tracing`, whose docstring is the guide (options, attributes, cost).
+"""OpenTelemetry tracing of the saver's operations: an observer (redis_ckpt/redis_io/observe.py) that
+the saver's public operations hand themselves to, which runs each in a span; it counts round trips
+and bytes on the saver's connections, and retries through the same observer hook. No method is
+patched. Users import it as `redis_ckpt.tracing`, whose docstring is the guide (options, attributes,
+cost).
 """
 
 from __future__ import annotations
 
 import contextvars
-import functools
 import hashlib
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Callable, Generator, Iterator, Sized
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis_ckpt import __version__
 from redis_ckpt.errors import ConfigurationError
-from redis_ckpt.redis_io.retry import SAVER_RETRY_HOOKS
+from redis_ckpt.redis_io import observe
 from redis_ckpt.sync.redis_saver import RedisSaver
 
+T = TypeVar("T")
 INSTRUMENTATION_NAME = "redis_ckpt"
 THREAD_ID_MODES = ("hash", "omit")
 
@@ -29,13 +31,12 @@ class _Counters:
 
 
 _current: contextvars.ContextVar[_Counters | None] = contextvars.ContextVar("redis_ckpt_counters", default=None)
-_originals: dict[str, tuple[Callable[..., Any], bool]] = {}  # operation -> (method, defined on RedisSaver)
 _counting_classes: dict[type, type] = {}
 
 
 def record_retry() -> None:
-    """Run by the saver's retry loop once instrumented (a SAVER_RETRY_HOOKS hook): counts a retry on
-    the current operation's span, if any."""
+    """Run before each retry of a saver call once instrumented (through the observer hook): counts
+    a retry on the current operation's span, if any."""
     counters = _current.get()
     if counters is not None:
         counters.retries += 1
@@ -134,50 +135,61 @@ def _finish(span: Any, counters: _Counters) -> None:
     span.set_attribute("redis_ckpt.retries", counters.retries)
 
 
-def _traced(operation: str, method: Callable[..., Any], tracer: Any, mode: str) -> Callable[..., Any]:
-    from opentelemetry.trace import SpanKind
+class _Spans:
+    """The observer `instrument()` sets: one CLIENT span per operation (redis_ckpt/redis_io/observe.py
+    says how an operation hands itself over)."""
 
-    @functools.wraps(method)
-    def traced(self: RedisSaver, *args: Any, **kwargs: Any) -> Any:
-        with tracer.start_as_current_span(f"{operation} {self.layout.prefix}", kind=SpanKind.CLIENT) as span:
+    def __init__(self, tracer: Any, mode: str) -> None:
+        self.tracer = tracer
+        self.mode = mode
+
+    def call(
+        self, saver: Any, operation: str, method: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> T:
+        from opentelemetry.trace import SpanKind
+
+        with self.tracer.start_as_current_span(f"{operation} {saver.layout.prefix}", kind=SpanKind.CLIENT) as span:
             if not span.is_recording():  # a no-op tracer or a sampled-out span: skip the bookkeeping
-                return method(self, *args, **kwargs)
-            _count_on(self)
-            span.set_attributes(_attributes(self, operation, args, kwargs, mode))
+                return observe.run(method, saver, args, kwargs)
+            _count_on(saver)
+            span.set_attributes(_attributes(saver, operation, args, kwargs, self.mode))
             counters = _Counters()
             token = _current.set(counters)
             try:
-                return method(self, *args, **kwargs)
+                return observe.run(method, saver, args, kwargs)
             finally:
                 _current.reset(token)
                 _finish(span, counters)
 
-    return traced
+    def iterate(
+        self,
+        saver: Any,
+        operation: str,
+        method: Callable[..., Iterator[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Iterator[T]:
+        """For `list`: the span lives from the first step until the iterator is exhausted or
+        closed. Each step is attached and detached within itself, because the async facade
+        advances the iterator from different threads (and contexts)."""
+        from opentelemetry import trace
+        from opentelemetry.trace import SpanKind, Status, StatusCode
 
-
-def _traced_iterator(operation: str, method: Callable[..., Any], tracer: Any, mode: str) -> Callable[..., Any]:
-    """For `list`: the span lives from the call until the iterator is exhausted or closed. Each
-    step is attached and detached within itself, because the async facade advances the iterator
-    from different threads (and contexts)."""
-    from opentelemetry import trace
-    from opentelemetry.trace import SpanKind, Status, StatusCode
-
-    @functools.wraps(method)
-    def traced(self: RedisSaver, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        _count_on(self)
-        span = tracer.start_span(
-            f"{operation} {self.layout.prefix}",
+        _count_on(saver)
+        span = self.tracer.start_span(
+            f"{operation} {saver.layout.prefix}",
             kind=SpanKind.CLIENT,
-            attributes=_attributes(self, operation, args, kwargs, mode),
+            attributes=_attributes(saver, operation, args, kwargs, self.mode),
         )
         counters = _Counters()
-        inner = method(self, *args, **kwargs)
+        inner = method(saver, *args, **kwargs)
+        step: Callable[[Iterator[T]], T] = observe.first_step
         try:
             while True:
                 with trace.use_span(span, end_on_exit=False):
                     token = _current.set(counters)
                     try:
-                        item = next(inner)
+                        item = step(inner)
                     except StopIteration:
                         return
                     except BaseException as exc:
@@ -186,13 +198,16 @@ def _traced_iterator(operation: str, method: Callable[..., Any], tracer: Any, mo
                         raise
                     finally:
                         _current.reset(token)
+                step = next
                 yield item
         finally:
-            inner.close()
+            if isinstance(inner, Generator):  # list is one: close it where it stopped
+                inner.close()
             _finish(span, counters)
             span.end()
 
-    return traced
+    def retrying(self) -> None:
+        record_retry()
 
 
 def instrument(*, thread_id: str = "hash", tracer_provider: Any = None) -> None:
@@ -203,26 +218,15 @@ def instrument(*, thread_id: str = "hash", tracer_provider: Any = None) -> None:
         from opentelemetry import trace
     except ImportError as exc:
         raise ConfigurationError("tracing needs OpenTelemetry: pip install 'redis-ckpt[otel]'") from exc
-    uninstrument()
     tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider)
-    for operation in OPERATIONS:
-        original = getattr(RedisSaver, operation)
-        _originals[operation] = (original, operation in RedisSaver.__dict__)
-        wrap = _traced_iterator if operation == "list" else _traced
-        setattr(RedisSaver, operation, wrap(operation, original, tracer, thread_id))
-    SAVER_RETRY_HOOKS.add(record_retry)
+    observe.set_observer(_Spans(tracer, thread_id))
 
 
 def uninstrument() -> None:
-    """Restore the saver's untraced methods."""
-    SAVER_RETRY_HOOKS.remove(record_retry)
-    for operation, (original, own) in _originals.items():
-        if own:
-            setattr(RedisSaver, operation, original)
-        else:  # inherited (delete_thread, prune, ...): drop the override
-            delattr(RedisSaver, operation)
-    _originals.clear()
+    """Stop tracing: the saver's operations have no observer again."""
+    if is_instrumented():
+        observe.set_observer(None)
 
 
 def is_instrumented() -> bool:
-    return bool(_originals)
+    return isinstance(observe.current(), _Spans)

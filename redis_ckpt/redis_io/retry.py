@@ -1,7 +1,7 @@
 """The one retry policy of the saver and the store: retry transient errors until a deadline.
 
-`SaverCore._io` and `StoreCore._io` run an operation's first attempt themselves, with no
-bookkeeping (the hot path), and hand a failure to `RetryPolicy.recover`, which:
+`Retried._io`, the one I/O primitive of the saver and the store, runs an operation's first attempt
+itself, with no bookkeeping (the hot path), and hands a failure to `RetryPolicy.recover`, which:
 - raises a typed error at once for what no retry can fix (redis_ckpt/redis_io/failures.py words it;
   `explain`, supplied by the caller, may look at the server first: failure path only);
 - else retries, through tenacity, with capped, jittered exponential backoff until the operation
@@ -12,9 +12,10 @@ Logging is per outage, not per attempt: one WARNING when the first failure of an
 (whichever thread meets it), one INFO at the first success after it. The state is shared by every
 thread using the saver or store, so 64 threads retrying through a restart log two lines.
 
-`Retried` is what the saver and the store share around the policy (the `retry` setting, the
-explanation of a failure); `SAVER_RETRY_HOOKS` lets an observer (tracing) count the saver's retries
-without the saver importing it.
+`Retried` is what the saver and the store share around the policy: `_io`, the `retry` setting and
+the explanation of a failure (which the saver extends for a cluster's MOVED). `on_retry` lets an
+observer count retries without the caller importing it: the saver passes `observe.retrying`
+(redis_ckpt/redis_io/observe.py).
 """
 
 from __future__ import annotations
@@ -37,30 +38,6 @@ T = TypeVar("T")
 # explain(error, never_reached) -> the typed error to raise instead, or None (retry if transient).
 # `never_reached`: no call has succeeded yet, so the settings themselves may be wrong.
 Explain = Callable[[BaseException, bool], "Exception | None"]
-
-
-class RetryHooks:
-    """Callables run before each retry, added by whoever observes retries (the tracing integration
-    counts them on the current span). The saver calls the hooks without importing their owners, so
-    nothing below the integrations imports one."""
-
-    def __init__(self) -> None:
-        self._hooks: list[Callable[[], None]] = []
-
-    def add(self, hook: Callable[[], None]) -> None:
-        if hook not in self._hooks:
-            self._hooks.append(hook)
-
-    def remove(self, hook: Callable[[], None]) -> None:
-        if hook in self._hooks:
-            self._hooks.remove(hook)
-
-    def __call__(self) -> None:
-        for hook in self._hooks:
-            hook()
-
-
-SAVER_RETRY_HOOKS = RetryHooks()  # run before each retry of a saver call (not of a store call)
 
 
 def backoff(config: RetryConfig, retry_number: int) -> float:
@@ -86,7 +63,7 @@ class RetryPolicy:
         self.where = where
         self.logger = logger
         self.explain = explain
-        self.on_retry = on_retry  # e.g. SAVER_RETRY_HOOKS
+        self.on_retry = on_retry  # the saver's: observe.retrying (an observer counts retries)
         # Read on the hot path after each success: True until the first success, and during an
         # outage (some call failed, none has succeeded since).
         self.down = True
@@ -187,10 +164,10 @@ class RetryPolicy:
 
 
 class Retried:
-    """What the saver and the store share around their retry policy: `retry` (the policy's
-    settings) and the explanation of a failure, asked of their server. Each sets `_client` and
-    `_where`, then calls `_start_retrying`; each keeps its own `_io` (the hot path), so that a call
-    stays one method deep."""
+    """What the saver and the store share around their retry policy: `_io`, the one I/O primitive
+    (a method of the class, so a call stays one method deep), `retry` (the policy's settings) and
+    the explanation of a failure, asked of their server. Each sets `_client` and `_where`, then
+    calls `_start_retrying`."""
 
     _client: Any
     _where: str
@@ -210,5 +187,17 @@ class Retried:
     def retry(self, config: RetryConfig | None) -> None:
         self._retrying.config = config
 
+    def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one idempotent Redis operation, retrying transient errors."""
+        sent_in = self._retrying.outages  # one attribute read: see RetryPolicy.recovered
+        try:  # the first attempt runs without the policy's bookkeeping: this is the hot path
+            result = operation(*args, **kwargs)
+        except CAUGHT as exc:
+            return self._retrying.recover(exc, operation, args, kwargs)
+        if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
+            self._retrying.recovered(sent_in)
+        return result
+
     def _explain(self, error: BaseException, never_reached: bool) -> Exception | None:
+        """The typed error to raise instead of `error`, or None (retried if transient)."""
         return diagnose.explain(self._client, self._where, error, never_reached)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -33,13 +33,11 @@ from typing_extensions import Self
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig
 from redis_ckpt.errors import ConfigurationError, IncompatibleClientError
 from redis_ckpt.redis_io.connection import Client, check_client, client_from_url, redact_url
-from redis_ckpt.redis_io.failures import CAUGHT
 from redis_ckpt.redis_io.retry import Retried
 from redis_ckpt.store import embedding, matching, store_layout, store_scripts
 from redis_ckpt.store import index as vector_index
 
 logger = logging.getLogger("redis_ckpt.store")
-T = TypeVar("T")
 
 
 class StoreCore(Retried, BaseStore):
@@ -169,18 +167,6 @@ class StoreCore(Retried, BaseStore):
                 f" for {count} text(s); the index config says dims={dims}"
             )
         return [[float(x) for x in v] for v in vectors]
-
-    # -- I/O ---------------------------------------------------------------------------------
-    def _io(self, operation: Callable[..., T], *args: Any) -> T:
-        """Run one idempotent Redis operation, retrying transient errors (redis_ckpt/redis_io/retry.py)."""
-        sent_in = self._retrying.outages  # one attribute read: see RetryPolicy.recovered
-        try:  # the first attempt runs without the policy's bookkeeping: this is the hot path
-            result = operation(*args)
-        except CAUGHT as exc:
-            return self._retrying.recover(exc, operation, args, {})
-        if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
-            self._retrying.recovered(sent_in)
-        return result
 
 
 def index_algorithms() -> tuple[str, ...]:

@@ -44,8 +44,8 @@ from redis_ckpt.format.encoding import (
 )
 from redis_ckpt.format.read_entries import LoadedEntry
 from redis_ckpt.format.resolved_records import keyframe
-from redis_ckpt.redis_io import scripts, search, write_commands
-from redis_ckpt.sync.saver_core import Group, logger, thread_and_ns
+from redis_ckpt.redis_io import inventory, observe, scripts, search, write_commands
+from redis_ckpt.sync.saver_core import Group, key_text, logger, thread_and_ns
 from redis_ckpt.sync.saver_maintenance import Maintenance
 
 PAGE = 50  # checkpoints per round trip when listing
@@ -73,6 +73,8 @@ class RedisSaver(Maintenance):
         """Prepare the server: load the scripts and, where the Search module exists, create the
         search index. Idempotent; safe to call from every process at start-up. On a cluster the
         scripts go to every primary, and cross-thread queries scan (see docs/deploy-cluster.md)."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            return self._observer.call(self, "setup", RedisSaver.setup, (), {})
         self._check_topology()
         self._io(scripts.load_all, self._client)
         # The deployment's storage format: recorded if missing; a newer one refused here, at
@@ -124,6 +126,8 @@ class RedisSaver(Maintenance):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint, its metadata and the values of `new_versions`: one transaction."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            return self._observer.call(self, "put", RedisSaver.put, (config, checkpoint, metadata, new_versions), {})
         thread_id, ns = thread_and_ns(config)
         self._check_writable()
         checkpoint_id = checkpoint["id"]
@@ -192,6 +196,9 @@ class RedisSaver(Maintenance):
         task_path: str = "",
     ) -> None:
         """Store a task's writes: special channels overwrite, regular ones are insert-if-absent."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            args = (config, writes, task_id, task_path)
+            return self._observer.call(self, "put_writes", RedisSaver.put_writes, args, {})
         thread_id, ns = thread_and_ns(config)
         checkpoint_id = config["configurable"].get("checkpoint_id")
         if not checkpoint_id:
@@ -213,6 +220,8 @@ class RedisSaver(Maintenance):
     # -- reads --------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint named by the config, or the latest of (thread, ns): one round trip."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            return self._observer.call(self, "get_tuple", RedisSaver.get_tuple, (config,), {})
         thread_id, ns = thread_and_ns(config)
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id:
@@ -256,6 +265,9 @@ class RedisSaver(Maintenance):
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
     ) -> dict[str, Any]:
         """The channel values of a checkpoint (the latest when no id is given); {} if none."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            args = (thread_id, checkpoint_ns, checkpoint_id)
+            return self._observer.call(self, "get_channel_values", RedisSaver.get_channel_values, args, {})
         configurable = {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
         if checkpoint_id:
             configurable["checkpoint_id"] = checkpoint_id
@@ -275,6 +287,10 @@ class RedisSaver(Maintenance):
         `config=None` lists every thread; a config without `checkpoint_ns` every namespace of
         the thread. `filter` matches metadata like InMemorySaver (equality of each key).
         """
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            kwargs = {"filter": filter, "before": before, "limit": limit}
+            yield from self._observer.iterate(self, "list", RedisSaver.list, (config,), kwargs)
+            return
         if limit is not None and limit <= 0:
             return
         before_id = get_checkpoint_id(before) if before else None
@@ -286,7 +302,7 @@ class RedisSaver(Maintenance):
         else:
             thread_id = thread_and_ns(config)[0]
             ns_given = config["configurable"].get("checkpoint_ns")
-            namespaces = [str(ns_given)] if ns_given is not None else self._namespaces(thread_id)
+            namespaces = [str(ns_given)] if ns_given is not None else self.namespaces(thread_id)
             groups = ((thread_id, ns, None) for ns in namespaces)
             only_id = get_checkpoint_id(config)
         remaining = limit
@@ -352,6 +368,9 @@ class RedisSaver(Maintenance):
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
         """Writes and seed per channel along the parent chain, walked server-side: one round trip."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            history, kwargs = RedisSaver.get_delta_channel_history, {"config": config, "channels": channels}
+            return self._observer.call(self, "get_delta_channel_history", history, (), kwargs)
         if not channels:
             return {}
         thread_id, ns = thread_and_ns(config)
@@ -374,6 +393,44 @@ class RedisSaver(Maintenance):
                 entry["seed"] = loads(self.serde, seeds[ch])
             result[ch] = entry
         return result
+
+    # -- for tools that list, size and copy stored threads (the CLI) -----------------------------
+    def threads(self) -> Iterator[str]:
+        """Every thread id under this saver's prefix, streamed (a page of keys per round trip), in no
+        particular order; a thread present throughout is listed at least once (SCAN's guarantee).
+        Nothing is decoded. On a cluster every primary is scanned in turn."""
+        self._check_topology()
+        if self.is_cluster:  # redis-py's cluster SCAN walks every primary with a cursor of its own
+            pattern = self.layout.namespaces_scan_pattern
+            for key in self._client.scan_iter(match=pattern, count=inventory.SCAN_COUNT, _type="SET"):
+                yield self.layout.thread_of_namespaces_key(text(key))
+            return
+        cursor = "0"
+        while True:
+            page = self.thread_page(cursor, inventory.SCAN_COUNT)
+            yield from page.threads
+            if not page.cursor:
+                return
+            cursor = page.cursor
+
+    def thread_page(self, cursor: str = "0", limit: int = 100) -> inventory.ThreadPage:
+        """Up to `limit` thread ids from `cursor` ("0": the start) and the cursor of the next page
+        (`""` after the last): time and memory per page do not grow with the number of threads.
+        A standalone server only (on a cluster, `threads()` walks every primary)."""
+        self._check_topology()
+        if self.is_cluster:
+            raise ConfigurationError("thread_page pages a standalone server; on a cluster use threads()")
+        return self._io(inventory.thread_page, self._client, self.layout, cursor, limit)
+
+    def namespace_counts(self, thread_id: str) -> dict[str, int]:
+        """Checkpoints per namespace of a thread, counted from its index (two round trips, nothing
+        read; may count a checkpoint whose TTL ran out a moment ago). {} when there is no thread."""
+        return self._io(inventory.namespace_counts, self._client, self.layout, key_text("thread_id", thread_id))
+
+    def thread_footprint(self, thread_id: str) -> inventory.Footprint:
+        """What a thread holds: namespaces, checkpoints, keys and exact bytes (`MEMORY USAGE` of each
+        of its keys, a pipeline per page of keys: O(keys), for tools rather than requests)."""
+        return self._io(inventory.footprint, self._client, self.layout, key_text("thread_id", thread_id))
 
     # -- for tools that copy stored checkpoints (the CLI's export and migrate) ----------------------
     def checkpoint_ids(self, thread_id: str, checkpoint_ns: str = "") -> Iterator[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -24,7 +24,7 @@ from redis_ckpt.format.key_layout import KeyLayout
 from redis_ckpt.format.read_entries import Ancestor, Chunks, Completable, DeltaReply, delta_reply, load_reply
 from redis_ckpt.format.recent_splits import RecentSplits
 from redis_ckpt.format.resolved_records import ResolvedRecords, known_argument, put_back
-from redis_ckpt.redis_io import read_completion, scripts, search, topology, wire
+from redis_ckpt.redis_io import observe, read_completion, scripts, search, topology, wire
 from redis_ckpt.redis_io.connection import (
     Client,
     can_be_cluster,
@@ -35,11 +35,11 @@ from redis_ckpt.redis_io.connection import (
     redact_url,
     server_is_cluster,
 )
-from redis_ckpt.redis_io.failures import CAUGHT, TRANSIENT_ERRORS
-from redis_ckpt.redis_io.retry import SAVER_RETRY_HOOKS, Retried
+from redis_ckpt.redis_io.failures import TRANSIENT_ERRORS
+from redis_ckpt.redis_io.observe import Observed
+from redis_ckpt.redis_io.retry import Retried
 
 logger = logging.getLogger("redis_ckpt")
-T = TypeVar("T")
 READ_ATTEMPTS = 5  # delta walks re-run when a deletion races them (see _walk_with_values)
 Group = tuple[str, str, "list[str] | None"]  # (thread, ns, candidate ids or None for all)
 
@@ -66,8 +66,8 @@ def key_text(name: str, value: Any) -> str:
     return text_
 
 
-class SaverCore(Retried, BaseCheckpointSaver[str]):
-    """Connection, key layout, scripts and the retrying I/O primitive."""
+class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
+    """Connection, key layout, scripts, retries (Retried) and the observer hook (Observed)."""
 
     def __init__(
         self,
@@ -100,7 +100,7 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
         self._url, self._connection_args = redis_url, connection_args
         check_client(self._client)
         self._where = redact_url(redis_url) if redis_url else "the given redis client"
-        self._start_retrying(retry, logger, on_retry=SAVER_RETRY_HOOKS)
+        self._start_retrying(retry, logger, on_retry=observe.retrying)
         self._search_ready = False
         self.compress = compress
         self._known = chunks.KnownChunks()
@@ -190,22 +190,13 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
         self._format = wanted
         return wanted
 
-    # -- I/O --------------------------------------------------------------------------------
-    def _io(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one idempotent Redis operation, retrying transient errors (redis_ckpt/redis_io/retry.py)."""
-        sent_in = self._retrying.outages  # one attribute read: see RetryPolicy.recovered
-        try:
-            # The first attempt runs without the policy's bookkeeping: this is the hot path.
-            result = operation(*args, **kwargs)
-        except MovedError as exc:  # a standalone client of a cluster node (a cluster client follows it)
-            if self.is_cluster:  # a per-node search index whose name's slot just moved: the caller scans
-                raise
-            raise topology.cluster_node_error(self._where) from exc
-        except CAUGHT as exc:
-            return self._retrying.recover(exc, operation, args, kwargs)
-        if self._retrying.down:  # the first success ever, or after an outage (which it ends: one INFO)
-            self._retrying.recovered(sent_in)
-        return result
+    # -- I/O (`_io`, the retrying primitive, is Retried's: redis_ckpt/redis_io/retry.py) -----
+    def _explain(self, error: BaseException, never_reached: bool) -> Exception | None:
+        if isinstance(error, MovedError):  # a standalone client of a cluster node (a cluster client follows it)
+            # On a cluster client: a per-node search index whose name's slot just moved; it passes
+            # through (not transient), and the caller scans.
+            return None if self.is_cluster else topology.cluster_node_error(self._where)
+        return super()._explain(error, never_reached)
 
     def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return self._io(scripts.run, self._client, [(name, keys, args)])[0]
@@ -316,8 +307,10 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
             upper, entries = self._load(thread_id, ns, "page", what, page, upper, tags=tags)
             yield from entries
 
-    def _namespaces(self, thread_id: str) -> list[str]:
-        members = self._io(self._client.smembers, self.layout.namespaces(thread_id))
+    def namespaces(self, thread_id: str) -> list[str]:
+        """The checkpoint namespaces of a thread, sorted ("" is the root graph's); [] when the
+        thread has no checkpoint. One round trip."""
+        members = self._io(self._client.smembers, self.layout.namespaces(key_text("thread_id", thread_id)))
         return sorted(text(m) for m in members)  # type: ignore[union-attr,arg-type]
 
     def _candidate_groups(self, query: str | None) -> Iterator[Group]:
@@ -340,7 +333,7 @@ class SaverCore(Retried, BaseCheckpointSaver[str]):
                     yield thread_id, ns, ids
                 return
         for thread_id in self._all_threads():
-            for ns in self._namespaces(thread_id):
+            for ns in self.namespaces(thread_id):
                 yield thread_id, ns, None
 
     def _matching_keys(self, query: str) -> list[bytes]:

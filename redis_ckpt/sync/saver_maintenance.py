@@ -27,7 +27,7 @@ from redis_ckpt.format.encoding import (
     text,
     unpack_list,
 )
-from redis_ckpt.redis_io import ownership, scripts, search, wire
+from redis_ckpt.redis_io import observe, ownership, scripts, search, wire
 from redis_ckpt.redis_io.ownership import Ownership
 from redis_ckpt.sync.saver_core import key_text
 from redis_ckpt.sync.saver_ownership import Owning
@@ -67,13 +67,15 @@ class Maintenance(Owning):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint, write and value of the thread, in every namespace, and its
         fencing token unless someone holds its lease (see docs/design.md, "Write ownership")."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            return self._observer.call(self, "delete_thread", Maintenance.delete_thread, (thread_id,), {})
         thread_id = key_text("thread_id", thread_id)
         self._check_writable()
         # `purge` forgets each namespace once it is empty (Redis drops the set with its last
         # member). A namespace registered by a concurrent put meanwhile is picked up by the next
         # round; the thread's namespace set is never deleted while it lists live data.
         for attempt in range(3):
-            pending = self._namespaces(thread_id)
+            pending = self.namespaces(thread_id)
             if not pending:
                 if attempt == 0:  # no data: the token alone may be left (the purge batches drop it)
                     self._io(wire.execute, self._client, [ownership.forget(self.layout, thread_id)])
@@ -224,6 +226,8 @@ class Maintenance(Owning):
         """Delete the checkpoints whose metadata run_id is one of `run_ids`, with their writes.
 
         Uses the search index when it is ready, else visits every thread (a bounded scan)."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            return self._observer.call(self, "delete_for_runs", Maintenance.delete_for_runs, (run_ids,), {})
         wanted = {str(r) for r in run_ids}
         if not wanted:
             return
@@ -258,11 +262,14 @@ class Maintenance(Owning):
 
         Values are copied before the checkpoints that reference them, so the target never shows
         a checkpoint without its values."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            args = (source_thread_id, target_thread_id)
+            return self._observer.call(self, "copy_thread", Maintenance.copy_thread, args, {})
         source, target = key_text("thread_id", source_thread_id), key_text("thread_id", target_thread_id)
         if source == target:
             return
         self._check_writable()
-        for ns in self._namespaces(source):
+        for ns in self.namespaces(source):
             # Ids first: a checkpoint put after the values were copied would arrive without its values.
             checkpoint_ids = list(self._ids(source, ns))
             writes_ids = sorted(set(self._ids(source, ns, self.layout.writes_index(source, ns))) - set(checkpoint_ids))
@@ -391,6 +398,9 @@ class Maintenance(Owning):
         """Prune threads. `"keep_latest"` keeps the newest `keep_last` checkpoints of every
         namespace, with their writes, plus the ancestors (and their writes) that DeltaChannel
         state needs back to its nearest stored value. `"delete"` deletes the threads."""
+        if self._observer is not None and observe.outside():  # tracing: redis_ckpt/redis_io/observe.py
+            kwargs = {"strategy": strategy, "keep_last": keep_last}
+            return self._observer.call(self, "prune", Maintenance.prune, (thread_ids,), kwargs)
         if isinstance(thread_ids, (str, bytes)):
             raise ConfigurationError("prune takes a sequence of thread ids, not a single string")
         if strategy not in STRATEGIES:
@@ -403,7 +413,7 @@ class Maintenance(Owning):
             if strategy == "delete" or keep_last == 0:
                 self.delete_thread(thread_id)
                 continue
-            for ns in self._namespaces(thread_id):
+            for ns in self.namespaces(thread_id):
                 self._prune_namespace(thread_id, ns, keep_last)
 
     def _prune_namespace(self, thread_id: str, ns: str, keep_last: int) -> None:
