@@ -55,6 +55,7 @@ TARGETS = [
     ("get_tuple latest", OURS, OFFICIAL, 5.0),
     ("get_tuple by id", OURS, OFFICIAL, 5.0),
     ("3-node graph invoke", OURS, OFFICIAL, 1.7),
+    ("8 concurrent ainvoke", OURS_ASYNC, OFFICIAL_ASYNC, 1.2),
 ]
 MUST_RUN = [("64 concurrent ainvoke", OURS_ASYNC)]  # "64 concurrent async runs without errors"
 

@@ -210,19 +210,26 @@ def graph_invoke(c: Contender) -> Op:
     return lambda: _invoke(c, graph, {"count": 0, "log": []}, uuid.uuid4().hex)
 
 
-def concurrent_64(c: Contender) -> Op:
-    """One op = 64 graph invocations awaited together."""
-    graph = counter_graph(c.saver)
+def concurrent(n: int) -> Callable[[Contender], Op]:
+    """One op = n graph invocations awaited together."""
 
-    async def batch() -> None:
-        await asyncio.gather(
-            *(
-                graph.ainvoke({"count": 0, "log": []}, {"configurable": {"thread_id": uuid.uuid4().hex}})
-                for _ in range(64)
+    def make(c: Contender) -> Op:
+        graph = counter_graph(c.saver)
+
+        async def batch() -> None:
+            await asyncio.gather(
+                *(
+                    graph.ainvoke({"count": 0, "log": []}, {"configurable": {"thread_id": uuid.uuid4().hex}})
+                    for _ in range(n)
+                )
             )
-        )
 
-    return lambda: c.run(batch())
+        return lambda: c.run(batch())
+
+    return make
+
+
+concurrent_64 = concurrent(64)
 
 
 def threads_8(c: Contender) -> Op:
@@ -277,5 +284,5 @@ SYNC_AND_ASYNC = {
     "3-node graph invoke": graph_invoke,
     "delta history walk": delta_walk,
 }
-ASYNC_ONLY = {"64 concurrent ainvoke": concurrent_64}
+ASYNC_ONLY = {"8 concurrent ainvoke": concurrent(8), "64 concurrent ainvoke": concurrent_64}
 SYNC_ONLY = {"8 OS threads invoking": threads_8}
