@@ -18,8 +18,6 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from redis_ckpt.errors import SerializationError
 from redis_ckpt.format.chunks import (
-    Base,
-    Known,
     Resolved,
     Split,
     encode_chunked,
@@ -55,6 +53,7 @@ from redis_ckpt.format.encoding import (
     unpack_typed,
     write_field,
 )
+from redis_ckpt.format.known import Base, Known
 from redis_ckpt.format.read_entries import Ancestor, LoadedEntry, MetaEntry, StoredEntry, StoredMeta
 
 
@@ -179,7 +178,7 @@ def encode_checkpoint(
     chunk_samples: list[bytes] = []
     raw_chunks: dict[bytes, bytes] = {}
     splits: dict[str, Split] = {}
-    chunk_dictionary = known.chunks_dictionary() if known is not None and compress else None
+    chunk_dictionary = known.chunks.dictionary() if known is not None and compress else None
     for channel, version in new_versions.items():
         current = versions.get(channel)
         same = current == version and type(current) is type(version)
@@ -228,7 +227,7 @@ def encode_checkpoint(
     body_raw = pack_list([dumps(serde, bare, "checkpoint"), dumps(serde, metadata, "metadata"), ELIDED])
     # Compressed with the namespace's dictionary (compression.py) once there is one: commit then
     # checks it is stored, or stores it first when this put makes it.
-    dictionary = known.body_dictionary() if known is not None and compress else None
+    dictionary = known.bodies.dictionary() if known is not None and compress else None
     body = pack_chunk(body_raw, compress, dictionary)
     if dictionary is not None:
         _store_or_check(dictionary, known, chunks, needed_digests, compress)

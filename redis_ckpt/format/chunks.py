@@ -1,5 +1,6 @@
-"""Deduplicated storage of serialized values: chunks, records, and what a process knows is stored.
-Pure functions and one in-memory cache; no Redis. See docs/design.md, "Deduplicated values".
+"""Deduplicated storage of serialized values: chunks and records. Pure functions and one in-memory
+cache (of expanded chunks); no Redis. See docs/design.md, "Deduplicated values". What a process
+knows is stored, which a put's records rely on, is in known.py, learnt by known_chunks.py.
 
 A serialized list (a msgpack array: a chat's `messages`, any list channel, a pending write of new
 messages) is cut at its element boundaries into chunks of at least GROUP_TARGET bytes. Each chunk
@@ -30,20 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis_ckpt.errors import ReadConflictError
-from redis_ckpt.format.compression import (
-    CHUNK_DICTIONARY_BYTES,
-    COMPRESSED,
-    DICTIONARY_AFTER,
-    DICTIONARY_SAMPLES,
-    dictionary_field,
-    is_chunk_dictionary,
-    make_chunk_dictionary,
-    make_dictionary,
-    pack_chunk,
-    unpack_chunk,
-    unpack_typed_value,
-)
+from redis_ckpt.format.compression import COMPRESSED, pack_chunk, unpack_chunk, unpack_typed_value
 from redis_ckpt.format.encoding import LARGE_VALUE, pack_list, unpack_list
+from redis_ckpt.format.known import Base, Known
 from redis_ckpt.format.msgpack_walk import NotMsgpack, list_layout, next_element
 
 DELTA, KEYFRAME = b"\x02", b"\x03"
@@ -247,184 +237,6 @@ class ExpandedChunks:
                 self._keep(missing)
             out.update(missing)
         return out
-
-
-# -- what a process knows is stored -----------------------------------------------------------------
-@dataclass(frozen=True)
-class Base:
-    """The last stored version of a channel this process wrote or read: a delta's candidate base.
-    `run` counts the deltas on previous versions since its anchor; `anchor` is that anchor. A
-    record with run 0 is an anchor itself (a record learnt from a read counts as one: its depth is
-    exact, which is all chain length needs); run > 0 with anchor None means the anchor is gone,
-    and the run ends with a keyframe."""
-
-    field: bytes
-    version: Any
-    digests: list[bytes]
-    depth: int
-    run: int = 0
-    anchor: Base | None = None
-
-
-@dataclass
-class Known:
-    """What is stored in one (thread, ns), as far as this process saw: chunk digests and, per
-    channel, the last record. Only an optimisation: a put that relies on it has Redis check, in
-    its own transaction, that what it did not send still exists."""
-
-    digests: set[bytes] = field(default_factory=set)
-    bases: dict[str, Base] = field(default_factory=dict)
-    fields: set[bytes] = field(default_factory=set)  # blob fields of values seen stored
-    # Namespace dictionaries seen stored (digest -> raw), the one new document bodies are
-    # compressed with, and until there is one the bodies this process stored (to make one of).
-    dictionaries: dict[bytes, bytes] = field(default_factory=dict)
-    dictionary: bytes | None = None
-    samples: list[bytes] = field(default_factory=list)
-    bodies: int = 0  # bodies this process stored here
-    # The chunk dictionary (compression.CHUNK_DICTIONARY_BYTES) new chunks of puts are compressed
-    # with, until there is one the chunks this process put (to make one of), and the chunks known
-    # to be stored compressed with a namespace dictionary already.
-    chunk_dictionary: bytes | None = None
-    chunk_samples: list[bytes] = field(default_factory=list)
-    with_dictionary: set[bytes] = field(default_factory=set)
-
-    def body_dictionary(self) -> tuple[bytes, bytes] | None:
-        """The namespace dictionary for the next body: the current one, or a new one made of the
-        samples once there are enough (compression.make_dictionary), else None."""
-        if self.dictionary is not None and self.dictionary in self.dictionaries:
-            return self.dictionary, self.dictionaries[self.dictionary]
-        if len(self.samples) >= DICTIONARY_SAMPLES and self.bodies >= DICTIONARY_AFTER:
-            return make_dictionary(self.samples[:DICTIONARY_SAMPLES])
-        return None
-
-    def chunks_dictionary(self) -> tuple[bytes, bytes] | None:
-        """The chunk dictionary for the next put's chunks: the current one, or a new one made of
-        the samples once they hold CHUNK_DICTIONARY_BYTES, else None."""
-        if self.chunk_dictionary is not None and self.chunk_dictionary in self.dictionaries:
-            return self.chunk_dictionary, self.dictionaries[self.chunk_dictionary]
-        if sum(map(len, self.chunk_samples)) >= CHUNK_DICTIONARY_BYTES:
-            return make_chunk_dictionary(self.chunk_samples)
-        return None
-
-
-MAX_NAMESPACES = 1024  # (thread, ns) pairs remembered per saver, least recently used dropped
-MAX_DIGESTS = 200_000  # per (thread, ns): past this, start over (sending more, never wrong)
-
-
-class KnownChunks:
-    """Per saver: `Known` for recently used (thread, ns) pairs. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, str], Known] = OrderedDict()
-
-    def get(self, thread_id: str, ns: str) -> Known:
-        key = (thread_id, ns)
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                found = self._entries[key] = Known()
-                if len(self._entries) > MAX_NAMESPACES:
-                    self._entries.popitem(last=False)
-            else:
-                self._entries.move_to_end(key)
-            return found
-
-    def learn(
-        self,
-        thread_id: str,
-        ns: str,
-        digests: Sequence[bytes],
-        bases: Mapping[str, Base] = {},
-        fields: Sequence[bytes] = (),
-        deleted: Sequence[bytes] = (),
-        *,
-        read: bool = False,
-        dictionaries: Mapping[bytes, bytes] = {},
-        sample: bytes | None = None,
-        chunk_samples: Sequence[bytes] = (),
-        with_dictionary: Sequence[bytes] = (),
-    ) -> None:
-        """`read`: the bases come from a read. Such a base replaces a known one only if it is
-        another record: this process's own record of the same version knows its run and anchor,
-        which a read cannot tell (taking the read's, an anchor at the record's depth, made chains
-        deepen at every LangGraph invoke, which reads the thread first, and end in a keyframe of
-        every chunk every dozen turns: 79 KB of a 200-turn chat's records)."""
-        known = self.get(thread_id, ns)
-        with self._lock:
-            if read:
-                # ... unless the read found it deeper than this process counted: another writer
-                # stored the same version since (its record replaced this one's), and only the
-                # read's count is right.
-                bases = {
-                    c: b
-                    for c, b in bases.items()
-                    if (k := known.bases.get(c)) is None or k.field != b.field or b.depth > k.depth
-                }
-            if len(known.digests) + len(digests) > MAX_DIGESTS:
-                known.digests = set()
-            if len(known.fields) + len(fields) > MAX_DIGESTS:
-                known.fields = set()
-            known.digests.update(digests)
-            known.bases.update(bases)
-            known.dictionaries.update(dictionaries)
-            for digest_, raw in dictionaries.items():
-                if is_chunk_dictionary(raw):
-                    if known.chunk_dictionary is None:
-                        # the samples are not needed any more (8 KB per namespace remembered); if
-                        # the dictionary is deleted with the thread, new samples make the next one
-                        known.chunk_dictionary, known.chunk_samples = digest_, []
-                elif known.dictionary is None:
-                    known.dictionary = digest_
-            if known.chunk_dictionary is None:
-                room = CHUNK_DICTIONARY_BYTES - sum(map(len, known.chunk_samples))
-                for raw in chunk_samples:
-                    if room <= 0:
-                        break
-                    known.chunk_samples.append(raw[:room])
-                    room -= len(raw)
-            if len(known.with_dictionary) + len(with_dictionary) > MAX_DIGESTS:
-                known.with_dictionary = set()
-            known.with_dictionary.update(with_dictionary)
-            if sample is not None:
-                known.bodies += 1
-                if known.dictionary is None and len(known.samples) < DICTIONARY_SAMPLES:
-                    known.samples.append(sample)
-            known.fields.update(fields)
-            known.fields.difference_update(deleted)
-
-    def dictionaries(self, thread_id: str, ns: str) -> dict[bytes, bytes]:
-        """A copy of the namespace dictionaries known in (thread, ns) (other threads may add some)."""
-        known = self.get(thread_id, ns)
-        with self._lock:
-            return dict(known.dictionaries)
-
-    def drop(self, thread_id: str, ns: str, missing: Sequence[bytes]) -> None:
-        """Stop relying on `missing` chunks and on bases whose record is missing."""
-        known = self.get(thread_id, ns)
-        gone = set(missing)
-        with self._lock:
-            known.digests -= gone
-            known.fields -= gone
-            known.with_dictionary -= gone
-            for digest in [d for d in known.dictionaries if dictionary_field(d) in gone]:
-                del known.dictionaries[digest]
-                if known.dictionary == digest:
-                    known.dictionary = None
-                if known.chunk_dictionary == digest:
-                    known.chunk_dictionary = None
-                    known.with_dictionary = set()
-            for channel, base in list(known.bases.items()):
-                if base.field in gone:
-                    del known.bases[channel]
-                elif base.anchor is not None and base.anchor.field in gone:
-                    known.bases[channel] = Base(base.field, base.version, base.digests, base.depth, MAX_RUN)
-
-    def forget(self, thread_id: str, ns: str | None = None) -> None:
-        """Drop what is known of (thread, ns), or of every namespace of the thread."""
-        with self._lock:
-            for key in [k for k in self._entries if k[0] == thread_id and (ns is None or k[1] == ns)]:
-                del self._entries[key]
 
 
 # -- encoding a value for a put -------------------------------------------------------------------

@@ -32,8 +32,6 @@ from redis_ckpt.format.checkpoint_codec import (
     loads,
     make_config,
 )
-from redis_ckpt.format.chunks import Base, Known
-from redis_ckpt.format.compression import is_dictionary_field
 from redis_ckpt.format.encoding import (
     all_pushable,
     blob_field,
@@ -42,6 +40,7 @@ from redis_ckpt.format.encoding import (
     requirements_argument,
     text,
 )
+from redis_ckpt.format.known import Known
 from redis_ckpt.format.read_entries import LoadedEntry
 from redis_ckpt.format.resolved_records import keyframe
 from redis_ckpt.redis_io import inventory, observe, scripts, search, write_commands
@@ -170,22 +169,7 @@ class RedisSaver(Maintenance):
         self._resolved.remember_put(
             thread_id, ns, stored.blobs_to_set, {b.field: (b.digests, b.depth) for b in stored.bases.values()}
         )
-        fields = [*stored.blobs_to_set, *stored.needed_fields]
-        sent = (*stored.chunks, *stored.with_dictionary, *stored.needed_digests)
-        learnt = [d for d in sent if not is_dictionary_field(d)]
-        used = (stored.dictionary, stored.chunk_dictionary)
-        self._known.learn(
-            thread_id,
-            ns,
-            learnt,
-            stored.bases,
-            fields,
-            deleted=stored.blobs_to_delete,
-            dictionaries=dict(d for d in used if d is not None),
-            sample=stored.body,
-            chunk_samples=stored.chunk_samples,
-            with_dictionary=list(stored.with_dictionary),
-        )
+        self._known.after_put(thread_id, ns, stored)
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 
     def put_writes(
@@ -215,7 +199,7 @@ class RedisSaver(Maintenance):
         # sends them again (a few hundred bytes) rather than relying on chunks that may not have
         # arrived, which its commit would find missing and cost a second round trip (measured:
         # 48 of 1,000 puts of a 200-turn chat without compression, learning before sending).
-        self._known.learn(thread_id, ns, list(stored.chunks))
+        self._known.after_writes(thread_id, ns, stored)
 
     # -- reads --------------------------------------------------------------------------------
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -231,22 +215,9 @@ class RedisSaver(Maintenance):
         if entry is None:
             return None
         found = decode_entry(self.serde, thread_id, ns, entry, config if checkpoint_id else None)
-        self._learn_from_read(thread_id, ns, found, entry.records)
+        self._known.after_read(thread_id, ns, found.checkpoint, entry.records)
+        self._remember_resolved(thread_id, ns, found, entry.records)
         return found
-
-    def _learn_from_read(self, thread_id: str, ns: str, found: CheckpointTuple, records: dict[str, Any]) -> None:
-        """A checkpoint just read is usually the parent of the next put: its chunked values are
-        the bases that put's values can be stored as deltas on, and its values are stored (the
-        next put references those of channels it does not write, and has that checked)."""
-        versions = found.checkpoint["channel_versions"]
-        bases = {
-            channel: Base(blob_field(channel, versions[channel]), versions[channel], r.digests, r.depth)
-            for channel, r in records.items()
-            if channel in versions
-        }
-        fields = [blob_field(c, versions[c]) for c in found.checkpoint["channel_values"] if c in versions]
-        self._known.learn(thread_id, ns, [], bases, fields, read=True)
-        self._remember_resolved(thread_id, ns, found, records)
 
     def _remember_resolved(self, thread_id: str, ns: str, found: CheckpointTuple, records: dict[str, Any]) -> None:
         """Keep the records a read resolved, so that the next read of them leaves them to us."""

@@ -16,7 +16,7 @@ from typing_extensions import Self
 
 from redis_ckpt.config import DEFAULT_RETRY, RetryConfig, TTLConfig
 from redis_ckpt.errors import ConfigurationError, ReadConflictError
-from redis_ckpt.format import chunks, format_version
+from redis_ckpt.format import chunks, format_version, known_chunks
 from redis_ckpt.format.checkpoint_codec import materialize_ancestor, materialize_entry, meta_entry
 from redis_ckpt.format.compression import dictionaries_needed, dictionary_digest, dictionary_field, unpack_chunk
 from redis_ckpt.format.encoding import text
@@ -103,7 +103,7 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
         self._start_retrying(retry, logger, on_retry=observe.retrying)
         self._search_ready = False
         self.compress = compress
-        self._known = chunks.KnownChunks()
+        self._known = known_chunks.KnownChunks()
         self._expanded = chunks.ExpandedChunks()
         self._resolved = ResolvedRecords()
         self._splits = RecentSplits()
@@ -237,7 +237,7 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
             chunks = chunks._replace(deferred=[*chunks.deferred, *known_digests])
         entries, found = self._complete(thread_id, ns, entries, chunks, dictionaries)
         loaded = [materialize_entry(e, found, dictionaries) for e in entries]
-        self._known.learn(thread_id, ns, list(found))
+        self._known.after_load(thread_id, ns, found)
         return reply.cursor, loaded
 
     def _learn_dictionaries(self, thread_id: str, ns: str, flat: Sequence[bytes]) -> dict[bytes, bytes]:
@@ -249,7 +249,7 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
                 raise ReadConflictError("a namespace dictionary was deleted while read; retry")
             found[dictionary_digest(field)] = unpack_chunk(stored)
         if found:
-            self._known.learn(thread_id, ns, [], dictionaries=found)
+            self._known.learn_dictionaries(thread_id, ns, found)
         return found
 
     def _complete(
