@@ -20,10 +20,16 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from redis_ckpt.format.chunks import DIGEST_SIZE, KEYFRAME, Resolved, is_record
-from redis_ckpt.format.encoding import pack_list, unpack_list
+from redis_ckpt.format.encoding import blob_field, pack_list, unpack_list
 from redis_ckpt.format.read_entries import StoredEntry
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import Checkpoint
+
+    from redis_ckpt.format.checkpoint_codec import StoredCheckpoint
 
 KNOWN = b"\x04"  # a value the script left to the caller: KNOWN + its blob field (lua/load.lua)
 PER_NAMESPACE = 16  # resolved records kept per (thread, ns): named in every read that is not of the latest
@@ -86,20 +92,24 @@ class ResolvedRecords:
             while self._size > self._max_bytes and self._spaces:
                 self._drop(next(iter(self._spaces)))
 
-    def remember_put(
-        self,
-        thread_id: str,
-        ns: str,
-        records: Mapping[bytes, bytes],
-        depths: Mapping[bytes, tuple[Sequence[bytes], int]],
-    ) -> None:
-        """Keep the records a put stored (blob field -> stored record), resolved with what the put
-        knew of them (`depths`: field -> (every digest of the value, chain depth))."""
+    def after_put(self, thread_id: str, ns: str, stored: StoredCheckpoint) -> None:
+        """Keep the records a put stored, resolved with what the put knew of them (each channel's
+        `Base`: every digest of the value and the chain's depth)."""
         resolved = {}
-        for field, (digests, depth) in depths.items():
-            stored = records.get(field)
-            if stored is not None and is_record(stored):
-                resolved[field] = keyframe(unpack_list(stored[1:])[0], digests, depth)
+        for base in stored.bases.values():
+            record = stored.blobs_to_set.get(base.field)
+            if record is not None and is_record(record):
+                resolved[base.field] = keyframe(unpack_list(record[1:])[0], base.digests, base.depth)
+        self.remember(thread_id, ns, resolved)
+
+    def after_read(self, thread_id: str, ns: str, checkpoint: Checkpoint, records: Mapping[str, Resolved]) -> None:
+        """Keep the records a read resolved (per channel), so that the next read leaves them to us."""
+        versions = checkpoint["channel_versions"]
+        resolved = {
+            blob_field(c, versions[c]): keyframe(r.header, r.digests, r.depth)
+            for c, r in records.items()
+            if c in versions
+        }
         self.remember(thread_id, ns, resolved)
 
     def hints(self, thread_id: str, ns: str, latest_only: bool) -> dict[bytes, bytes]:

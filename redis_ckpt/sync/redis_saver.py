@@ -42,7 +42,6 @@ from redis_ckpt.format.encoding import (
 )
 from redis_ckpt.format.known import Known
 from redis_ckpt.format.read_entries import LoadedEntry
-from redis_ckpt.format.resolved_records import keyframe
 from redis_ckpt.redis_io import inventory, observe, scripts, search, write_commands
 from redis_ckpt.sync.saver_core import Group, key_text, logger, thread_and_ns
 from redis_ckpt.sync.saver_maintenance import Maintenance
@@ -166,9 +165,7 @@ class RedisSaver(Maintenance):
             known = None if chain_gone or attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
         self._expanded.add(stored.raw_chunks)
         self._splits.keep(thread_id, ns, stored.splits)
-        self._resolved.remember_put(
-            thread_id, ns, stored.blobs_to_set, {b.field: (b.digests, b.depth) for b in stored.bases.values()}
-        )
+        self._resolved.after_put(thread_id, ns, stored)
         self._known.after_put(thread_id, ns, stored)
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 
@@ -216,21 +213,8 @@ class RedisSaver(Maintenance):
             return None
         found = decode_entry(self.serde, thread_id, ns, entry, config if checkpoint_id else None)
         self._known.after_read(thread_id, ns, found.checkpoint, entry.records)
-        self._remember_resolved(thread_id, ns, found, entry.records)
+        self._resolved.after_read(thread_id, ns, found.checkpoint, entry.records)
         return found
-
-    def _remember_resolved(self, thread_id: str, ns: str, found: CheckpointTuple, records: dict[str, Any]) -> None:
-        """Keep the records a read resolved, so that the next read of them leaves them to us."""
-        versions = found.checkpoint["channel_versions"]
-        self._resolved.remember(
-            thread_id,
-            ns,
-            {
-                blob_field(c, versions[c]): keyframe(r.header, r.digests, r.depth)
-                for c, r in records.items()
-                if c in versions
-            },
-        )
 
     def get_channel_values(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
@@ -308,7 +292,7 @@ class RedisSaver(Maintenance):
             # The script's tag check is exact for scalar items; Python still re-checks each one.
             for entry in self._scan(thread_id, ns, "full", page, upper, tags):
                 found = decode_entry(self.serde, thread_id, ns, entry)
-                self._remember_resolved(thread_id, ns, found, entry.records)
+                self._resolved.after_read(thread_id, ns, found.checkpoint, entry.records)
                 if matches_filter(found.metadata, filter):
                     yield found
             return
@@ -330,7 +314,7 @@ class RedisSaver(Maintenance):
             return
         for entry in self._load(thread_id, ns, "ids", "full", len(ids), *ids)[1]:
             found = decode_entry(self.serde, thread_id, ns, entry)
-            self._remember_resolved(thread_id, ns, found, entry.records)
+            self._resolved.after_read(thread_id, ns, found.checkpoint, entry.records)
             if matches_filter(found.metadata, filter):
                 yield found
 
