@@ -14,6 +14,8 @@ from typing import Any
 from langgraph.checkpoint.base import WRITES_IDX_MAP
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from redis_ckpt.format.checkpoint_codec import elide_checkpoint
+from redis_ckpt.format.encoding import pack_typed, unpack_typed
 from redis_ckpt.sync import RedisSaver
 
 # Marks a document whose serialized form is given. Its value is a plain dict, so the saver's
@@ -88,7 +90,12 @@ def prepare_put(
     written are the given ones."""
     thread_id, ns, checkpoint_id, parent_id = where
     if versions is None:
-        versions = decoder.loads_typed(checkpoint).get("channel_versions") or {}
+        # A whole checkpoint (a plain export's): stored as a put stores it where that reads back exactly.
+        elided = elide_checkpoint(decoder, pack_typed(checkpoint))
+        if elided is not None:
+            checkpoint, versions = unpack_typed(elided[0]), elided[1]
+        else:
+            versions = decoder.loads_typed(checkpoint).get("channel_versions") or {}
     document = with_raw({"id": checkpoint_id, "channel_versions": dict(versions)}, checkpoint)
     document["channel_values"] = {channel: Raw(*typed) for channel, typed in values}
     configurable = {"thread_id": thread_id, "checkpoint_ns": ns}
