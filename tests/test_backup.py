@@ -333,3 +333,78 @@ def test_an_export_cut_at_a_line_end_is_cut_short(
     path.write_text("\n".join([newer, *export_lines[1:]]) + "\n")
     result = cli_run(redis_url, target.layout.prefix, "import", str(path), ok=False)
     assert result.exit_code == 1 and "version 3" in result.output
+
+
+# -- memory -------------------------------------------------------------------------------------------
+def fill_threads(saver: RedisSaver, first: int, count: int) -> None:
+    """`count` threads of 3 checkpoints each, a list channel growing in each (chunked values)."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    for i in range(first, first + count):
+        parent: Any = config(f"user-{i:05d}", checkpoint_ns="")
+        items: list[str] = []
+        version = None
+        for step in range(3):
+            items = [*items, *(f"thread {i} step {step} item {k} " + "x" * 200 for k in range(4))]
+            version = saver.get_next_version(version, None)
+            checkpoint = empty_checkpoint()
+            checkpoint["channel_values"] = {"items": items}
+            checkpoint["channel_versions"] = {"items": version}
+            meta: Any = {"source": "loop", "step": step}
+            parent = saver.put(parent, checkpoint, meta, {"items": version})
+
+
+def traced_peak(run: Any, *args: Any) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        run(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def export_all(exporter: RedisSaver, path: Path) -> None:
+    from redis_ckpt.cli.backup import export_lines
+    from redis_ckpt.redis_io import inventory
+
+    with path.open("w") as out:
+        for line in export_lines(exporter, inventory.iter_threads(exporter.client, exporter.layout), {}):
+            out.write(line + "\n")
+
+
+def import_all(into: RedisSaver, path: Path, decoder: Any) -> None:
+    with path.open("rb") as source:
+        assert import_export(into, source, decoder, {}) is not None
+
+
+def test_export_and_import_memory_does_not_follow_the_number_of_threads(
+    saver: RedisSaver, target: RedisSaver, redis_url: str, tmp_path: Path
+) -> None:
+    """Ten times the threads, about the same peak (Python allocations, tracemalloc): both stream
+    one namespace at a time and make the saver forget each thread once done with it."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    decoder = JsonPlusSerializer()
+    peaks: dict[int, tuple[int, int]] = {}
+    done = 0
+    for count in (40, 400):
+        fill_threads(saver, done, count - done)
+        done = count
+        path = tmp_path / f"{count}.jsonl"
+        # A saver that has not written them, as the CLI's (the fixture's wrote them: it knows them).
+        with RedisSaver(
+            redis_url, checkpoint_prefix=saver.layout.prefix, checkpoint_write_prefix=saver.layout.write_prefix
+        ) as exporter:
+            exported = traced_peak(export_all, exporter, path)
+        with fresh_saver(
+            RedisSaver, redis_url, f"{target.layout.prefix}{count}", serde=PassThroughSerde(decoder)
+        ) as into:
+            peaks[count] = (exported, traced_peak(import_all, into, path, decoder))
+            assert len(list(into.list(config("user-00001")))) == 3
+    # Per thread more, under 1 KB (bounded caches of key names); a thread's values take ~4 KB, and
+    # the saver's caches of chunks and cuts, left to fill, grew the import's peak ~8 KB a thread.
+    (export_small, import_small), (export_large, import_large) = peaks[40], peaks[400]
+    assert (export_large - export_small) / 360 < 1000, peaks
+    assert (import_large - import_small) / 360 < 1000, peaks

@@ -50,6 +50,7 @@ def export_lines(
                     opened = True
                 yield from writer.checkpoint(entry)
         counts["threads"] += counts["checkpoints"] > before
+        saver.forget_thread(thread_id)  # read once: what the saver keeps of it would only pile up
     yield fmt.end(counts["checkpoints"], counts["threads"])
 
 
@@ -128,6 +129,8 @@ def import_export(
     written: set[tuple[str, str]] = set()
     for item in read_export(source):
         if isinstance(item, dict):
+            if current is not None:
+                saver.forget_thread(current[0])
             return item
         where = (item.thread_id, item.ns, item.checkpoint_id, item.parent_id)
         try:
@@ -137,6 +140,8 @@ def import_export(
                 f"line {item.line}: checkpoint {item.checkpoint_id!r} does not decode ({exc}); the export is damaged"
             ) from None
         if (item.thread_id, item.ns) != current:
+            if current is not None and current[0] != item.thread_id:
+                saver.forget_thread(current[0])  # written once: what the saver keeps of it would only pile up
             current, written = (item.thread_id, item.ns), set()
         writes = [RawWrite(w.task_id, w.idx, w.task_path, w.channel, w.value) for w in item.writes]
         # In LangGraph's order, the checkpoint, then the writes of the tasks run from it (writes of a

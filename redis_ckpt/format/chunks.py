@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,6 +224,15 @@ class ExpandedChunks:
         with self._lock:
             self._keep(raw_chunks)
 
+    def discard(self, digests: Iterable[bytes]) -> None:
+        """Drop these chunks (a process done with a thread; other threads holding the same chunks
+        only expand them again)."""
+        with self._lock:
+            for d in digests:
+                raw = self._data.pop(d, None)
+                if raw is not None:
+                    self._size -= len(raw)
+
     def _keep(self, raw_chunks: Mapping[bytes, bytes]) -> None:
         for d, raw in raw_chunks.items():
             if d in self._data:
@@ -420,11 +429,14 @@ class KnownChunks:
                 elif base.anchor is not None and base.anchor.field in gone:
                     known.bases[channel] = Base(base.field, base.version, base.digests, base.depth, MAX_RUN)
 
-    def forget(self, thread_id: str, ns: str | None = None) -> None:
-        """Drop what is known of (thread, ns), or of every namespace of the thread."""
+    def forget(self, thread_id: str, ns: str | None = None) -> set[bytes]:
+        """Drop what is known of (thread, ns), or of every namespace of the thread; returns the
+        chunk digests that were known there."""
+        digests: set[bytes] = set()
         with self._lock:
             for key in [k for k in self._entries if k[0] == thread_id and (ns is None or k[1] == ns)]:
-                del self._entries[key]
+                digests |= self._entries.pop(key).digests
+        return digests
 
 
 # -- encoding a value for a put -------------------------------------------------------------------

@@ -391,6 +391,16 @@ class RedisSaver(Maintenance):
             return self._scan(thread_id, checkpoint_ns, "full", page)
         return self._oldest_first(thread_id, checkpoint_ns, page)
 
+    def forget_thread(self, thread_id: str) -> None:
+        """Drop what this process keeps of a thread to skip work on its next reads and puts: the
+        chunks and records it knows are stored, the last cut of its lists, its decompressed
+        chunks. Nothing stored changes; the next read or put of the thread does that work again.
+        For tools that pass over many threads once (`redis-ckpt export` and `import` call it after
+        each thread), so their memory stays that of one thread, not of the caches filling up."""
+        self._expanded.discard(self._known.forget(thread_id))
+        self._resolved.forget(thread_id)
+        self._splits.forget(thread_id)
+
     def _oldest_first(self, thread_id: str, ns: str, page: int) -> Iterator[Any]:
         batch: list[str] = []
         for checkpoint_id in self._ids(thread_id, ns):
