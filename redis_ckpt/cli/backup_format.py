@@ -202,9 +202,12 @@ def stored(typed: tuple[str, bytes]) -> bytes:
 # versions to them, as the saver stores it. A <value> is one of
 #   "<b64>"                        the typed value, compressed (compression.pack_typed_value)
 #   {"h": <b64>, "k": n, "d": <b64>}  a msgpack list: its header, then the chunks of the first n
-#                                  digests of this channel's previous list value in the namespace
-#                                  (0 in writes), then those of "d" (concatenated 16-byte digests)
+#                                  digests of this channel's previous list value in the namespace,
+#                                  then those of "d" (concatenated 16-byte digests)
 #   0                              the same value as this channel's previous one in the namespace
+# Values are read in order, each becoming its channel's previous value; then the writes, each
+# relative to its channel's value (a write of a list that extends it costs its new chunks), which
+# it leaves as it is.
 # A chunk line {"c": <b64 of the chunk as stored, compression.pack_chunk>} precedes the first
 # line that names its digest (chunks.digest of the raw chunk), once per namespace.
 SAME = 0
@@ -268,7 +271,7 @@ class DedupWriter:
             channel = text(raw_channel)
             out_values[channel] = self._value(channel, bytes(typed), new_chunks)
         out_writes = [
-            [task, idx, path, channel, self._value(None, value, new_chunks)]
+            [task, idx, path, channel, self._value(channel, value, new_chunks, remember=False)]
             for task, idx, path, channel, value in raw_writes(writes)
         ]
         yield from new_chunks
@@ -282,12 +285,14 @@ class DedupWriter:
             }
         )
 
-    def _value(self, channel: str | None, typed: bytes, new_chunks: list[str]) -> Any:
-        last = self._channels.get(channel) if channel is not None else None
+    def _value(self, channel: str, typed: bytes, new_chunks: list[str], *, remember: bool = True) -> Any:
+        """A value as written, relative to the channel's previous value; a pending write's
+        (`remember=False`: the channel keeps its value) too, as new messages extend it."""
+        last = self._channels.get(channel)
         if last is not None and last.typed == typed:
             return SAME
         parts = split(typed, last.parts if last is not None else None)
-        if channel is not None:
+        if remember:
             self._channels[channel] = _Channel(typed, parts)
         if parts is None:
             return _b64(pack_typed_value(typed, True))
@@ -353,7 +358,13 @@ class DedupReader:
             typed = self._typed(channels, str(channel), value, where)
             values.append((str(channel), _split_typed(typed, where)))
         writes = [
-            Write(str(task), int(idx), str(path), str(channel), _split_typed(self._typed({}, None, v, where), where))
+            Write(
+                str(task),
+                int(idx),
+                str(path),
+                str(channel),
+                _split_typed(self._typed(channels, str(channel), v, where, remember=False), where),
+            )
             for task, idx, path, channel, v in item["writes"]
         ]
         record = Record(
@@ -371,8 +382,12 @@ class DedupReader:
         self._channels = channels
         return record
 
-    def _typed(self, channels: dict[str, _Channel], channel: str | None, value: Any, where: str) -> bytes:
-        last = channels.get(channel) if channel is not None else None
+    def _typed(
+        self, channels: dict[str, _Channel], channel: str, value: Any, where: str, *, remember: bool = True
+    ) -> bytes:
+        """A value's typed bytes, relative to the channel's previous value, which becomes this one
+        (`remember=False`, a pending write's: it stays)."""
+        last = channels.get(channel)
         if value == SAME and not isinstance(value, bool):
             if last is None:
                 raise FormatError(f"{where}: channel {channel!r} repeats a value it never had")
@@ -399,7 +414,7 @@ class DedupReader:
             typed = MSGPACK + b"\0" + _unb64(value["h"], where) + b"".join(chunks)
         else:
             raise FormatError(f"{where}: a value must be base64 text, a chunked list or 0")
-        if channel is not None:
+        if remember:
             channels[channel] = _Channel(typed, None, digests)
         return typed
 
