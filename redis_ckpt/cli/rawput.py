@@ -7,13 +7,15 @@ the `Raw` under the `RAW` key), so what is written is exactly what was exported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import WRITES_IDX_MAP
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from redis_ckpt.format.checkpoint_codec import elide_checkpoint
+from redis_ckpt.format.encoding import pack_typed, unpack_typed
 from redis_ckpt.sync import RedisSaver
 
 # Marks a document whose serialized form is given. Its value is a plain dict, so the saver's
@@ -63,27 +65,62 @@ class RawWrite:
     value: tuple[str, bytes]
 
 
-def put_raw(
-    saver: RedisSaver,
+@dataclass(frozen=True)
+class PreparedPut:
+    """A stored checkpoint decoded as far as `put` needs (its versions, its metadata's search
+    tags), ready to write: preparing it is where a damaged value fails, before anything is written."""
+
+    config: dict[str, Any]
+    document: dict[str, Any]
+    metadata: dict[str, Any]
+    versions: dict[str, Any]
+    channels: tuple[str, ...]
+
+
+def prepare_put(
     decoder: SerializerProtocol,
     where: tuple[str, str, str, str | None],
     checkpoint: tuple[str, bytes],
     metadata: tuple[str, bytes],
     values: Sequence[tuple[str, tuple[str, bytes]]],
-) -> None:
-    """`put` a stored checkpoint: `decoder` reads the versions and metadata the saver needs to
-    index it; the bytes written are the given ones. `saver` must use a PassThroughSerde."""
+    versions: Mapping[str, Any] | None = None,
+) -> PreparedPut:
+    """`decoder` reads the versions (unless given: a checkpoint stored without them, which leaves
+    them and its id to the document) and the metadata the saver needs to index it; the bytes
+    written are the given ones."""
     thread_id, ns, checkpoint_id, parent_id = where
-    decoded = decoder.loads_typed(checkpoint)
-    versions = decoded.get("channel_versions") or {}
-    document = with_raw({"id": checkpoint_id, "channel_versions": versions}, checkpoint)
+    if versions is None:
+        # A whole checkpoint (a plain export's): stored as a put stores it where that reads back exactly.
+        elided = elide_checkpoint(decoder, pack_typed(checkpoint))
+        if elided is not None:
+            checkpoint, versions = unpack_typed(elided[0]), elided[1]
+        else:
+            versions = decoder.loads_typed(checkpoint).get("channel_versions") or {}
+    document = with_raw({"id": checkpoint_id, "channel_versions": dict(versions)}, checkpoint)
     document["channel_values"] = {channel: Raw(*typed) for channel, typed in values}
     configurable = {"thread_id": thread_id, "checkpoint_ns": ns}
     if parent_id:
         configurable["checkpoint_id"] = parent_id
-    new_versions = {channel: versions[channel] for channel, _ in values if channel in versions}
-    meta = with_raw(decoder.loads_typed(metadata), metadata)
-    saver.put({"configurable": configurable}, document, meta, new_versions)  # type: ignore[arg-type]
+    decoded = decoder.loads_typed(metadata)
+    if not isinstance(decoded, dict):
+        raise TypeError(f"checkpoint metadata must be a dict, not {type(decoded).__name__}")
+    meta = with_raw(decoded, metadata)
+    channels = tuple(channel for channel, _ in values if channel in versions)
+    return PreparedPut({"configurable": configurable}, document, meta, dict(versions), channels)
+
+
+def put_prepared(saver: RedisSaver, prepared: PreparedPut, written: set[tuple[str, str]] | None = None) -> None:
+    """`put` a prepared checkpoint as LangGraph would: `new_versions` holds only the values not
+    yet written in this (thread, ns), which `written` tracks ((channel, repr of version)), so the
+    saver references the others and stores each new list value as a delta on the channel's last
+    one, keeping its deduplication. `written=None` writes every value. `saver` must use a
+    PassThroughSerde."""
+    versions = prepared.versions
+    fresh = [c for c in prepared.channels if written is None or (c, repr(versions[c])) not in written]
+    new_versions = {channel: versions[channel] for channel in fresh}
+    saver.put(prepared.config, prepared.document, prepared.metadata, new_versions)  # type: ignore[arg-type]
+    if written is not None:
+        written.update((c, repr(versions[c])) for c in fresh)
 
 
 def put_raw_writes(saver: RedisSaver, thread_id: str, ns: str, checkpoint_id: str, writes: Sequence[RawWrite]) -> int:

@@ -392,6 +392,22 @@ def complete_checkpoint(serde: SerializerProtocol, entry: LoadedEntry) -> bytes:
     return dumps(serde, checkpoint, "checkpoint")
 
 
+def elide_checkpoint(serde: SerializerProtocol, whole: bytes) -> tuple[bytes, dict[str, Any]] | None:
+    """Inverse of `complete_checkpoint`: the typed bytes of a whole checkpoint as a put stores them
+    (its id and versions left to the document) and its versions, if that form reads back to exactly
+    `whole`; else None (another serializer's bytes, or a checkpoint of another shape)."""
+    try:
+        checkpoint = loads(serde, whole)
+        versions = dict(checkpoint["channel_versions"])
+        bare = dumps(serde, {k: _ELIDED_AS.get(k, v) for k, v in checkpoint.items()}, "checkpoint")
+        restored = restore_checkpoint(loads(serde, bare), checkpoint["id"], pack_refs(versions))
+        if dumps(serde, restored, "checkpoint") != whole:
+            return None
+    except Exception:  # not a checkpoint this serializer reads and writes back alike: keep it whole
+        return None
+    return bare, versions
+
+
 def raw_writes(flat: Sequence[bytes]) -> list[tuple[str, int, str, str, bytes]]:
     """`decode_writes` without deserializing: (task_id, idx, task_path, channel, typed value
     bytes) in writes_sort_key order, for tools that copy values byte for byte."""

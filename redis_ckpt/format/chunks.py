@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,6 +213,15 @@ class ExpandedChunks:
         then names their records as known (resolved_records.py) and needs nothing from Redis."""
         with self._lock:
             self._keep(raw_chunks)
+
+    def discard(self, digests: Iterable[bytes]) -> None:
+        """Drop these chunks (a process done with a thread; other threads holding the same chunks
+        only expand them again)."""
+        with self._lock:
+            for d in digests:
+                raw = self._data.pop(d, None)
+                if raw is not None:
+                    self._size -= len(raw)
 
     def _keep(self, raw_chunks: Mapping[bytes, bytes]) -> None:
         for d, raw in raw_chunks.items():

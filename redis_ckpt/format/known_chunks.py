@@ -136,11 +136,14 @@ class KnownChunks:
                 elif base.anchor is not None and base.anchor.field in gone:
                     known.bases[channel] = Base(base.field, base.version, base.digests, base.depth, MAX_RUN)
 
-    def forget(self, thread_id: str, ns: str | None = None) -> None:
-        """Drop what is known of (thread, ns), or of every namespace of the thread."""
+    def forget(self, thread_id: str, ns: str | None = None) -> set[bytes]:
+        """Drop what is known of (thread, ns), or of every namespace of the thread; returns the
+        chunk digests that were known there."""
+        digests: set[bytes] = set()
         with self._lock:
             for key in [k for k in self._entries if k[0] == thread_id and (ns is None or k[1] == ns)]:
-                del self._entries[key]
+                digests |= self._entries.pop(key).digests
+        return digests
 
     def _add_digests(self, thread_id: str, ns: str, digests: Sequence[bytes]) -> None:
         known = self.get(thread_id, ns)

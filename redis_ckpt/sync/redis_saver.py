@@ -392,12 +392,37 @@ class RedisSaver(Maintenance):
         """Every checkpoint id of (thread, namespace), oldest first, read a page per round trip."""
         return self._ids(thread_id, checkpoint_ns)
 
-    def stored_checkpoints(self, thread_id: str, checkpoint_ns: str = "", *, page: int = 50) -> Iterator[LoadedEntry]:
-        """Every checkpoint of (thread, namespace) as stored, newest first, `page` per round trip,
-        nothing decoded: each entry is a LoadedEntry (id, checkpoint, metadata, parent id,
-        channels, values, pending writes, ...), values as the serializer's bytes. For tools that copy
-        checkpoints byte for byte (`redis-ckpt export`); an application reads with `list`."""
-        return self._scan(thread_id, checkpoint_ns, "full", page)
+    def stored_checkpoints(
+        self, thread_id: str, checkpoint_ns: str = "", *, page: int = 50, oldest_first: bool = False
+    ) -> Iterator[LoadedEntry]:
+        """Every checkpoint of (thread, namespace) as stored, newest first (`oldest_first`: in
+        the order they were put, as a copy that keeps deduplication puts them), `page` per round
+        trip, nothing decoded: each entry is a LoadedEntry (id, checkpoint, metadata, parent id,
+        channels, values, pending writes, ...), values as the serializer's bytes. For tools that
+        copy checkpoints byte for byte (`redis-ckpt export`); an application reads with `list`."""
+        if not oldest_first:
+            return self._scan(thread_id, checkpoint_ns, "full", page)
+        return self._oldest_first(thread_id, checkpoint_ns, page)
+
+    def forget_thread(self, thread_id: str) -> None:
+        """Drop what this process keeps of a thread to skip work on its next reads and puts: the
+        chunks and records it knows are stored, the last cut of its lists, its decompressed
+        chunks. Nothing stored changes; the next read or put of the thread does that work again.
+        For tools that pass over many threads once (`redis-ckpt export` and `import` call it after
+        each thread), so their memory stays that of one thread, not of the caches filling up."""
+        self._expanded.discard(self._known.forget(thread_id))
+        self._resolved.forget(thread_id)
+        self._splits.forget(thread_id)
+
+    def _oldest_first(self, thread_id: str, ns: str, page: int) -> Iterator[LoadedEntry]:
+        batch: list[str] = []
+        for checkpoint_id in self._ids(thread_id, ns):
+            batch.append(checkpoint_id)
+            if len(batch) == page:
+                yield from self._load(thread_id, ns, "ids", "full", page, *batch)[1]
+                batch = []
+        if batch:
+            yield from self._load(thread_id, ns, "ids", "full", len(batch), *batch)[1]
 
     # -- versions ---------------------------------------------------------------------------------
     def get_next_version(self, current: str | None, channel: None) -> str:
