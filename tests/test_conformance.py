@@ -65,8 +65,9 @@ def _run_suite(make: Any, url: str, prefixes: list[str]) -> Any:
     return asyncio.run(validate(factory))
 
 
+@pytest.mark.parametrize("storage_format", [1, 2])
 @pytest.mark.parametrize("face", ["async", "sync"])
-def test_conformance_suite_passes_all_capabilities(redis_url: str, face: str) -> None:
+def test_conformance_suite_passes_all_capabilities(redis_url: str, face: str, storage_format: int) -> None:
     prefixes: list[str] = []
     savers: list[RedisSaver] = []
 
@@ -74,6 +75,8 @@ def test_conformance_suite_passes_all_capabilities(redis_url: str, face: str) ->
         cls = AsyncRedisSaver if face == "async" else RedisSaver
         saver = cls(url, **saver_kwargs(prefix))
         saver.setup()
+        if storage_format != 1:
+            saver.raise_storage_format(storage_format)
         savers.append(saver)
         return saver if face == "async" else SyncFacade(saver)
 

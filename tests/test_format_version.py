@@ -44,7 +44,7 @@ def test_setup_records_format_1_and_never_replaces_a_marker(saver: RedisSaver, r
     raw.set(saver.layout.format_marker, "1")
     saver.setup()
     assert raw.get(saver.layout.format_marker) == b"1"
-    assert saver.storage_format() == {"deployment": 1, "reads": [1], "writes": [1]}
+    assert saver.storage_format() == {"deployment": 1, "reads": [1, 2], "writes": [1, 2]}
 
 
 def test_the_first_write_records_the_marker_once(redis_url: str, prefix: str, raw: redis.Redis) -> None:
@@ -68,7 +68,7 @@ def test_a_newer_deployment_marker_refuses_every_write_and_writes_nothing(
 ) -> None:
     ids = put_chain(saver, "t", 3)
     saver.put_writes(config("t", "", ids[-1]), [("x", 1)], "task")
-    raw.set(saver.layout.format_marker, "2")
+    raw.set(saver.layout.format_marker, "3")
     before = snapshot(raw, prefix)
     writes: list[Any] = [
         lambda: other.put(config("t", "", ids[-1]), checkpoint({"x": 5}, {"x": 5}, step=5), {"step": 5}, {"x": 5}),
@@ -83,8 +83,8 @@ def test_a_newer_deployment_marker_refuses_every_write_and_writes_nothing(
         with pytest.raises(FormatTooNewError) as refused:
             write()
         message = str(refused.value)
-        assert "storage format 2" in message and "up to 1" in message and "upgrade this worker" in message
-        assert (refused.value.found, refused.value.supported) == (2, 1)
+        assert "storage format 3" in message and "up to 2" in message and "upgrade this worker" in message
+        assert (refused.value.found, refused.value.supported) == (3, 2)
     assert snapshot(raw, prefix) == before
     # reads go on: the stamp, not the marker, guards what a namespace holds
     found = other.get_tuple(config("t"))
@@ -105,7 +105,7 @@ def test_a_namespace_stamped_newer_refuses_that_namespace_only(
     saver.put_writes(config("t", "", ids[-1]), [("x", 1)], "task")
     put_chain(saver, "t", 2, ns="child")
     kept = put_chain(saver, "u", 2)
-    raw.hset(saver.layout.chunks("t", ""), STAMP, "2")
+    raw.hset(saver.layout.chunks("t", ""), STAMP, "3")
     before = snapshot(raw, prefix)
     document = saver.layout.checkpoint("t", "", "new")
     refused: list[Any] = [
@@ -122,14 +122,14 @@ def test_a_namespace_stamped_newer_refuses_that_namespace_only(
     for call in refused:
         with pytest.raises(FormatTooNewError) as caught:
             call()
-        assert str(caught.value).startswith("thread 't' namespace '' holds storage format 2;")
-        assert "reads formats up to 1" in str(caught.value)
+        assert str(caught.value).startswith("thread 't' namespace '' holds storage format 3;")
+        assert "reads formats up to 2" in str(caught.value)
     after = snapshot(raw, prefix)
     # a refused put leaves no checkpoint: its plain values, sent before its commit, are unreferenced
     assert not raw.exists(document)
     changed = {k for k in after if after[k] != before.get(k)} | (before.keys() - after.keys())
     assert changed <= {saver.layout.blobs("t", "").encode(), saver.layout.namespaces("t").encode()}
-    assert raw.hget(saver.layout.chunks("t", ""), STAMP) == b"2"
+    assert raw.hget(saver.layout.chunks("t", ""), STAMP) == b"3"
     # the other namespace of the thread, and other threads, go on
     assert saver.get_tuple(config("t", "child")) is not None
     assert [t.checkpoint["id"] for t in saver.list(config("u"))] == kept[::-1]
@@ -185,7 +185,7 @@ def test_the_async_saver_refuses_with_the_same_typed_error(redis_url: str, prefi
 def test_a_graph_on_a_stamped_thread_refuses_before_running(saver: RedisSaver, raw: redis.Redis) -> None:
     graph = delta_graph(saver)
     graph.invoke({"items": []}, {"configurable": {"thread_id": "g"}})
-    raw.hset(saver.layout.chunks("g", ""), STAMP, "2")
+    raw.hset(saver.layout.chunks("g", ""), STAMP, "3")
     with pytest.raises(FormatTooNewError):
         graph.invoke({"items": []}, {"configurable": {"thread_id": "g"}})
 
@@ -196,25 +196,27 @@ def test_the_cli_shows_and_raises_the_format(saver: RedisSaver, raw: redis.Redis
         pytest.skip("the CLI connects to a cluster through one node's URL (test_cli covers that)")
     shown = CliRunner().invoke(cli, [*base, "format", "--json"])
     assert shown.exit_code == 0, shown.output
-    assert '"deployment": 1' in shown.stdout and '"writes": [1]' in shown.stdout
+    assert '"deployment": 1' in shown.stdout and '"writes": [1, 2]' in shown.stdout
     assert "ok    storage format: format 1" in CliRunner().invoke(cli, [*base, "doctor"]).stdout
     human = CliRunner().invoke(cli, [*base, "format"])
-    assert "storage format 1" in human.stdout and "reads formats 1" in human.stdout
+    assert "storage format 1" in human.stdout and "reads formats 1, 2" in human.stdout
     assert CliRunner().invoke(cli, [*base, "format", "--raise", "1"]).exit_code == 0  # as it is: nothing to ask
     raw.delete(saver.layout.format_marker)
     unasked = CliRunner().invoke(cli, [*base, "format", "--raise", "1"])
     assert unasked.exit_code != 0 and "pass --yes" in unasked.output and not raw.exists(saver.layout.format_marker)
     assert CliRunner().invoke(cli, [*base, "format", "--raise", "1", "--yes"]).exit_code == 0
     assert raw.get(saver.layout.format_marker) == b"1"
-    refused = CliRunner().invoke(cli, [*base, "format", "--raise", "2", "--yes"])
-    assert refused.exit_code != 0 and "cannot raise the deployment to format 2" in refused.output
-    raw.set(saver.layout.format_marker, "2")
+    refused = CliRunner().invoke(cli, [*base, "format", "--raise", "3", "--yes"])
+    assert refused.exit_code != 0 and "cannot raise the deployment to format 3" in refused.output
+    assert CliRunner().invoke(cli, [*base, "format", "--raise", "2", "--yes"]).exit_code == 0
+    assert raw.get(saver.layout.format_marker) == b"2"
     lowered = CliRunner().invoke(cli, [*base, "format", "--raise", "1", "--yes"])
     assert lowered.exit_code != 0 and "never lowered" in lowered.output
     assert "storage format 2" in CliRunner().invoke(cli, [*base, "format"]).stdout
+    raw.set(saver.layout.format_marker, "3")
     doctor = CliRunner().invoke(cli, [*base, "doctor"])
-    assert doctor.exit_code == 1 and "FAIL  storage format: format 2: this release writes 1 only" in doctor.stdout
-    assert raw.get(saver.layout.format_marker) == b"2"
+    assert doctor.exit_code == 1 and "FAIL  storage format: format 3: this release writes 1, 2 only" in doctor.stdout
+    assert raw.get(saver.layout.format_marker) == b"3"
 
 
 def test_the_scripts_know_the_same_stamp_and_formats_as_python() -> None:

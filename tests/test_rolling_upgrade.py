@@ -189,12 +189,12 @@ def test_a_newer_format_marker_makes_this_release_refuse(url: str) -> None:
     raw = client_for(url)
     try:
         new("start", thread="c", input="c0")
-        raw.hset(f"{prefix}:chunk:{{c}}:", "\0format", "2")
+        raw.hset(f"{prefix}:chunk:{{c}}:", "\0format", "3")
         refused = new.send("history", thread="c")
         assert refused["error"] == "FormatTooNewError"
-        assert refused["message"].startswith("thread 'c' namespace '' holds storage format 2;")
+        assert refused["message"].startswith("thread 'c' namespace '' holds storage format 3;")
         raw.hdel(f"{prefix}:chunk:{{c}}:", "\0format")
-        raw.set(f"{prefix}:format", "2")
+        raw.set(f"{prefix}:format", "3")
         before = {k: hashed(raw, k) for k in raw.scan_iter(match=f"{prefix}*")}
         late = Worker("new, started after the raise", Path(sys.executable), url, prefix, str(ROOT))
         try:
@@ -202,7 +202,7 @@ def test_a_newer_format_marker_makes_this_release_refuse(url: str) -> None:
             for op, args in writes:
                 reply = late.send(op, **args)
                 assert reply["error"] == "FormatTooNewError", reply
-                assert "storage format 2" in reply["message"] and "writes formats up to 1" in reply["message"]
+                assert "storage format 3" in reply["message"] and "writes formats up to 2" in reply["message"]
             assert {k: hashed(raw, k) for k in raw.scan_iter(match=f"{prefix}*")} == before
             assert late("threads") == ["c"]  # reads go on
         finally:

@@ -20,9 +20,11 @@ from redis_ckpt.errors import SerializationError
 from redis_ckpt.format.chunks import (
     Resolved,
     Split,
+    common_prefix,
     encode_chunked,
     materialize,
     materialize_writes,
+    record,
     split,
 )
 from redis_ckpt.format.compression import (
@@ -281,6 +283,7 @@ class StoredWrites:
     spilled: bool
     stale_spills: list[bytes]  # spill fields of special writes now stored inline: to delete
     chunks: dict[bytes, bytes]  # chunks of list values, always sent (they are new data)
+    deltas: bool = False  # some value is a delta on its checkpoint's value (storage format 2)
 
 
 def encode_writes(
@@ -290,22 +293,37 @@ def encode_writes(
     task_path: str,
     *,
     compress: bool = True,
+    bases: Mapping[str, Base] | None = None,
 ) -> StoredWrites:
     """Special channels (negative idx) overwrite, others are insert-if-absent; a large value goes
     to its spill field, with the same semantics as its write. A list value (new messages) is
-    stored as chunks shared with the channel values that will hold the same elements."""
+    stored as chunks shared with the channel values that will hold the same elements.
+
+    `bases` (storage format 2): per channel, the last record of its value this process knows is
+    stored. A list written whole (a node returning `state["items"] + [x]` to a channel without a
+    reducer) that starts with that value is then a delta on it: its new chunks only, not a list of
+    every digest again. Garbage collection keeps a write's base (and its chain) through the write.
+    A base deleted as the write is stored (the thread deleted under a running graph) leaves the
+    write unreadable until that value is put again, as the checkpoint's own put then does."""
     regular: dict[bytes, bytes] = {}
     special: dict[bytes, bytes] = {}
     spilled = False
     stale_spills: list[bytes] = []
     chunks: dict[bytes, bytes] = {}
+    deltas = False
     for position, (channel, value) in enumerate(writes):
         idx = WRITES_IDX_MAP.get(channel, position)
         fields = special if idx < 0 else regular
         field = write_field(task_id, idx)
         typed = dumps(serde, value, f"write to channel {channel!r}")
         parts = split(typed)
-        if parts is not None:
+        base = bases.get(channel) if bases else None
+        keep = common_prefix(base.digests, parts.digests) if base is not None and parts is not None else 0
+        if parts is not None and base is not None and keep:
+            typed = record(parts, base.field, keep, base.depth + 1, parts.digests[keep:])
+            chunks.update({d: pack_chunk(c, compress) for d, c in zip(parts.digests[keep:], parts.chunks[keep:])})
+            deltas = True
+        elif parts is not None:
             encoded = encode_chunked(parts, compress, None)
             chunks.update(encoded.chunks)
             typed = encoded.stored
@@ -320,7 +338,7 @@ def encode_writes(
         elif idx < 0:  # an overwrite may replace a large value: its spill field must go too
             stale_spills.append(spill_field(field))
         fields[field] = pack_list([pack_task_path(task_path), pack_channel(channel), typed])
-    return StoredWrites(regular, special, spilled, stale_spills, chunks)
+    return StoredWrites(regular, special, spilled, stale_spills, chunks, deltas)
 
 
 def decode_writes(serde: SerializerProtocol, flat: Sequence[bytes]) -> list[PendingWrite]:

@@ -313,18 +313,18 @@ def _choose_base(
     if last is None:
         return None, 0, 0, None
     if last.run < MAX_RUN and last.depth < MAX_ANCHOR_DEPTH + MAX_RUN:
-        keep = _common_prefix(last.digests, digests)
+        keep = common_prefix(last.digests, digests)
         if keep and _usable_base(last, field_name, version):
             return last, keep, last.run + 1, (last if last.run == 0 else last.anchor)
     anchor = last if last.run == 0 else last.anchor
     if anchor is not None and anchor.depth < MAX_ANCHOR_DEPTH:
-        keep = _common_prefix(anchor.digests, digests)
+        keep = common_prefix(anchor.digests, digests)
         if keep and _usable_base(anchor, field_name, version):
             return anchor, keep, 0, None  # the new record is the next anchor
     return None, 0, 0, None
 
 
-def _common_prefix(a: Sequence[bytes], b: Sequence[bytes]) -> int:
+def common_prefix(a: Sequence[bytes], b: Sequence[bytes]) -> int:
     keep = 0
     while keep < len(a) and keep < len(b) and a[keep] == b[keep]:
         keep += 1

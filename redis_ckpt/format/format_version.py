@@ -13,8 +13,11 @@ import re
 from redis_ckpt.errors import ConfigurationError, FormatTooNewError
 from redis_ckpt.format.key_layout import thread_and_ns_of_namespace_key
 
-READS = frozenset({1})  # formats whose stored forms this release reads
-WRITES = frozenset({1})  # formats this release can write (the deployment marker picks one)
+# Format 2: a pending write of a list may be a delta record on the value of its checkpoint's
+# channel (a list returned whole each step), which readers resolve like channel values; a
+# namespace holding one carries the stamp 2.
+READS = frozenset({1, 2})  # formats whose stored forms this release reads
+WRITES = frozenset({1, 2})  # formats this release can write (the deployment marker picks one)
 DEFAULT = 1  # what setup() or the first write records in a deployment that has no marker yet
 # The namespace stamp: a field of the namespace's chunk hash naming a format above 1 (format 1 has
 # none). lua/common.lua (`check_format`) holds the same name and the same READS.

@@ -105,6 +105,14 @@ class KnownChunks:
             known.bases.update(bases)
             known.fields = _added(known.fields, fields)
 
+    def bases(self, thread_id: str, ns: str) -> dict[str, Base]:
+        """Each channel's last record this process stored or read in (thread, ns): what a pending
+        write of a list written whole may be a delta on (storage format 2). Any stored record
+        will do: garbage collection keeps a write's base through the write, as long as the write."""
+        known = self.get(thread_id, ns)
+        with self._lock:
+            return dict(known.bases)
+
     def learn_dictionaries(self, thread_id: str, ns: str, dictionaries: Mapping[bytes, bytes]) -> None:
         """Namespace dictionaries (digest -> raw) a read found stored."""
         known = self.get(thread_id, ns)

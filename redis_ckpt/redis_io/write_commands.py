@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from redis_ckpt.format.checkpoint_codec import StoredCheckpoint, StoredWrites
 from redis_ckpt.format.chunks import is_record
 from redis_ckpt.format.encoding import SPILL_FLAG
+from redis_ckpt.format.format_version import STAMP_FIELD
 from redis_ckpt.format.key_layout import KeyLayout
 from redis_ckpt.redis_io import scripts
 from redis_ckpt.redis_io.wire import Command
@@ -104,6 +105,8 @@ def put_writes(
     _, writes_index, _, chunks = layout.ns_data_keys(thread_id, ns)
     namespaces = layout.namespaces(thread_id)
     commands: list[Command] = []
+    if stored.deltas:  # format 2 data: releases that read format 1 only must refuse the namespace
+        commands.append(("HSET", chunks, STAMP_FIELD, 2))
     commands += _store_chunks(chunks, stored.chunks)  # before the records that name them
     commands += [("HSETNX", writes, field, value) for field, value in stored.regular.items()]
     if stored.stale_spills:

@@ -187,7 +187,10 @@ class RedisSaver(Maintenance):
         if not writes:
             return
         self._check_writable()
-        stored = encode_writes(self.serde, writes, task_id, task_path, compress=self.compress)
+        # Storage format 2: a list written whole is a delta on the channel's last stored value
+        # (readers of format 2 resolve such writes; older releases do not: the namespace stamp).
+        bases = self._known.bases(thread_id, ns) if (self._format or 1) >= 2 else None
+        stored = encode_writes(self.serde, writes, task_id, task_path, compress=self.compress, bases=bases)
         ttl = self.ttl.seconds or 0
         commands = write_commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl)
         self._write(thread_id, commands, config)

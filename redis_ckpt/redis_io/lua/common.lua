@@ -319,7 +319,7 @@ end
 -- has none. Every script that reads or rewrites a namespace calls this first and, if it answers,
 -- returns its error reply before writing anything (the saver raises FormatTooNewError).
 local FORMAT_FIELD = '\0format'
-local READS_FORMATS = {['1'] = true}
+local READS_FORMATS = {['1'] = true, ['2'] = true}
 local function format_refusal(chunks_key)
   local stamp = redis.call('HGET', chunks_key, FORMAT_FIELD)
   if not stamp or READS_FORMATS[stamp] then return nil end
@@ -362,12 +362,31 @@ local function dictionary_collector(chunks_key, have)
 end
 
 -- Call fn(digests) for each pending write of a writes hash (flat {field, record, ...}) whose value
--- is a record: its digests, one string (16 bytes each).
-local function each_write_record(flat, fn)
+-- is a record: its digests, one string (16 bytes each); and on_base(field) for each that is a
+-- delta (storage format 2: a list written whole, stored on the channel's value in its checkpoint).
+local function each_write_record(flat, fn, on_base)
   for i = 2, #flat, 2 do
     local value = split_list(flat[i])[3]
-    if is_record(value) then fn(record_parts(value)[2]) end
+    if is_record(value) then
+      local p = record_parts(value)
+      fn(p[2])
+      if on_base and p[4] then on_base(p[4]) end
+    end
   end
+end
+
+-- The pending writes `flat` with each value that is a delta record (format 2) resolved to a
+-- keyframe, as `resolve` does for channel values (a base gone leaves the delta: the caller reports
+-- an incomplete chain).
+local function resolved_writes(blobs, flat)
+  for i = 2, #flat, 2 do
+    local rec = split_list(flat[i])
+    if string.byte(rec[3], 1) == DELTA then
+      local value, digests = resolve(blobs, rec[3])
+      if digests then flat[i] = pack_list({rec[1], rec[2], value}) end
+    end
+  end
+  return flat
 end
 
 -- The chunks one read returns: want() collects digest strings, fetch() reads each chunk once,
@@ -455,13 +474,14 @@ end
 -- `docs`; ids of the writes index are read for their pending writes only), and the chunks their
 -- pending writes name.
 local function mark_checkpoints(blobs, marks, doc_prefix, writes_prefix, ids, docs)
+  local function base(field) mark_field(blobs, marks, field, false) end -- a delta write's chain
   for _, cid in ipairs(ids) do
     local doc = docs and read_doc(doc_prefix .. cid)
     if doc then
       for i = 2, #doc.pairs, 2 do mark_field(blobs, marks, doc.pairs[i], false) end
-      each_write_record(pending_writes(doc.flat, writes_prefix .. cid), marks.add_chunks) -- the hash read once
+      each_write_record(pending_writes(doc.flat, writes_prefix .. cid), marks.add_chunks, base) -- the hash read once
     else
-      each_write_record(writes_of(doc_prefix .. cid, writes_prefix .. cid), marks.add_chunks)
+      each_write_record(writes_of(doc_prefix .. cid, writes_prefix .. cid), marks.add_chunks, base)
     end
   end
 end

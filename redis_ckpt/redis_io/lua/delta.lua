@@ -42,6 +42,7 @@ local function collect(cid, doc_key, writes_key, seeds, doc)
       writes[#writes + 1] = raw[i + 1]
     end
   end
+  resolved_writes(blobs, writes)
   for i = 2, #seeds, 2 do
     if is_record(seeds[i]) then
       local digests

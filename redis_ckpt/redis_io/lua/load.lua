@@ -95,7 +95,7 @@ local function load_full(cid)
     end
   end
   local writes_key = writes_prefix .. cid -- writes stored before they were fields of the document
-  local writes = pending_writes(doc.flat, writes_key)
+  local writes = resolved_writes(blobs, pending_writes(doc.flat, writes_key))
   collector.want_writes(writes)
   expire_all(ttl, {doc_key, writes_key})
   -- the reply's entry (redis_ckpt/format/read_entries.py, StoredEntry, reads it)
