@@ -152,6 +152,7 @@ class RedisSaver(Maintenance):
                 compress=self.compress,
                 known=known,
                 previous_splits=previous_splits,
+                sealer=self._sealer,
             )
             put = write_commands.put(self.layout, thread_id, ns, checkpoint_id, parent_id, stored, ttl, delta_channels)
             results = self._write(thread_id, put, config)
@@ -206,7 +207,7 @@ class RedisSaver(Maintenance):
         if not writes:
             return
         self._check_writable()
-        stored = encode_writes(self.serde, writes, task_id, task_path, compress=self.compress)
+        stored = encode_writes(self.serde, writes, task_id, task_path, compress=self.compress, sealer=self._sealer)
         ttl = self.ttl.seconds or 0
         commands = write_commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl)
         self._write(thread_id, commands, config)
