@@ -45,6 +45,7 @@ from redis_ckpt.format.encoding import (
 from redis_ckpt.format.read_entries import LoadedEntry
 from redis_ckpt.format.resolved_records import keyframe
 from redis_ckpt.redis_io import inventory, observe, scripts, search, write_commands
+from redis_ckpt.sync.reencrypt import ReencryptReport, reencrypt_thread
 from redis_ckpt.sync.saver_core import Group, key_text, logger, thread_and_ns
 from redis_ckpt.sync.saver_maintenance import Maintenance
 
@@ -444,6 +445,16 @@ class RedisSaver(Maintenance):
         channels, values, pending writes, ...), values as the serializer's bytes. For tools that copy
         checkpoints byte for byte (`redis-ckpt export`); an application reads with `list`."""
         return self._scan(thread_id, checkpoint_ns, "full", page)
+
+    # -- encryption at rest ---------------------------------------------------------------------
+    def reencrypt_thread(self, thread_id: str) -> ReencryptReport:
+        """Rewrite every stored piece of a thread (all namespaces) with the current key of the
+        saver's `encryption`, plain pieces included (docs/security.md, "Key rotation"). In place,
+        piece by piece, a page of fields per round trip; a piece is replaced only where it is still
+        as read, so concurrent readers and writers are safe. Every key the thread's pieces use must
+        be configured. Returns counts; `changed` > 0 means writers changed pieces meanwhile (they
+        wrote them with their own key): run it again once they use the new one."""
+        return reencrypt_thread(self, thread_id)
 
     # -- versions ---------------------------------------------------------------------------------
     def get_next_version(self, current: str | None, channel: None) -> str:
