@@ -359,3 +359,12 @@ def test_a_piece_moved_elsewhere_does_not_decrypt(redis_url: str, prefix: str) -
                 pass
         fresh.close()
         client.close()
+
+
+def test_langgraph_encrypted_serializer_gets_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+    serde = EncryptedSerializer.from_pycryptodome_aes(key=b"0123456789abcdef")
+    with caplog.at_level("WARNING", logger="redis_ckpt"):
+        RedisSaver("redis://127.0.0.1:1", serde=serde).close()
+    assert "nothing is deduplicated or compressed" in caplog.text and "Encryption" in caplog.text

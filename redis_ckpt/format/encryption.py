@@ -27,7 +27,6 @@ import base64
 import binascii
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from redis_ckpt.errors import ConfigurationError, DecryptionError, UnencryptedDataError
@@ -98,7 +97,6 @@ def _key_bytes(key_id: str, key: Any) -> bytes:
     return bytes(key)
 
 
-@dataclass(frozen=True)
 class Encryption:
     """Encryption at rest of what a saver stores, with AES-256-GCM (needs `redis-ckpt[encryption]`).
 
@@ -111,25 +109,18 @@ class Encryption:
 
     A piece whose key id is not in `keys`, or that does not decrypt with it (a wrong key, or the
     bytes were altered), raises `DecryptionError` naming the key id; nothing stored is changed, and
-    the data reads again once the right key is configured.
+    the data reads again once the right key is configured. The keys are not kept as attributes.
     """
 
-    keys: Mapping[str, Any]
-    current: str | None = None
-    require: bool = False
-    _ciphers: dict[bytes, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _current: bytes = field(default=b"", init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.keys:
+    def __init__(self, keys: Mapping[str, bytes | str], current: str | None = None, require: bool = False) -> None:
+        if not keys:
             raise ConfigurationError("Encryption needs at least one key: keys={'k1': os.urandom(32)}")
-        current = self.current
         if current is None:
-            if len(self.keys) != 1:
+            if len(keys) != 1:
                 raise ConfigurationError("Encryption with several keys needs current= (the key new data uses)")
-            current = next(iter(self.keys))
-        if current not in self.keys:
-            raise ConfigurationError(f"current encryption key {current!r} is not among keys {sorted(self.keys)}")
+            current = next(iter(keys))
+        if current not in keys:
+            raise ConfigurationError(f"current encryption key {current!r} is not among keys {sorted(keys)}")
         try:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         except ImportError:  # pragma: no cover - the extra is installed with the test extra
@@ -137,19 +128,36 @@ class Encryption:
                 "encryption needs the cryptography package: pip install 'redis-ckpt[encryption]'"
             ) from None
         ciphers: dict[bytes, Any] = {}
-        for key_id, key in self.keys.items():
+        for key_id, key in keys.items():
             if not isinstance(key_id, str) or not key_id:
                 raise ConfigurationError(f"encryption key ids must be non-empty strings, got {key_id!r}")
             raw_id = key_id.encode()
             if len(raw_id) > MAX_KEY_ID:
                 raise ConfigurationError(f"encryption key id {key_id[:40]!r}... is over {MAX_KEY_ID} bytes")
             ciphers[raw_id] = AESGCM(_key_bytes(key_id, key))
-        object.__setattr__(self, "current", current)
-        object.__setattr__(self, "_ciphers", ciphers)
-        object.__setattr__(self, "_current", current.encode())
+        self._ciphers = ciphers
+        self._current = current.encode()
+        self._key_ids = tuple(keys)
+        self._current_id = current
+        self._require = bool(require)
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The ids of the configured keys."""
+        return self._key_ids
+
+    @property
+    def current(self) -> str:
+        """The id of the key new pieces are encrypted with."""
+        return self._current_id
+
+    @property
+    def require(self) -> bool:
+        """Whether pieces stored without encryption are refused (`UnencryptedDataError`)."""
+        return self._require
 
     def __repr__(self) -> str:  # never the keys
-        return f"Encryption(keys=[{', '.join(map(repr, self.keys))}], current={self.current!r}, require={self.require})"
+        return f"Encryption(key_ids={list(self._key_ids)}, current={self.current!r}, require={self.require})"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Encryption | None:
@@ -220,7 +228,7 @@ class Encryption:
         if cipher is None:
             raise DecryptionError(
                 f"a stored piece is encrypted with key {key_id!r}, which this saver does not have "
-                f"(configured: {sorted(self.keys)}). Nothing was changed; add the key to "
+                f"(configured: {sorted(self._key_ids)}). Nothing was changed; add the key to "
                 "Encryption(keys=...) to read it",
                 key_id=key_id,
             )

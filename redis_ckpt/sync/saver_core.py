@@ -10,6 +10,7 @@ from typing import Any
 import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from redis.cluster import RedisCluster
 from redis.exceptions import MovedError, ResponseError
 from typing_extensions import Self
@@ -93,6 +94,14 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
         # (redis_ckpt/format/encryption.py); without it, a sealed piece read is a typed error.
         self.encryption = encryption
         self._sealer: Sealer = encryption if encryption is not None else NO_ENCRYPTION
+        if isinstance(serde, EncryptedSerializer):
+            logger.warning(
+                "redis-ckpt: serde is LangGraph's EncryptedSerializer: every value is stored as opaque "
+                "ciphertext, so nothing is deduplicated or compressed and a thread's memory grows with the "
+                "square of its length. encryption=redis_ckpt.Encryption(...) with the inner serializer "
+                "(serde=%s) encrypts after deduplication instead (docs/security.md)",
+                type(serde.serde).__name__,
+            )
         if redis_client is None and redis_url is None:
             raise ConfigurationError("pass redis_url or redis_client")
         self.layout = KeyLayout(checkpoint_prefix, checkpoint_write_prefix)
