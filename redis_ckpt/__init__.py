@@ -7,6 +7,8 @@ from redis_ckpt.errors import (
     AuthenticationFailedError,
     BadDatabaseError,
     ConfigurationError,
+    DecryptionError,
+    EncryptionError,
     FormatTooNewError,
     IncompatibleClientError,
     NotReplicatedError,
@@ -21,7 +23,9 @@ from redis_ckpt.errors import (
     ThreadBusyError,
     TLSError,
     TLSMismatchError,
+    UnencryptedDataError,
 )
+from redis_ckpt.format.encryption import Encryption
 from redis_ckpt.redis_io.ownership import Ownership
 from redis_ckpt.store import AsyncRedisStore, RedisStore
 from redis_ckpt.sync import RedisSaver
@@ -35,6 +39,9 @@ __all__ = [
     "AuthenticationFailedError",
     "BadDatabaseError",
     "ConfigurationError",
+    "DecryptionError",
+    "Encryption",
+    "EncryptionError",
     "FormatTooNewError",
     "IncompatibleClientError",
     "NotReplicatedError",
@@ -53,4 +60,5 @@ __all__ = [
     "TLSError",
     "TLSMismatchError",
     "ThreadBusyError",
+    "UnencryptedDataError",
 ]

@@ -103,3 +103,22 @@ class FormatTooNewError(RedisCheckpointError):
         super().__init__(message)
         self.found = found
         self.supported = supported
+
+
+class EncryptionError(RedisCheckpointError):
+    """Base class of the errors of encryption at rest (`Encryption`, docs/security.md)."""
+
+
+class DecryptionError(EncryptionError):
+    """A stored piece could not be decrypted: it names a key id the saver does not have, or it does
+    not decrypt with that key (a wrong key under that id, or the stored bytes were altered).
+    `key_id` names the key. Nothing stored was changed: configure the key and read again."""
+
+    def __init__(self, message: str, *, key_id: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+class UnencryptedDataError(EncryptionError):
+    """A saver with `Encryption(require=True)` read a piece stored without encryption. Re-encrypt
+    the thread (`redis-ckpt reencrypt`) with `require` off, then turn it on."""

@@ -34,6 +34,7 @@ from redis_ckpt.redis_io import inventory, ownership
 from redis_ckpt.redis_io.connection import DEFAULT_MAX_CONNECTIONS, close_client, sync_twin
 from redis_ckpt.redis_io.ownership import Ownership
 from redis_ckpt.sync.redis_saver import RedisSaver
+from redis_ckpt.sync.reencrypt import ReencryptReport
 
 T = TypeVar("T")
 LIST_BATCH = 10  # checkpoints per thread hop in alist (decoded eagerly: small, for early exits)
@@ -231,6 +232,9 @@ class AsyncRedisSaver(RedisSaver):
 
     async def anamespace_counts(self, thread_id: str) -> dict[str, int]:
         return await self._run(self.namespace_counts, thread_id)
+
+    async def areencrypt_thread(self, thread_id: str) -> ReencryptReport:
+        return await self._run(self.reencrypt_thread, thread_id)
 
     async def athread_footprint(self, thread_id: str) -> inventory.Footprint:
         return await self._run(self.thread_footprint, thread_id)

@@ -5,10 +5,20 @@ lives in `render`. See docs/cli.md.
 Layer: the top, beside the integrations: it uses the savers, the store and redis_io, and only
 their public methods on the saver (`checkpoint_ids`, `stored_checkpoints`, ...)."""
 
-from redis_ckpt.cli import backup, doctor, inspect, maintain, migrate, storage_format, store_commands, threads
+from redis_ckpt.cli import (
+    backup,
+    doctor,
+    encryption,
+    inspect,
+    maintain,
+    migrate,
+    storage_format,
+    store_commands,
+    threads,
+)
 from redis_ckpt.cli.app import cli
 
-for _module in (doctor, threads, inspect, maintain, backup, migrate, store_commands, storage_format):
+for _module in (doctor, threads, inspect, maintain, backup, migrate, store_commands, storage_format, encryption):
     _module.register(cli)
 
 

@@ -13,6 +13,7 @@ import click
 import redis
 from rich.console import Console
 
+from redis_ckpt import Encryption
 from redis_ckpt.cli import render
 from redis_ckpt.config import RetryConfig
 from redis_ckpt.errors import RedisCheckpointError, StoreUnavailableError
@@ -46,6 +47,7 @@ class Env:
             checkpoint_write_prefix=write_prefix or self.write_prefix,
             ttl=self.ttl,
             retry=CLI_RETRY,
+            encryption=Encryption.from_env(),  # REDIS_CKPT_ENCRYPTION_KEYS (docs/security.md)
         )
         self.savers.append(saver)
         try:

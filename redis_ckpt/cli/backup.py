@@ -206,6 +206,7 @@ def import_(ctx: click.Context, source: IO[bytes]) -> None:
         checkpoint_write_prefix=e.write_prefix,
         ttl=e.ttl,
         serde=PassThroughSerde(decoder),  # type: ignore[arg-type]
+        encryption=base.encryption,  # sealed again with the current key, as the saver's own puts are
     )
     prepare(saver)
     counts: dict[str, int] = {}

@@ -22,6 +22,7 @@ from redis_ckpt.format.chunks import (
     Split,
     common_prefix,
     encode_chunked,
+    is_record,
     materialize,
     materialize_writes,
     record,
@@ -53,7 +54,16 @@ from redis_ckpt.format.encoding import (
     unpack_list,
     unpack_task_path,
     unpack_typed,
+    utf8,
     write_field,
+)
+from redis_ckpt.format.encryption import (
+    NO_ENCRYPTION,
+    Sealer,
+    body_context,
+    chunk_context,
+    value_context,
+    write_context,
 )
 from redis_ckpt.format.known import Base, Known
 from redis_ckpt.format.read_entries import Ancestor, LoadedEntry, MetaEntry, StoredEntry, StoredMeta
@@ -81,15 +91,21 @@ ELIDED = b"e"
 
 
 def document_parts(
-    checkpoint_or_body: bytes, metadata: bytes, dictionaries: Mapping[bytes, bytes] | None = None
+    checkpoint_or_body: bytes,
+    metadata: bytes,
+    dictionaries: Mapping[bytes, bytes] | None = None,
+    checkpoint_id: bytes = b"",
+    sealer: Sealer = NO_ENCRYPTION,
 ) -> tuple[bytes, bytes, bool]:
     """(checkpoint, metadata, elided) of what the read scripts return for a document: a body
     holding both (metadata then comes back empty), or, from documents written before bodies
     existed, the two typed values. `elided`: the checkpoint's id and versions are left to the
-    document (see `restore_checkpoint`)."""
+    document (see `restore_checkpoint`). A sealed body is opened (encryption.py)."""
     if metadata:
+        sealer.open(checkpoint_or_body, b"")  # never sealed: refused when encryption is required
         return unpack_typed_value(checkpoint_or_body), metadata, False
-    checkpoint, metadata, *flags = unpack_list(unpack_chunk(checkpoint_or_body, dictionaries))
+    body = sealer.open(checkpoint_or_body, body_context(checkpoint_id))
+    checkpoint, metadata, *flags = unpack_list(unpack_chunk(body, dictionaries))
     return checkpoint, metadata, flags == [ELIDED]
 
 
@@ -104,11 +120,14 @@ def restore_checkpoint(checkpoint: Any, checkpoint_id: str, refs: bytes | None) 
     return checkpoint
 
 
-def meta_entry(entry: StoredMeta, dictionaries: Mapping[bytes, bytes] | None = None) -> MetaEntry:
+def meta_entry(
+    entry: StoredMeta, dictionaries: Mapping[bytes, bytes] | None = None, sealer: Sealer = NO_ENCRYPTION
+) -> MetaEntry:
     """A `load` entry in 'meta' mode with its metadata as typed bytes."""
     if not entry.body:
+        sealer.open(entry.metadata, b"")  # documents of before bodies are never sealed
         return MetaEntry(entry.id, entry.metadata)
-    return MetaEntry(entry.id, document_parts(entry.body, b"", dictionaries)[1])
+    return MetaEntry(entry.id, document_parts(entry.body, b"", dictionaries, entry.id, sealer)[1])
 
 
 # Redis keeps a small hash in its compact listpack encoding while each of its values is at most
@@ -164,9 +183,11 @@ def encode_checkpoint(
     compress: bool = True,
     known: Known | None = None,
     previous_splits: Mapping[str, Split] | None = None,
+    sealer: Sealer = NO_ENCRYPTION,
 ) -> StoredCheckpoint:
     """`known` says what is already stored (chunks and last versions); None sends everything.
-    `previous_splits`: the channels' last values as cut (recent_splits.py), to cut from."""
+    `previous_splits`: the channels' last values as cut (recent_splits.py), to cut from.
+    `sealer`: the saver's encryption, applied to every piece last (encryption.py)."""
     values = checkpoint["channel_values"]
     versions = checkpoint["channel_versions"]
     fields = {channel: blob_field(channel, version) for channel, version in versions.items()}
@@ -203,7 +224,7 @@ def encode_checkpoint(
             if encoded.base is not None:
                 bases[channel] = encoded.base
             continue
-        value = pack_typed_value(typed, compress)
+        value = sealer.seal(pack_typed_value(typed, compress), value_context(utf8(channel)))
         if len(value) > LARGE_VALUE:  # kept out of the read scripts, see encoding.LARGE_VALUE
             blobs_to_set[field] = spill_field(field)
             blobs_to_set[spill_field(field)] = value
@@ -230,9 +251,13 @@ def encode_checkpoint(
     # Compressed with the namespace's dictionary (compression.py) once there is one: commit then
     # checks it is stored, or stores it first when this put makes it.
     dictionary = known.bodies.dictionary() if known is not None and compress else None
-    body = pack_chunk(body_raw, compress, dictionary)
+    body = sealer.seal(pack_chunk(body_raw, compress, dictionary), body_context(utf8(checkpoint["id"])))
     if dictionary is not None:
         _store_or_check(dictionary, known, chunks, needed_digests, compress)
+    # Chunks and dictionaries are sealed once made: their digests, and so deduplication, are the
+    # plaintext's (a chunk stored once stays as first sealed: HSETNX).
+    chunks = _sealed_chunks(chunks, sealer)
+    with_dictionary = _sealed_chunks(with_dictionary, sealer)
     document = document_fields(pack_list([pack_parent(parent_id, checkpoint["id"]), pack_refs(versions), body]))
     # Search tags are fields of their own (the index reads them), left out when empty.
     if (run_id := metadata.get("run_id")) is not None:
@@ -256,6 +281,12 @@ def encode_checkpoint(
         raw_chunks=raw_chunks,
         splits=splits,
     )
+
+
+def _sealed_chunks(chunks: dict[bytes, bytes], sealer: Sealer) -> dict[bytes, bytes]:
+    if sealer is NO_ENCRYPTION:
+        return chunks
+    return {f: sealer.seal(v, chunk_context(f)) for f, v in chunks.items()}
 
 
 def _store_or_check(
@@ -294,6 +325,7 @@ def encode_writes(
     *,
     compress: bool = True,
     bases: Mapping[str, Base] | None = None,
+    sealer: Sealer = NO_ENCRYPTION,
 ) -> StoredWrites:
     """Special channels (negative idx) overwrite, others are insert-if-absent; a large value goes
     to its spill field, with the same semantics as its write. A list value (new messages) is
@@ -321,14 +353,15 @@ def encode_writes(
         keep = common_prefix(base.digests, parts.digests) if base is not None and parts is not None else 0
         if parts is not None and base is not None and keep:
             typed = record(parts, base.field, keep, base.depth + 1, parts.digests[keep:])
-            chunks.update({d: pack_chunk(c, compress) for d, c in zip(parts.digests[keep:], parts.chunks[keep:])})
+            new = {d: pack_chunk(c, compress) for d, c in zip(parts.digests[keep:], parts.chunks[keep:])}
+            chunks.update(_sealed_chunks(new, sealer))
             deltas = True
         elif parts is not None:
             encoded = encode_chunked(parts, compress, None)
-            chunks.update(encoded.chunks)
+            chunks.update(_sealed_chunks(encoded.chunks, sealer))
             typed = encoded.stored
         else:
-            typed = pack_typed_value(typed, compress)
+            typed = sealer.seal(pack_typed_value(typed, compress), write_context(utf8(channel)))
         # A record stays inline however long (16 bytes per chunk of 256+), as in put: the read
         # scripts fetch, and garbage collection keeps, only the chunks of records they see.
         if parts is None and len(typed) > LARGE_VALUE:
@@ -368,20 +401,23 @@ def decode_entry(
 
 
 def materialize_entry(
-    entry: StoredEntry, found: Mapping[bytes, bytes], dictionaries: Mapping[bytes, bytes] | None = None
+    entry: StoredEntry,
+    found: Mapping[bytes, bytes],
+    dictionaries: Mapping[bytes, bytes] | None = None,
+    sealer: Sealer = NO_ENCRYPTION,
 ) -> LoadedEntry:
     """A `load` entry, complete (no spill references left: see redis_ckpt/redis_io/read_completion.py),
-    with exact typed bytes everywhere (`found`: the raw chunks of its records, by digest), the
-    records its values were stored as, and its references where the checkpoint left its id and
-    versions to them (see `restore_checkpoint`)."""
+    with exact typed bytes everywhere (`found`: the raw chunks of its records, by digest, opened),
+    the records its values were stored as, and its references where the checkpoint left its id
+    and versions to them (see `restore_checkpoint`). Sealed pieces are opened with `sealer`."""
     records: dict[str, Resolved] = {}
     values = []
     for channel, stored in zip(entry.channels, entry.values):
-        typed, resolved = materialize(stored, found)
+        typed, resolved = materialize(_open_value(stored, channel, sealer), found)
         values.append(typed)
         if resolved is not None:
             records[text(channel)] = resolved
-    checkpoint, metadata, elided = document_parts(entry.body, entry.metadata, dictionaries)
+    checkpoint, metadata, elided = document_parts(entry.body, entry.metadata, dictionaries, entry.id, sealer)
     return LoadedEntry(
         id=entry.id,
         checkpoint=checkpoint,
@@ -389,16 +425,34 @@ def materialize_entry(
         parent=entry.parent,
         channels=entry.channels,
         values=values,
-        writes=materialize_writes(entry.writes, found),
+        writes=materialize_writes(open_writes(entry.writes, sealer), found),
         records=records,
         refs=entry.refs if elided else None,
     )
 
 
-def materialize_ancestor(ancestor: Ancestor, found: Mapping[bytes, bytes]) -> Ancestor:
+def materialize_ancestor(ancestor: Ancestor, found: Mapping[bytes, bytes], sealer: Sealer = NO_ENCRYPTION) -> Ancestor:
     """A delta walk ancestor, complete, with exact typed bytes for its values and writes."""
-    values = [materialize(v, found)[0] for v in ancestor.values]
-    return ancestor._replace(values=values, writes=materialize_writes(ancestor.writes, found))
+    values = [materialize(_open_value(v, c, sealer), found)[0] for c, v in zip(ancestor.channels, ancestor.values)]
+    return ancestor._replace(values=values, writes=materialize_writes(open_writes(ancestor.writes, sealer), found))
+
+
+def _open_value(stored: bytes, channel: bytes, sealer: Sealer) -> bytes:
+    """A channel value as stored, opened (records are never sealed)."""
+    return stored if is_record(stored) else sealer.open(stored, value_context(channel))
+
+
+def open_writes(flat: Sequence[bytes], sealer: Sealer) -> list[bytes]:
+    """A writes hash's {field, record, ...} list with each sealed value opened (records pass)."""
+    out: list[bytes] = []
+    for i in range(0, len(flat), 2):
+        task_path, channel, value = unpack_list(flat[i + 1])
+        if is_record(value):
+            out += (flat[i], flat[i + 1])
+            continue
+        opened = sealer.open(value, write_context(utf8(unpack_channel(channel))))
+        out += (flat[i], flat[i + 1] if opened is value else pack_list([task_path, channel, opened]))
+    return out
 
 
 def complete_checkpoint(serde: SerializerProtocol, entry: LoadedEntry) -> bytes:

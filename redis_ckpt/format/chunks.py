@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,13 +234,21 @@ class ExpandedChunks:
             self._size -= len(self._data.popitem(last=False)[1])
 
     def expand(
-        self, stored_chunks: Mapping[bytes, bytes], dictionaries: Mapping[bytes, bytes] | None = None
+        self,
+        stored_chunks: Mapping[bytes, bytes],
+        dictionaries: Mapping[bytes, bytes] | None = None,
+        opener: Callable[[bytes, bytes], bytes] | None = None,
     ) -> dict[bytes, bytes]:
         """digest -> raw chunk for every chunk the read scripts returned (`dictionaries`: the
-        namespace dictionaries chunks may be compressed with, digest -> raw)."""
+        namespace dictionaries chunks may be compressed with, digest -> raw; `opener(digest,
+        stored)`: the stored chunk decrypted, see encryption.py)."""
         with self._lock:
             out = {d: raw for d in stored_chunks if (raw := self._data.get(d)) is not None}
-        missing = {d: unpack_chunk(v, dictionaries) for d, v in stored_chunks.items() if d not in out}
+        missing = {
+            d: unpack_chunk(opener(d, v) if opener is not None else v, dictionaries)
+            for d, v in stored_chunks.items()
+            if d not in out
+        }
         if missing:
             with self._lock:
                 self._keep(missing)

@@ -53,7 +53,7 @@ def _standalone(name: str) -> str:
     return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("--"))
 
 
-STANDALONE = {name: _standalone(name) for name in ("track_writes", "fence", "acquire", "release", "forget")}
+STANDALONE = {name: _standalone(name) for name in ("track_writes", "fence", "acquire", "release", "forget", "rewrite")}
 
 
 def call_by_source(name: str, keys: Sequence[Any], args: Sequence[Any]) -> wire.Command:

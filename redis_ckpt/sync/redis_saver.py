@@ -43,6 +43,7 @@ from redis_ckpt.format.encoding import (
 from redis_ckpt.format.known import Known
 from redis_ckpt.format.read_entries import LoadedEntry
 from redis_ckpt.redis_io import inventory, observe, scripts, search, write_commands
+from redis_ckpt.sync.reencrypt import ReencryptReport, reencrypt_thread
 from redis_ckpt.sync.saver_core import Group, key_text, logger, thread_and_ns
 from redis_ckpt.sync.saver_maintenance import Maintenance
 
@@ -150,6 +151,7 @@ class RedisSaver(Maintenance):
                 compress=self.compress,
                 known=known,
                 previous_splits=previous_splits,
+                sealer=self._sealer,
             )
             put = write_commands.put(self.layout, thread_id, ns, checkpoint_id, parent_id, stored, ttl, delta_channels)
             results = self._write(thread_id, put, config)
@@ -190,7 +192,15 @@ class RedisSaver(Maintenance):
         # Storage format 2: a list written whole is a delta on the channel's last stored value
         # (readers of format 2 resolve such writes; older releases do not: the namespace stamp).
         bases = self._known.bases(thread_id, ns) if (self._format or 1) >= 2 else None
-        stored = encode_writes(self.serde, writes, task_id, task_path, compress=self.compress, bases=bases)
+        stored = encode_writes(
+            self.serde,
+            writes,
+            task_id,
+            task_path,
+            compress=self.compress,
+            bases=bases,
+            sealer=self._sealer,
+        )
         ttl = self.ttl.seconds or 0
         commands = write_commands.put_writes(self.layout, thread_id, ns, checkpoint_id, stored, ttl)
         self._write(thread_id, commands, config)
@@ -426,6 +436,16 @@ class RedisSaver(Maintenance):
                 batch = []
         if batch:
             yield from self._load(thread_id, ns, "ids", "full", len(batch), *batch)[1]
+
+    # -- encryption at rest ---------------------------------------------------------------------
+    def reencrypt_thread(self, thread_id: str) -> ReencryptReport:
+        """Rewrite every stored piece of a thread (all namespaces) with the current key of the
+        saver's `encryption`, plain pieces included (docs/security.md, "Key rotation"). In place,
+        piece by piece, a page of fields per round trip; a piece is replaced only where it is still
+        as read, so concurrent readers and writers are safe. Every key the thread's pieces use must
+        be configured. Returns counts; `changed` > 0 means writers changed pieces meanwhile (they
+        wrote them with their own key): run it again once they use the new one."""
+        return reencrypt_thread(self, thread_id)
 
     # -- versions ---------------------------------------------------------------------------------
     def get_next_version(self, current: str | None, channel: None) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import redis
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from redis.cluster import RedisCluster
 from redis.exceptions import MovedError, ResponseError
 from typing_extensions import Self
@@ -20,6 +21,7 @@ from redis_ckpt.format import chunks, format_version, known_chunks
 from redis_ckpt.format.checkpoint_codec import materialize_ancestor, materialize_entry, meta_entry
 from redis_ckpt.format.compression import dictionaries_needed, dictionary_digest, dictionary_field, unpack_chunk
 from redis_ckpt.format.encoding import text
+from redis_ckpt.format.encryption import NO_ENCRYPTION, Encryption, Sealer, chunk_context
 from redis_ckpt.format.key_layout import KeyLayout
 from redis_ckpt.format.read_entries import Ancestor, Chunks, Completable, DeltaReply, delta_reply, load_reply
 from redis_ckpt.format.recent_splits import RecentSplits
@@ -83,8 +85,23 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
         compress: bool = True,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
+        encryption: Encryption | None = None,
     ) -> None:
         super().__init__(serde=serde)
+        if encryption is not None and not isinstance(encryption, Encryption):
+            raise ConfigurationError(f"encryption must be a redis_ckpt.Encryption, got {type(encryption).__name__}")
+        # Encryption at rest of every stored piece, after deduplication and compression
+        # (redis_ckpt/format/encryption.py); without it, a sealed piece read is a typed error.
+        self.encryption = encryption
+        self._sealer: Sealer = encryption if encryption is not None else NO_ENCRYPTION
+        if isinstance(serde, EncryptedSerializer):
+            logger.warning(
+                "redis-ckpt: serde is LangGraph's EncryptedSerializer: every value is stored as opaque "
+                "ciphertext, so nothing is deduplicated or compressed and a thread's memory grows with the "
+                "square of its length. encryption=redis_ckpt.Encryption(...) with the inner serializer "
+                "(serde=%s) encrypts after deduplication instead (docs/security.md)",
+                type(serde.serde).__name__,
+            )
         if redis_client is None and redis_url is None:
             raise ConfigurationError("pass redis_url or redis_client")
         self.layout = KeyLayout(checkpoint_prefix, checkpoint_write_prefix)
@@ -230,13 +247,13 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
         reply = load_reply(self._script("load", keys, args), what)
         dictionaries = {**have, **self._learn_dictionaries(thread_id, ns, reply.dictionaries)}
         if what == "meta":
-            return reply.cursor, [meta_entry(e, dictionaries) for e in reply.entries]
+            return reply.cursor, [meta_entry(e, dictionaries, self._sealer) for e in reply.entries]
         entries, known_digests = put_back(reply.entries, hints)
         chunks = reply.chunks
         if known_digests:  # their chunks come from this saver's cache, else from the completion step
             chunks = chunks._replace(deferred=[*chunks.deferred, *known_digests])
         entries, found = self._complete(thread_id, ns, entries, chunks, dictionaries)
-        loaded = [materialize_entry(e, found, dictionaries) for e in entries]
+        loaded = [materialize_entry(e, found, dictionaries, self._sealer) for e in entries]
         self._known.after_load(thread_id, ns, found)
         return reply.cursor, loaded
 
@@ -247,7 +264,7 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
         for field, stored in zip(flat[::2], flat[1::2]):
             if not stored:
                 raise ReadConflictError("a namespace dictionary was deleted while read; retry")
-            found[dictionary_digest(field)] = unpack_chunk(stored)
+            found[dictionary_digest(field)] = unpack_chunk(self._sealer.open(stored, chunk_context(field)))
         if found:
             self._known.learn_dictionaries(thread_id, ns, found)
         return found
@@ -264,7 +281,7 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
         (the entries or ancestors with their large values read in, those whose document was
         deleted since the script ran left out; every chunk they need, raw, by digest). No round
         trip when the script left nothing out (the common case), else one."""
-        found = self._expanded.expand(reply_chunks.returned, dictionaries)
+        found = self._expanded.expand(reply_chunks.returned, dictionaries, self._open_chunk)
         found.update(self._expanded.cached(reply_chunks.deferred))
         wanted = read_completion.missing(items, found, reply_chunks.deferred)
         if wanted is None:
@@ -280,8 +297,11 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
             else:
                 dictionaries = {**dictionaries, **fetched}
         if read.chunks and any(read.alive.values()):
-            found.update(self._expanded.expand(read.chunks, dictionaries))
+            found.update(self._expanded.expand(read.chunks, dictionaries, self._open_chunk))
         return read_completion.fill(items, wanted, read), found
+
+    def _open_chunk(self, digest: bytes, stored: bytes) -> bytes:
+        return self._sealer.open(stored, chunk_context(digest))
 
     def _read_missing(self, thread_id: str, ns: str, wanted: read_completion.Missing) -> read_completion.Read:
         """What a read script left out, and whether the documents needing it still exist: one MULTI/EXEC."""
@@ -411,7 +431,7 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
             reply, dictionaries = self._walk_ancestors(thread_id, ns, target, channels)
             ancestors, found = self._complete(thread_id, ns, reply.ancestors, reply.chunks, dictionaries)
             if len(ancestors) == len(reply.ancestors):
-                return [materialize_ancestor(a, found) for a in ancestors]
+                return [materialize_ancestor(a, found, self._sealer) for a in ancestors]
         raise ReadConflictError(
             f"the DeltaChannel history of thread {thread_id!r} was being deleted while read "
             f"({READ_ATTEMPTS} attempts); retry"
