@@ -85,7 +85,8 @@ def put(
         *_pairs(stored.with_dictionary),
         *_pairs(records),
     ]
-    commands.append(scripts.call("commit", [document, index, blobs, chunks, *layout.gc_marks(thread_id, ns)], args))
+    keys = [document, index, blobs, chunks, *layout.gc_marks(thread_id, ns), writes_index]
+    commands.append(scripts.call("commit", keys, args))
     return commands
 
 

@@ -12,10 +12,10 @@
 -- Chunks compressed with the namespace's chunk dictionary are written here too, after the checks
 -- (the dictionary is one of the digests checked): a chunk is never stored in a form that cannot
 -- be read, nor replaced by one (put_writes may have stored it without the dictionary).
--- KEYS: doc, idx, blobs, chunks, marked fields, marked chunks
+-- KEYS: doc, idx, blobs, chunks, marked fields, marked chunks, writes index
 -- ARGV: checkpoint id, ttl, n fields, n digests, n document fields, n chunks, blob field * n,
 --       digest * n, (document field, value) * n, (digest, chunk) * n, (record field, record)...
-local doc, idx, blobs, chunks, mf, mc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local doc, idx, blobs, chunks, mf, mc, widx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local ttl = tonumber(ARGV[2])
 local refused = format_refusal(chunks)
 if refused then return refused end
@@ -62,6 +62,10 @@ redis.call('HSET', doc, unpack(ARGV, at, chunks_at - 1))
 if ttl > 0 then redis.call('EXPIRE', doc, ttl) end
 local index = checkpoint_index(idx)
 index.add(ARGV[1])
+-- Writes that came before their checkpoint were listed in the writes index (track_writes); the
+-- checkpoint's index lists them from now on (~110 bytes an id: LangGraph's async durability sends
+-- most writes before their checkpoint).
+if widx then redis.call('ZREM', widx, ARGV[1]) end
 index.expire(ttl)
 if collecting then
   local pairs_, marks = read_doc(doc).pairs, set_marks(mf, mc)
