@@ -97,6 +97,8 @@ class ResolvedRecords:
         `Base`: every digest of the value and the chain's depth)."""
         resolved = {}
         for base in stored.bases.values():
+            if not names_one_value(base.field):
+                continue
             record = stored.blobs_to_set.get(base.field)
             if record is not None and is_record(record):
                 resolved[base.field] = keyframe(unpack_list(record[1:])[0], base.digests, base.depth)
