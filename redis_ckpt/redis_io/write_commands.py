@@ -85,8 +85,8 @@ def put(
         *_pairs(stored.with_dictionary),
         *_pairs(records),
     ]
-    keys = [document, index, blobs, chunks, *layout.gc_marks(thread_id, ns), writes_index]
-    commands.append(scripts.call("commit", keys, args))
+    commit_keys = [document, index, blobs, chunks, *layout.gc_marks(thread_id, ns), writes_index]
+    commands.append(scripts.call("commit", commit_keys, args))
     return commands
 
 
