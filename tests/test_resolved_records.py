@@ -13,6 +13,7 @@ from redis_ckpt.format.encoding import blob_field
 from redis_ckpt.format.read_entries import StoredEntry
 from redis_ckpt.format.resolved_records import (
     KNOWN,
+    PAGE_HINTS,
     PER_NAMESPACE,
     ResolvedRecords,
     keyframe,
@@ -81,21 +82,22 @@ def test_only_the_savers_own_versions_are_kept() -> None:
     assert not names_one_value(blob_field("messages", "v0004"))
     records = ResolvedRecords()
     records.remember("t", "", {blob_field("messages", 3): keyframe(b"\x91", [b"d" * 16], 0)})
-    assert records.hints("t", "", latest_only=False) == {}
+    assert records.hints("t", "", "page", 10) == {}
 
 
 def test_records_kept_are_bounded_per_namespace_and_in_bytes() -> None:
-    records = ResolvedRecords(max_bytes=10_000)
+    records = ResolvedRecords(max_bytes=20_000)
     for n in range(PER_NAMESPACE + 5):
-        records.remember("t", "", {blob_field("messages", f"v0000{n % 10}abcdef"[:6] + f"{n:06d}"): b"x" * 100})
-    assert len(records.hints("t", "", latest_only=False)) == PER_NAMESPACE
-    assert len(records.hints("t", "", latest_only=True)) == 1  # one channel: its last record
-    for thread in range(200):  # 200 namespaces of 100 bytes each exceed 10 KB: the oldest go
-        records.remember(f"t{thread}", "", {blob_field("c", "v00001abcdef"): b"y" * 100})
-    assert records.hints("t", "", latest_only=False) == {}
-    assert records.hints("t199", "", latest_only=True)
+        records.remember("t", "", {blob_field("messages", f"v{n:05d}abcdef"): b"x" * 10})
+    assert len(records.hints("t", "", "page", 10)) == PAGE_HINTS  # a list page names the most recent
+    assert len(records.hints("t", "", "page", 1)) == 1  # the latest: each channel's last record
+    assert len(records._spaces[("t", "")].records) == PER_NAMESPACE
+    for thread in range(200):  # 200 namespaces of 200 bytes each exceed 20 KB: the oldest go
+        records.remember(f"t{thread}", "", {blob_field("c", "v00001abcdef"): b"y" * 200})
+    assert records.hints("t", "", "page", 10) == {}
+    assert records.hints("t199", "", "page", 1)
     records.forget("t199")
-    assert records.hints("t199", "", latest_only=True) == {}
+    assert records.hints("t199", "", "page", 1) == {}
 
 
 def test_put_back_leaves_cold_entries_alone() -> None:
@@ -117,9 +119,11 @@ def test_a_warm_read_skips_chains_and_chunks_and_matches_a_cold_one(redis_url: s
         assert trips.count == 1
         assert replies.known_values() == 1 and replies.chunks_returned() == 0  # messages: left to the saver
         same(warm_latest, cold.get_tuple(config("t")))
-        # by id: the records of recent checkpoints are kept, older ones resolved by the script
+        # by id: the checkpoint's own records are named (this process put it), chains skipped
         for checkpoint_id in (ids[-1], ids[-3], ids[0]):
+            replies.seen.clear()
             same(writer.get_tuple(config("t", "", checkpoint_id)), cold.get_tuple(config("t", "", checkpoint_id)))
+            assert replies.known_values() == 1 and replies.chunks_returned() == 0, checkpoint_id
         warm_page = list(writer.list(config("t"), limit=10))
         cold_page = list(cold.list(config("t"), limit=10))
         assert len(warm_page) == len(cold_page) == 10

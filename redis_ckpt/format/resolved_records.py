@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from redis_ckpt.format.checkpoint_codec import StoredCheckpoint
 
 KNOWN = b"\x04"  # a value the script left to the caller: KNOWN + its blob field (lua/load.lua)
-PER_NAMESPACE = 16  # resolved records kept per (thread, ns): named in every read that is not of the latest
+PER_NAMESPACE = 256  # resolved records kept per (thread, ns)
+PAGE_HINTS = 16  # the most recent of them named in a list page's read (a read by id names its own)
+REFS = 256  # checkpoints per (thread, ns) whose blob fields are kept, to name them in reads by id
 MAX_NAMESPACES = 1024
 MAX_BYTES = 16 * 1024 * 1024  # of keyframes kept per saver, least recently used dropped first
 
@@ -55,6 +57,7 @@ class _Namespace:
     def __init__(self) -> None:
         self.records: OrderedDict[bytes, bytes] = OrderedDict()  # field -> resolved keyframe
         self.latest: dict[bytes, bytes] = {}  # channel -> its field last remembered
+        self.refs: OrderedDict[str, tuple[bytes, ...]] = OrderedDict()  # checkpoint id -> its kept fields
 
 
 class ResolvedRecords:
@@ -67,10 +70,18 @@ class ResolvedRecords:
         self._sizes: dict[tuple[str, str], int] = {}
         self._size, self._max_bytes = 0, max_bytes
 
-    def remember(self, thread_id: str, ns: str, records: Mapping[bytes, bytes]) -> None:
-        """Keep `records` (blob field -> resolved keyframe) of (thread, ns)."""
+    def remember(
+        self, thread_id: str, ns: str, records: Mapping[bytes, bytes], checkpoint: Checkpoint | None = None
+    ) -> None:
+        """Keep `records` (blob field -> resolved keyframe) of (thread, ns), and which of the blob
+        fields `checkpoint` references may be kept (to name them when it is read by id)."""
         records = {f: r for f, r in records.items() if names_one_value(f)}
-        if not records:
+        fields: tuple[bytes, ...] = ()
+        if checkpoint is not None:
+            versions = checkpoint["channel_versions"]
+            named = (blob_field(c, versions[c]) for c in checkpoint["channel_values"] if c in versions)
+            fields = tuple(f for f in named if names_one_value(f))
+        if not records and not fields:
             return
         key = (thread_id, ns)
         with self._lock:
@@ -89,10 +100,15 @@ class ResolvedRecords:
             while len(space.records) > PER_NAMESPACE:
                 field, old = space.records.popitem(last=False)
                 self._grow(key, -len(old))
+            if checkpoint is not None and fields:
+                space.refs[checkpoint["id"]] = fields
+                space.refs.move_to_end(checkpoint["id"])
+                if len(space.refs) > REFS:
+                    space.refs.popitem(last=False)
             while self._size > self._max_bytes and self._spaces:
                 self._drop(next(iter(self._spaces)))
 
-    def after_put(self, thread_id: str, ns: str, stored: StoredCheckpoint) -> None:
+    def after_put(self, thread_id: str, ns: str, checkpoint: Checkpoint, stored: StoredCheckpoint) -> None:
         """Keep the records a put stored, resolved with what the put knew of them (each channel's
         `Base`: every digest of the value and the chain's depth)."""
         resolved = {}
@@ -102,7 +118,7 @@ class ResolvedRecords:
             record = stored.blobs_to_set.get(base.field)
             if record is not None and is_record(record):
                 resolved[base.field] = keyframe(unpack_list(record[1:])[0], base.digests, base.depth)
-        self.remember(thread_id, ns, resolved)
+        self.remember(thread_id, ns, resolved, checkpoint)
 
     def after_read(self, thread_id: str, ns: str, checkpoint: Checkpoint, records: Mapping[str, Resolved]) -> None:
         """Keep the records a read resolved (per channel), so that the next read leaves them to us."""
@@ -112,18 +128,23 @@ class ResolvedRecords:
             for c, r in records.items()
             if c in versions
         }
-        self.remember(thread_id, ns, resolved)
+        self.remember(thread_id, ns, resolved, checkpoint)
 
-    def hints(self, thread_id: str, ns: str, latest_only: bool) -> dict[bytes, bytes]:
+    def hints(self, thread_id: str, ns: str, mode: str, count: int, ids: Sequence[str] = ()) -> dict[bytes, bytes]:
         """The records to name in a `load` call (field -> resolved keyframe): each channel's last
-        one for a read of the latest checkpoint, else every one kept for (thread, ns)."""
+        one for a read of the latest checkpoint (mode 'page', count 1); for reads by id, also those
+        the checkpoints read reference, when this process saw them; for a list page, the most
+        recent PAGE_HINTS."""
         with self._lock:
             space = self._spaces.get((thread_id, ns))
             if space is None:
                 return {}
-            if latest_only:
-                return {f: space.records[f] for f in space.latest.values() if f in space.records}
-            return dict(space.records)
+            chosen = [f for f in space.latest.values() if f in space.records]
+            if mode == "ids":
+                chosen += [f for cid in ids for f in space.refs.get(cid, ()) if f in space.records]
+            elif count > 1:
+                chosen += list(space.records)[-PAGE_HINTS:]
+            return {f: space.records[f] for f in chosen}
 
     def forget(self, thread_id: str, ns: str | None = None) -> None:
         """Drop what is kept of (thread, ns), or of every namespace of the thread."""

@@ -167,7 +167,7 @@ class RedisSaver(Maintenance):
             known = None if chain_gone or attempt == PUT_ATTEMPTS - 2 else self._known.get(thread_id, ns)
         self._expanded.add(stored.raw_chunks)
         self._splits.keep(thread_id, ns, stored.splits)
-        self._resolved.after_put(thread_id, ns, stored)
+        self._resolved.after_put(thread_id, ns, checkpoint, stored)
         self._known.after_put(thread_id, ns, stored)
         return make_config(thread_id, ns, checkpoint_id)  # type: ignore[return-value]
 

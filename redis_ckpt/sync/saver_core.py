@@ -231,7 +231,7 @@ class SaverCore(Retried, Observed, BaseCheckpointSaver[str]):
         keys = self._read_keys(thread_id, ns)
         have = self._known.dictionaries(thread_id, ns)
         # Records this process resolved already: the script leaves them (and their chunks) to us.
-        hints = self._resolved.hints(thread_id, ns, latest_only=mode == "page" and count == 1) if what == "full" else {}
+        hints = self._resolved.hints(thread_id, ns, mode, count, rest) if what == "full" else {}
         args = [
             self.layout.checkpoint_prefix(thread_id, ns),
             self.layout.legacy_writes_prefix(thread_id, ns),
