@@ -4,15 +4,13 @@ exactly what InMemorySaver gives, and collection keeps what the writes stand on.
 
 from __future__ import annotations
 
-import operator
-import random
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 import redis
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
 
+from benchmarks.overwritten_list import build, item
 from redis_ckpt import RedisSaver
 from redis_ckpt.format.encoding import unpack_list
 from redis_ckpt.format.format_version import STAMP_FIELD
@@ -20,88 +18,14 @@ from tests.conftest import fresh_saver, keys_under
 from tests.helpers import config
 
 
-def item(n: int) -> str:
-    """A list item of ~200 characters that compresses about as much as real text."""
-    rng = random.Random(n)
-    return f"{n}: " + " ".join(rng.choice(WORDS) for _ in range(30))
-
-
-WORDS = [
-    "the",
-    "a",
-    "of",
-    "to",
-    "and",
-    "in",
-    "that",
-    "it",
-    "is",
-    "was",
-    "for",
-    "on",
-    "are",
-    "as",
-    "with",
-    "his",
-    "they",
-    "at",
-    "be",
-    "this",
-    "from",
-    "have",
-    "or",
-    "by",
-    "one",
-    "had",
-    "not",
-    "but",
-    "what",
-    "all",
-    "were",
-    "when",
-    "we",
-    "there",
-    "can",
-    "an",
-    "your",
-    "which",
-    "their",
-    "said",
-    "if",
-    "do",
-    "will",
-    "each",
-    "about",
-    "how",
-    "up",
-]
-
-
-class State(TypedDict):
-    items: list[str]  # no reducer: the node returns the whole list
-    log: Annotated[list[str], operator.add]
-    steps: int
-
-
-def grow(state: State) -> dict[str, Any]:
-    return {"items": [*state["items"], item(len(state["items"]))], "log": ["x"]}
-
-
-def graph(saver: Any) -> Any:
-    builder = StateGraph(State)
-    builder.add_node("grow", grow)
-    builder.add_edge(START, "grow")
-    builder.add_conditional_edges("grow", lambda s: END if len(s["items"]) % s["steps"] == 0 else "grow")
-    return builder.compile(checkpointer=saver)
-
-
 def run(saver: Any, thread_id: str, steps: int, runs: int = 1) -> Any:
-    """`runs` invocations of `steps` steps each: one checkpoint per step."""
-    g = graph(saver)
+    """`runs` invocations of `steps` steps each: one checkpoint per step (the graph of
+    benchmarks/overwritten_list.py)."""
+    g = build(saver)
     cfg = {"configurable": {"thread_id": thread_id}, "recursion_limit": steps + 10}
     g.invoke({"items": [], "log": [], "steps": steps}, cfg)
-    for _ in range(runs - 1):
-        g.invoke({"log": []}, cfg)
+    for n in range(2, runs + 1):
+        g.invoke({"log": [], "steps": steps * n}, cfg)
     return g
 
 
@@ -174,7 +98,7 @@ def test_history_grows_linearly_in_format_2(redis_url: str, prefix: str, raw: re
             saver.raise_storage_format(fmt)
             g = run(saver, "t", 150)
             first = stored_bytes(raw, f"{prefix}f{fmt}")
-            g.invoke({"log": []}, {"configurable": {"thread_id": "t"}, "recursion_limit": 200})
+            g.invoke({"log": [], "steps": 300}, {"configurable": {"thread_id": "t"}, "recursion_limit": 200})
             growth[fmt] = (first, stored_bytes(raw, f"{prefix}f{fmt}") - first)
     (first1, second1), (first2, second2) = growth[1], growth[2]
     assert second2 <= 1.25 * first2, growth
@@ -196,5 +120,5 @@ def test_collection_keeps_what_delta_writes_stand_on(format2: RedisSaver, raw: r
         for _, channel, value in t.pending_writes:
             if channel == "items":
                 assert value[-1] == item(len(value) - 1)
-    g.invoke({"log": []}, {"configurable": {"thread_id": "t"}})  # the thread goes on after the collection
-    assert len(g.get_state(config("t")).values["items"]) == 16
+    g.invoke({"steps": 13}, {"configurable": {"thread_id": "t"}})  # the thread goes on after the collection
+    assert len(g.get_state(config("t")).values["items"]) == 13
